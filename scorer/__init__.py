@@ -1,0 +1,1 @@
+"""scorer: LLM-based relevance scoring for research papers."""
