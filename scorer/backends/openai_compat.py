@@ -1,0 +1,160 @@
+"""Any OpenAI-compatible chat-completions endpoint, through ``openai`` + ``instructor``.
+
+Structured output uses instructor's ``JSON_SCHEMA`` mode (``response_format``
+with the rubric's JSON schema), which OpenAI, vLLM, SGLang, llama.cpp,
+Ollama and LM Studio all honour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import weakref
+from dataclasses import dataclass
+from typing import Any
+
+import instructor
+import openai
+from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel
+
+from scorer.backends.base import Completion, Messages
+from scorer.backends.retry import Sleep, retrying, to_backend_error
+from scorer.errors import BackendError, InvalidOutputError, redact
+from scorer.models import Usage
+from scorer.settings import Settings
+
+__all__ = ["OpenAICompatBackend"]
+
+_NO_KEY = "not-needed"  # local servers (vLLM, Ollama, llama.cpp) take any key
+
+
+@dataclass
+class _Ledger:
+    """What one ``complete()`` call spent, across retries and re-asks."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    requests: int = 0
+
+    def usage(self) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            requests=self.requests,
+        )
+
+
+_LEDGER: contextvars.ContextVar[_Ledger] = contextvars.ContextVar("scorer_ledger")
+
+
+class OpenAICompatBackend:
+    """Scores through an OpenAI-compatible endpoint.
+
+    One ``AsyncOpenAI`` client per event loop (an HTTP connection pool cannot
+    cross loops). Transport retries are tenacity's, per HTTP request; instructor
+    wraps those requests and re-asks ``settings.reasks`` times on invalid answers.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str | None,
+        api_key: str | None,
+        model: str,
+        settings: Settings,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._base_url = base_url
+        self._api_key = api_key or _NO_KEY
+        self._model = model
+        self._settings = settings
+        self._sleep = sleep
+        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
+        self._clients = weakref.WeakKeyDictionary()
+        self._create: Any = instructor.patch(
+            create=self._request, mode=instructor.Mode.JSON_SCHEMA
+        )
+
+    @property
+    def model_id(self) -> str:
+        return self._model
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"OpenAICompatBackend(model={self._model!r}, base_url={self._base_url!r})"
+
+    def _client(self) -> openai.AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        client = self._clients.get(loop)
+        if client is None:
+            client = openai.AsyncOpenAI(
+                api_key=self._api_key,
+                base_url=self._base_url,
+                timeout=self._settings.timeout,
+                max_retries=0,  # tenacity owns transport retries
+            )
+            self._clients[loop] = client
+        return client
+
+    async def complete(self, messages: Messages, response_model: type[BaseModel]) -> Completion:
+        ledger = _Ledger()
+        token = _LEDGER.set(ledger)
+        try:
+            answer = await self._create(
+                response_model=response_model,
+                messages=messages,
+                model=self._model,
+                max_retries=self._settings.reasks,
+                **self._settings.sampling.as_request(),
+            )
+        except InstructorRetryException as exc:
+            raise self._explain(exc, ledger) from exc.__cause__ or exc
+        except IncompleteOutputException as exc:
+            raise InvalidOutputError(
+                "the model's answer was cut off at max_tokens "
+                f"({self._settings.sampling.max_tokens}); raise max_tokens or shorten the prompt",
+                usage=ledger.usage(),
+                attempts=ledger.requests,
+            ) from exc
+        finally:
+            _LEDGER.reset(token)
+        return Completion(answer=answer, usage=ledger.usage())
+
+    def _explain(self, exc: InstructorRetryException, ledger: _Ledger) -> BackendError:
+        cause = exc.__cause__
+        if isinstance(cause, BackendError):
+            cause.usage = ledger.usage()
+            return cause
+        detail = redact(str(cause or exc), self._api_key).splitlines()[0]
+        return InvalidOutputError(
+            f"the model's answer failed validation after {exc.n_attempts} attempt(s): {detail}",
+            usage=ledger.usage(),
+            attempts=ledger.requests,
+        )
+
+    async def _request(self, **kwargs: Any) -> ChatCompletion:
+        """One chat completion, with transport retries. Called by instructor."""
+        ledger = _LEDGER.get()
+        client = self._client()
+        attempts = 0
+        try:
+            async for attempt in retrying(self._settings.retry, self._sleep):
+                with attempt:
+                    attempts += 1
+                    ledger.requests += 1
+                    response: ChatCompletion = await client.chat.completions.create(**kwargs)
+        except Exception as exc:
+            error = to_backend_error(exc, attempts=attempts)
+            raise self._redacted(error) from exc
+        if response.usage is not None:
+            ledger.prompt_tokens += response.usage.prompt_tokens
+            ledger.completion_tokens += response.usage.completion_tokens
+        return response
+
+    def _redacted(self, error: BackendError) -> BackendError:
+        error.args = (redact(str(error), self._api_key),)
+        if error.body is not None:
+            error.body = json.loads(redact(json.dumps(error.body, default=str), self._api_key))
+        return error

@@ -1,0 +1,165 @@
+"""Who retries what. One owner per failure (see DESIGN.md):
+
+- the ``openai`` client never retries (``max_retries=0``);
+- tenacity, here, retries transient transport failures: 429 (honouring
+  ``retry-after-ms`` / ``retry-after``), 408, 409, 5xx, timeouts, connection
+  errors and garbled bodies, with capped exponential backoff and jitter;
+- instructor re-asks only when the answer fails validation;
+- everything else (401, 403, 404, 400/422, ``insufficient_quota``) raises
+  :class:`FatalBackendError` at once.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import openai
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from scorer.errors import BackendError, FatalBackendError, RetryExhausted
+from scorer.settings import RetryPolicy
+
+__all__ = ["Sleep", "is_transient", "retry_after_seconds", "retrying", "to_backend_error"]
+
+Sleep = Callable[[float], Awaitable[None]]
+"""An async sleep; tests inject a fake one so waits take no time."""
+
+_TRANSIENT_STATUS = {408, 409, 429}
+
+
+def retry_after_seconds(exc: BaseException, *, now: Callable[[], float] = time.time) -> float | None:
+    """The wait a server asked for: ``retry-after-ms``, then ``retry-after`` (seconds or date)."""
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    headers = exc.response.headers
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            return _finite(float(raw_ms) / 1000)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        return _finite(float(raw))
+    except ValueError:
+        parsed = email.utils.parsedate_tz(raw)
+        if parsed is None:
+            return None
+        return max(0.0, email.utils.mktime_tz(parsed) - now())
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) and value >= 0 else None
+
+
+def _error_code(exc: openai.APIStatusError) -> str | None:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict):
+            code = inner.get("code") or inner.get("type")
+            return str(code) if code is not None else None
+    return None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for failures that another attempt may not hit."""
+    if isinstance(exc, openai.APIStatusError):
+        should_retry = exc.response.headers.get("x-should-retry")
+        if should_retry in ("true", "false"):
+            return should_retry == "true"
+        if exc.status_code == 429:
+            return _error_code(exc) != "insufficient_quota"
+        return exc.status_code in _TRANSIENT_STATUS or exc.status_code >= 500
+    # Timeouts, refused connections, and bodies that did not parse (a proxy cut
+    # the answer short) are worth another try.
+    return isinstance(exc, openai.APIConnectionError | openai.APIResponseValidationError | ValueError)
+
+
+class wait_for_server_or_backoff:
+    """Wait what the server asked for (capped), else exponential backoff with jitter."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self._policy = policy
+        self._backoff = wait_exponential_jitter(
+            initial=policy.initial_wait, max=policy.max_wait, jitter=policy.jitter
+        )
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        asked = retry_after_seconds(exc) if exc is not None else None
+        if asked is not None:
+            return min(asked, self._policy.max_retry_after)
+        return float(self._backoff(state))
+
+
+def retrying(policy: RetryPolicy, sleep: Sleep) -> AsyncRetrying:
+    """A tenacity controller for one request under ``policy``."""
+    return AsyncRetrying(
+        stop=stop_after_attempt(policy.max_attempts),
+        wait=wait_for_server_or_backoff(policy),
+        retry=retry_if_exception(is_transient),
+        sleep=sleep,
+        reraise=True,
+    )
+
+
+def to_backend_error(exc: BaseException, *, attempts: int) -> BackendError:
+    """Translate a failure of the last attempt into scorer's error tree."""
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        detail = _message(exc)
+        common: dict[str, Any] = {"status_code": status, "body": exc.body, "attempts": attempts}
+        if is_transient(exc):
+            return RetryExhausted(
+                f"gave up after {attempts} attempt(s): HTTP {status}: {detail}", **common
+            )
+        return FatalBackendError(f"{_fatal_hint(exc)} (HTTP {status}: {detail})", **common)
+    if isinstance(exc, openai.APITimeoutError):
+        return RetryExhausted(f"gave up after {attempts} attempt(s): request timed out",
+                              attempts=attempts)
+    if isinstance(exc, openai.APIConnectionError):
+        return RetryExhausted(
+            f"gave up after {attempts} attempt(s): cannot connect to the model endpoint"
+            f" ({exc.request.url.copy_with(query=None)})",
+            attempts=attempts,
+        )
+    return RetryExhausted(
+        f"gave up after {attempts} attempt(s): unreadable answer from the model endpoint "
+        f"({type(exc).__name__}: {exc})",
+        attempts=attempts,
+    )
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return str(inner["message"])
+    return exc.message
+
+
+def _fatal_hint(exc: openai.APIStatusError) -> str:
+    status, code = exc.status_code, _error_code(exc)
+    if code == "insufficient_quota":
+        return "the API account has no quota left"
+    if status == 401:
+        return "the API key was rejected (check OPENAI_API_KEY)"
+    if status == 403:
+        return "the API key may not use this model or endpoint"
+    if status == 404:
+        return "the model or endpoint was not found (check --model and OPENAI_BASE_URL)"
+    return "the model endpoint refused the request"

@@ -1,0 +1,119 @@
+"""The exception tree. Everything scorer raises on purpose is a ``ScorerError``.
+
+::
+
+    ScorerError
+    ├── ConfigError          bad settings: unknown option value, missing model name
+    ├── RubricError          a rubric file or name that cannot be loaded or validated
+    ├── InputError           a paper (or a file of papers) that cannot be read
+    ├── CacheError           the result cache cannot be opened or written
+    └── BackendError         talking to a model went wrong (status_code, body, usage)
+        ├── FatalBackendError      retrying would fail the same way: 401/403/404,
+        │                          bad request, insufficient quota. A batch stops early.
+        ├── RetryExhausted         transient failures (429, 5xx, timeouts) outlasted the
+        │                          retry policy (attempts, last status)
+        └── InvalidOutputError     the model's answer failed validation even after a re-ask
+
+Errors carry data and are raised ``from`` their cause. Their messages never
+contain API keys.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from scorer.models import Usage
+
+__all__ = [
+    "BackendError",
+    "CacheError",
+    "ConfigError",
+    "FatalBackendError",
+    "InputError",
+    "InvalidOutputError",
+    "RetryExhausted",
+    "RubricError",
+    "ScorerError",
+    "redact",
+]
+
+
+class ScorerError(Exception):
+    """Base class of every error scorer raises on purpose."""
+
+
+class ConfigError(ScorerError):
+    """A setting is missing or has a value that cannot work."""
+
+
+class RubricError(ScorerError):
+    """A rubric cannot be found, parsed or validated.
+
+    ``source`` names the file (or built-in name) and ``field`` the offending
+    field, when known.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.source = source
+        self.field = field
+
+
+class InputError(ScorerError):
+    """A paper, or a file of papers, cannot be read."""
+
+    def __init__(self, message: str, *, line: int | None = None):
+        super().__init__(message)
+        self.line = line
+
+
+class CacheError(ScorerError):
+    """The result cache cannot be opened or used."""
+
+
+class BackendError(ScorerError):
+    """Talking to the model failed.
+
+    Attributes: ``status_code`` and ``body`` of the last HTTP answer (if any),
+    ``attempts`` made, and ``usage`` spent on the way (re-asks included).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        body: object | None = None,
+        attempts: int = 1,
+        usage: Usage | None = None,
+    ):
+        super().__init__(message)
+        self.status_code = status_code
+        self.body = body
+        self.attempts = attempts
+        self.usage = usage
+
+
+class FatalBackendError(BackendError):
+    """An error that every further request would hit too (auth, quota, bad model)."""
+
+
+class RetryExhausted(BackendError):
+    """Transient errors (429, 5xx, timeouts, connection) outlasted the retry policy."""
+
+
+class InvalidOutputError(BackendError):
+    """The model's answer did not validate against the score schema, even after a re-ask."""
+
+
+_KEY_LIKE = re.compile(r"\b(sk|key|token)-[A-Za-z0-9_\-*.]{4,}", re.IGNORECASE)
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Remove secrets (and anything shaped like an API key) from ``text``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return _KEY_LIKE.sub(lambda m: f"{m.group(1)}-***", text)

@@ -1,0 +1,97 @@
+"""Turn (rubric, paper) into chat messages, from the templates in ``prompts/``.
+
+The rubric goes in the system message, which is identical for every paper
+scored against it: a stable prefix that providers' prompt caches (and
+llama.cpp's slot cache) can reuse. The paper goes last, inside a delimited
+data block.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+
+import jinja2
+
+from scorer.models import Paper
+from scorer.resources import resource_dir
+from scorer.rubric import Example, Rubric
+
+__all__ = ["MAX_JUSTIFICATION", "PromptTemplate", "load_prompt"]
+
+MAX_JUSTIFICATION = 300
+"""Upper bound on the justification's length, in characters (schema and prompt)."""
+
+_DELIMITERS = ("<paper>", "</paper>")
+
+
+@dataclass(frozen=True)
+class PromptTemplate:
+    """A pair of templates (system, user) and the hash of their text."""
+
+    name: str
+    system: jinja2.Template
+    user: jinja2.Template
+    content_hash: str
+
+    def messages(self, rubric: Rubric, paper: Paper) -> list[dict[str, str]]:
+        """Chat messages asking for ``paper`` to be scored against ``rubric``."""
+        return [
+            {"role": "system", "content": self.system_text(rubric)},
+            {"role": "user", "content": self.user.render(paper=_defanged(paper)).strip()},
+        ]
+
+    def system_text(self, rubric: Rubric) -> str:
+        """The rubric part; rendered once per (template, rubric fingerprint)."""
+        key = (self.content_hash, rubric.fingerprint)
+        text = _SYSTEM_TEXTS.get(key)
+        if text is None:
+            text = self.system.render(
+                rubric=rubric, example_answer=_example_answer, max_justification=MAX_JUSTIFICATION
+            ).strip()
+            _SYSTEM_TEXTS[key] = text
+        return text
+
+
+# The fingerprint covers everything the system template reads from a rubric.
+_SYSTEM_TEXTS: dict[tuple[str, str], str] = {}
+
+
+def _example_answer(example: Example) -> str:
+    return json.dumps({"justification": example.justification, **example.scores})
+
+
+def _defanged(paper: Paper) -> Paper:
+    """Stop paper text from closing the data block early."""
+    fields = {"title": paper.title, "abstract": paper.abstract}
+    if not any(tag in value for value in fields.values() for tag in _DELIMITERS):
+        return paper
+    cleaned = {
+        key: value.replace("</paper>", "</ paper>").replace("<paper>", "< paper>")
+        for key, value in fields.items()
+    }
+    return paper.model_copy(update=cleaned)
+
+
+_ENV = jinja2.Environment(
+    undefined=jinja2.StrictUndefined,
+    autoescape=False,  # plain-text chat messages, not HTML
+    keep_trailing_newline=True,
+)
+
+
+@functools.lru_cache(maxsize=8)
+def load_prompt(name: str = "score") -> PromptTemplate:
+    """Load ``prompts/{name}.system.j2`` and ``prompts/{name}.user.j2``."""
+    folder = resource_dir("prompts")
+    system_src = (folder / f"{name}.system.j2").read_text(encoding="utf-8")
+    user_src = (folder / f"{name}.user.j2").read_text(encoding="utf-8")
+    digest = hashlib.sha256(f"{system_src}\0{user_src}".encode()).hexdigest()[:16]
+    return PromptTemplate(
+        name=name,
+        system=_ENV.from_string(system_src),
+        user=_ENV.from_string(user_src),
+        content_hash=digest,
+    )

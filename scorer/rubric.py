@@ -1,0 +1,216 @@
+"""Rubrics: what a paper is scored against. Loading, validation, fingerprints.
+
+A rubric is a TOML file (see ``rubrics/`` for the built-ins)::
+
+    name = "llm-inference"
+    title = "LLM inference systems and I/O"
+    description = "Serving, optimizing, and scaling large language model inference..."
+    threshold = 70
+
+    [[dimensions]]
+    name = "relevance"
+    description = "How directly the paper is about the topic."
+    [dimensions.scale]
+    0 = "Unrelated."
+    100 = "Squarely on the topic."
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import model_validator
+
+from scorer.errors import RubricError
+from scorer.resources import resource_dir
+
+__all__ = [
+    "Dimension",
+    "Example",
+    "Rubric",
+    "builtin_rubric_names",
+    "load_rubric",
+    "rubric_fingerprint",
+]
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+Identifier = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+Points = Annotated[int, Field(ge=0, le=100)]
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class Dimension(BaseModel):
+    """One scored dimension: an integer 0-100 with anchored scale points."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Identifier
+    label: str | None = None
+    description: Text
+    scale: dict[Points, Text] = Field(default_factory=dict)
+
+    @property
+    def display(self) -> str:
+        """The name shown in digests and tables, e.g. ``Relevance``."""
+        return self.label or self.name.replace("_", " ").title()
+
+
+class Example(BaseModel):
+    """A labelled example paper shown to the model (few-shot calibration)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: Text
+    abstract: Text
+    scores: dict[str, Points]
+    justification: Text
+
+
+DEFAULT_DIMENSIONS = (
+    Dimension(
+        name="relevance",
+        description="How directly the paper is about the topic described above.",
+        scale={
+            0: "Unrelated to the topic.",
+            25: "Shares a keyword or a broad field with the topic, nothing more.",
+            50: "Touches the topic as a side aspect or an application.",
+            75: "A substantial part of the work is about the topic.",
+            100: "The paper is squarely about the topic.",
+        },
+    ),
+    Dimension(
+        name="hype",
+        description=(
+            "How much attention the paper is likely to draw: novelty, strength and "
+            "scale of the results, and how broadly they matter."
+        ),
+        scale={
+            0: "Incremental or routine; few would notice.",
+            50: "Solid work that specialists will read.",
+            100: "Likely to be widely discussed and built upon.",
+        },
+    ),
+)
+
+
+class Rubric(BaseModel):
+    """A topic and how to score papers against it.
+
+    The digest gates on the first dimension against ``threshold``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Slug
+    title: Text
+    description: Text
+    threshold: Points = 70
+    dimensions: tuple[Dimension, ...] = DEFAULT_DIMENSIONS
+    include: tuple[Text, ...] = ()
+    exclude: tuple[Text, ...] = ()
+    examples: tuple[Example, ...] = ()
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Rubric:
+        if not self.dimensions:
+            raise ValueError("dimensions: a rubric needs at least one dimension")
+        names = [d.name for d in self.dimensions]
+        if "justification" in names:
+            raise ValueError("dimensions: 'justification' is reserved")
+        if len(set(names)) != len(names):
+            raise ValueError(f"dimensions: names must be unique, got {names}")
+        for i, example in enumerate(self.examples):
+            if set(example.scores) != set(names):
+                raise ValueError(
+                    f"examples.{i}.scores: must give exactly the dimensions {names}, "
+                    f"got {sorted(example.scores)}"
+                )
+        return self
+
+    @property
+    def primary(self) -> Dimension:
+        """The dimension the threshold applies to."""
+        return self.dimensions[0]
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        """See :func:`rubric_fingerprint`."""
+        return rubric_fingerprint(self)
+
+
+def rubric_fingerprint(rubric: Rubric) -> str:
+    """Hash of everything in a rubric that changes how papers are scored.
+
+    The name and the threshold are left out: renaming a rubric or moving its
+    threshold does not change a single score, so it must not empty the cache.
+    """
+    payload = rubric.model_dump(mode="json", exclude={"name", "threshold"})
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def builtin_rubric_names() -> list[str]:
+    """Names of the rubrics shipped in ``rubrics/``."""
+    return sorted(p.stem for p in resource_dir("rubrics").glob("*.toml"))
+
+
+def load_rubric(spec: Rubric | str | Path) -> Rubric:
+    """Return a rubric from a ``Rubric``, a built-in name, or a path to a TOML file.
+
+    >>> load_rubric("llm-inference").threshold
+    70
+    """
+    if isinstance(spec, Rubric):
+        return spec
+    text = str(spec)
+    path = Path(text)
+    looks_like_path = isinstance(spec, Path) or path.suffix == ".toml" or "/" in text
+    if looks_like_path or (path.is_file() and not _NAME.match(text)):
+        return _load_file(path)
+    if not _NAME.match(text):
+        raise RubricError(f"'{text}' is neither a rubric file nor a built-in rubric name")
+    builtin = resource_dir("rubrics") / f"{text}.toml"
+    if not builtin.is_file():
+        known = ", ".join(builtin_rubric_names())
+        raise RubricError(f"unknown rubric '{text}' (built-in: {known}; or give a .toml path)")
+    return _load_file(builtin)
+
+
+def _load_file(path: Path) -> Rubric:
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise RubricError(f"{path}: no such rubric file", source=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RubricError(f"{path}: cannot read: {exc}", source=str(path)) from exc
+    try:
+        data = tomllib.loads(raw)
+    except tomllib.TOMLDecodeError as exc:
+        raise RubricError(f"{path}: not valid TOML: {exc}", source=str(path)) from exc
+    data.setdefault("name", path.stem)
+    return parse_rubric(data, source=str(path))
+
+
+def parse_rubric(data: dict[str, Any], *, source: str = "<rubric>") -> Rubric:
+    """Validate a rubric given as a mapping; errors name the source and the field."""
+    try:
+        return Rubric.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "(rubric)"
+        message = first["msg"]
+        if first["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling)"
+        more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+        raise RubricError(
+            f"{source}: field '{field}': {message}{more}", source=source, field=field
+        ) from exc

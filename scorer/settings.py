@@ -1,0 +1,154 @@
+"""Configuration, read in one place at call time: argument, then environment, then default."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import SecretStr
+
+from scorer.errors import ConfigError
+
+__all__ = ["DEFAULT_OPENAI_MODEL", "EMBEDDED_MODEL", "RetryPolicy", "Sampling", "Settings"]
+
+EMBEDDED_MODEL = "smollm2-135m-instruct-q4_1"
+"""Model id of the embedded offline model (part of every cache key it produces)."""
+
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+
+BackendKind = Literal["auto", "openai", "embedded"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries of transient failures (429, 408, 409, 5xx, timeouts, connection errors).
+
+    ``max_attempts`` counts every request, the first one included. Waits grow
+    exponentially from ``initial_wait`` up to ``max_wait`` with jitter; a
+    server's ``retry-after`` is honoured up to ``max_retry_after`` seconds.
+    """
+
+    max_attempts: int = 6
+    initial_wait: float = 0.5
+    max_wait: float = 20.0
+    jitter: float = 0.5
+    max_retry_after: float = 60.0
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling settings sent with every request; part of the cache key."""
+
+    temperature: float = 0.0
+    max_tokens: int = 256
+    seed: int | None = 0
+
+    def as_request(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        if self.seed is not None:
+            out["seed"] = self.seed
+        return out
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides where and how papers are scored.
+
+    Build it with :meth:`Settings.resolve`, which applies explicit values over
+    the environment over defaults.
+    """
+
+    backend: BackendKind = "auto"
+    model: str | None = None
+    base_url: str | None = None
+    api_key: SecretStr | None = field(default=None, repr=False)
+    cache_dir: Path = field(default_factory=lambda: default_cache_dir())
+    use_cache: bool = True
+    timeout: float = 60.0
+    reasks: int = 1
+    sampling: Sampling = Sampling()
+    retry: RetryPolicy = RetryPolicy()
+
+    @property
+    def uses_embedded(self) -> bool:
+        """True when scoring runs on the embedded offline model."""
+        if self.backend != "auto":
+            return self.backend == "embedded"
+        return self.base_url is None and self.api_key is None
+
+    @property
+    def model_id(self) -> str:
+        """The model name used for requests and in cache keys."""
+        if self.uses_embedded:
+            return EMBEDDED_MODEL
+        return self.model or DEFAULT_OPENAI_MODEL
+
+    @classmethod
+    def resolve(
+        cls, env: Mapping[str, str] | None = None, **explicit: Any
+    ) -> Settings:
+        """Explicit keyword values win, then ``env`` (default ``os.environ``), then defaults.
+
+        Environment variables: ``SCORER_BACKEND``, ``SCORER_MODEL``,
+        ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``SCORER_CACHE_DIR``,
+        ``SCORER_NO_CACHE`` (``1`` disables the cache), ``SCORER_TIMEOUT``.
+        """
+        env = os.environ if env is None else env
+        given = {key: value for key, value in explicit.items() if value is not None}
+        unknown = set(given) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+        from_env: dict[str, Any] = {}
+        for name, var in _ENV_VARS.items():
+            raw = env.get(var, "").strip()
+            if raw:
+                from_env[name] = raw
+        if env.get("SCORER_NO_CACHE", "").strip() in {"1", "true", "yes"}:
+            from_env["use_cache"] = False
+        merged = {**from_env, **given}
+        return cls()._with(merged)
+
+    def _with(self, values: Mapping[str, Any]) -> Settings:
+        out: dict[str, Any] = dict(values)
+        if "api_key" in out and not isinstance(out["api_key"], SecretStr):
+            out["api_key"] = SecretStr(str(out["api_key"]))
+        if "cache_dir" in out:
+            out["cache_dir"] = Path(out["cache_dir"]).expanduser()
+        if "timeout" in out:
+            out["timeout"] = _positive_float("timeout", out["timeout"])
+        if "backend" in out and out["backend"] not in ("auto", "openai", "embedded"):
+            raise ConfigError(
+                f"backend must be auto, openai or embedded, not {out['backend']!r}"
+            )
+        if "base_url" in out:
+            out["base_url"] = str(out["base_url"]).rstrip("/")
+        return replace(self, **out)
+
+
+_ENV_VARS = {
+    "backend": "SCORER_BACKEND",
+    "model": "SCORER_MODEL",
+    "base_url": "OPENAI_BASE_URL",
+    "api_key": "OPENAI_API_KEY",
+    "cache_dir": "SCORER_CACHE_DIR",
+    "timeout": "SCORER_TIMEOUT",
+}
+
+
+def default_cache_dir() -> Path:
+    """The per-user cache folder, e.g. ``~/.cache/scorer`` on Linux."""
+    return Path(platformdirs.user_cache_dir("scorer", appauthor=False))
+
+
+def _positive_float(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number, not {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{name} must be positive, not {value!r}")
+    return number

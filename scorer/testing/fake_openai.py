@@ -1,0 +1,295 @@
+"""A fake OpenAI-compatible chat-completions server: real HTTP on 127.0.0.1, for tests.
+
+uvicorn serves a small starlette app from a background thread with its own event loop, so the
+fake works from sync and async code alike::
+
+    with FakeOpenAI(latency=0.0) as fake:
+        client = openai.OpenAI(base_url=fake.base_url, api_key="test", max_retries=0)
+        fake.enqueue(Reply.rate_limited(retry_after=1), Reply.malformed())
+        ...
+        assert fake.count == 3
+
+Without a scripted reply, ``POST /v1/chat/completions`` answers 200 with a completion whose
+content fills the request's ``response_format`` JSON schema deterministically (seeded by the last
+user message); with ``tools`` it calls the chosen tool instead; without either the content is
+``"ok"``. ``stream: true`` is answered as server-sent events. ``GET /v1/models`` lists
+``fake-model``.
+
+Run it in the foreground (prints the base URL, serves until SIGINT/SIGTERM)::
+
+    python -m scorer.testing.fake_openai --port 8123 --latency 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Iterator, Sequence
+from types import FrameType, TracebackType
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from scorer.testing._replies import (
+    JSON_TYPE,
+    MODEL_ID,
+    Reply,
+    completion,
+    default_error_body,
+    error_body,
+    sse_chunks,
+)
+
+__all__ = ["FakeOpenAI", "Reply", "main"]
+
+
+class _ThreadServer(uvicorn.Server):
+    """A uvicorn server that never touches signal handlers (it runs in a background thread)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class FakeOpenAI:
+    """The fake server. Use as a context manager, or call :meth:`start` / :meth:`stop`."""
+
+    def __init__(self, latency: float = 0.0, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.latency = latency
+        self.host = host
+        self.port = port  # after start(): the port actually bound
+        self.requests: list[dict[str, Any]] = []
+        self.request_headers: list[dict[str, str]] = []
+        self._queue: deque[Reply] = deque()
+        self._lock = threading.Lock()
+        self._server: _ThreadServer | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = asyncio.Event()
+        self._startup_error: BaseException | None = None
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat_completions, methods=["POST"]),
+                Route("/v1/models", self._models, methods=["GET"]),
+            ],
+            exception_handlers={HTTPException: self._http_error},
+        )
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("FakeOpenAI is not running; call start() or use `with`")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v1"
+
+    @property
+    def count(self) -> int:
+        return len(self.requests)
+
+    def enqueue(self, *replies: Reply) -> None:
+        """Script the next answers, consumed FIFO one per chat-completions request."""
+        with self._lock:
+            self._queue.extend(replies)
+
+    def reset(self) -> None:
+        """Forget the recorded requests and the scripted replies."""
+        with self._lock:
+            self.requests.clear()
+            self.request_headers.clear()
+            self._queue.clear()
+
+    def start(self) -> FakeOpenAI:
+        if self._server is not None:
+            raise RuntimeError("FakeOpenAI is already running")
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.app,
+            lifespan="off",
+            log_config=None,  # leave the process's logging configuration alone
+            log_level="warning",
+            access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+        self._stopping = asyncio.Event()
+        self._startup_error = None
+        self._server = server = _ThreadServer(config)
+        self._thread = threading.Thread(
+            target=self._serve, args=(server, sock), name="FakeOpenAI", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("FakeOpenAI failed to start") from self._startup_error
+            time.sleep(0.002)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (idempotent); hanging requests are cut off. Returns within ~2 s."""
+        server, thread, loop = self._server, self._thread, self._loop
+        if server is None or thread is None:
+            return
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(self._stopping.set)
+        server.should_exit = True
+        thread.join(timeout=3)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(timeout=2)
+        self._server = self._thread = self._loop = None
+
+    def __enter__(self) -> FakeOpenAI:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    # -- server side (runs in the background thread) -------------------------------------------
+
+    def _serve(self, server: _ThreadServer, sock: socket.socket) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(server.serve(sockets=[sock]))
+        except BaseException as exc:  # uvicorn calls sys.exit() when startup fails
+            self._startup_error = exc
+        finally:
+            sock.close()
+            loop.close()
+
+    async def _http_error(self, request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        message = f"Invalid URL ({request.method} {request.url.path})"
+        return Response(error_body(message, "invalid_request_error"), status, media_type=JSON_TYPE)
+
+    async def _models(self, request: Request) -> Response:
+        model = {"id": MODEL_ID, "object": "model", "created": 1700000000, "owned_by": "scorer"}
+        return JSONResponse({"object": "list", "data": [model]})
+
+    async def _chat_completions(self, request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            message = "We could not parse the JSON body of your request."
+            return Response(error_body(message, "invalid_request_error"), 400, media_type=JSON_TYPE)
+        with self._lock:
+            self.requests.append(body)
+            self.request_headers.append({k.lower(): v for k, v in request.headers.items()})
+            reply = self._queue.popleft() if self._queue else Reply()
+        delay = self.latency + reply.delay
+        interrupted = delay > 0 and await self._stopped_within(delay)
+        if reply.hang or interrupted:
+            await self._hang(request)
+        headers = {"x-request-id": f"req_{uuid.uuid4().hex}", **reply.headers}
+        if reply.body is not None or reply.status >= 400:
+            raw = reply.body if reply.body is not None else default_error_body(reply.status)
+            return Response(raw, reply.status, headers=headers, media_type=JSON_TYPE)
+        try:
+            answer = completion(body, reply)
+        except (ValueError, LookupError, TypeError, AttributeError, RecursionError) as exc:
+            message = f"Invalid request (fake server could not answer it): {exc!r}"
+            return Response(error_body(message, "invalid_request_error"), 400, media_type=JSON_TYPE)
+        if body.get("stream"):
+            chunks = sse_chunks(answer, body)
+            return StreamingResponse(chunks, reply.status, headers, media_type="text/event-stream")
+        return Response(json.dumps(answer), reply.status, headers, media_type=JSON_TYPE)
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Sleep (without blocking the loop); True if stop() was called meanwhile."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _hang(self, request: Request) -> None:
+        """Wait until the client disconnects; on stop(), drop the connection ourselves."""
+
+        async def disconnected() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+
+        gone = asyncio.ensure_future(disconnected())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({gone, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if not gone.done():
+                self._drop_connection(request.scope.get("client"))
+                await asyncio.wait({gone}, timeout=1.0)
+        finally:
+            gone.cancel()
+            stopping.cancel()
+        # Whatever the caller answers now is discarded by uvicorn: the connection is gone.
+
+    def _drop_connection(self, client: Any) -> None:
+        server = self._server
+        if server is None or client is None:
+            return
+        for conn in list(server.server_state.connections):
+            transport = getattr(conn, "transport", None)
+            if tuple(getattr(conn, "client", None) or ()) == tuple(client) and transport:
+                transport.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve in the foreground: print the base URL, then serve until SIGINT/SIGTERM."""
+    parser = argparse.ArgumentParser(
+        prog="python -m scorer.testing.fake_openai",
+        description="Fake OpenAI-compatible chat-completions server (for tests and benchmarks).",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (default)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    args = parser.parse_args(argv)
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    fake = FakeOpenAI(latency=args.latency, host=args.host, port=args.port).start()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT may be ignored in a background job
+        signal.signal(signum, interrupt)
+    try:
+        print(fake.base_url, flush=True)
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        fake.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
