@@ -88,9 +88,7 @@ class Settings:
         return self.model or DEFAULT_OPENAI_MODEL
 
     @classmethod
-    def resolve(
-        cls, env: Mapping[str, str] | None = None, **explicit: Any
-    ) -> Settings:
+    def resolve(cls, env: Mapping[str, str] | None = None, **explicit: Any) -> Settings:
         """Explicit keyword values win, then ``env`` (default ``os.environ``), then defaults.
 
         Environment variables: ``SCORER_BACKEND``, ``SCORER_MODEL``,
@@ -121,9 +119,7 @@ class Settings:
         if "timeout" in out:
             out["timeout"] = _positive_float("timeout", out["timeout"])
         if "backend" in out and out["backend"] not in ("auto", "openai", "embedded"):
-            raise ConfigError(
-                f"backend must be auto, openai or embedded, not {out['backend']!r}"
-            )
+            raise ConfigError(f"backend must be auto, openai or embedded, not {out['backend']!r}")
         if "base_url" in out:
             out["base_url"] = str(out["base_url"]).rstrip("/")
         return replace(self, **out)

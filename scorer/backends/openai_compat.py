@@ -74,9 +74,7 @@ class OpenAICompatBackend:
         self._sleep = sleep
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
         self._clients = weakref.WeakKeyDictionary()
-        self._create: Any = instructor.patch(
-            create=self._request, mode=instructor.Mode.JSON_SCHEMA
-        )
+        self._create: Any = instructor.patch(create=self._request, mode=instructor.Mode.JSON_SCHEMA)
 
     @property
     def model_id(self) -> str:

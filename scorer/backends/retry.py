@@ -37,7 +37,9 @@ Sleep = Callable[[float], Awaitable[None]]
 _TRANSIENT_STATUS = {408, 409, 429}
 
 
-def retry_after_seconds(exc: BaseException, *, now: Callable[[], float] = time.time) -> float | None:
+def retry_after_seconds(
+    exc: BaseException, *, now: Callable[[], float] = time.time
+) -> float | None:
     """The wait a server asked for: ``retry-after-ms``, then ``retry-after`` (seconds or date)."""
     if not isinstance(exc, openai.APIStatusError):
         return None
@@ -85,7 +87,9 @@ def is_transient(exc: BaseException) -> bool:
         return exc.status_code in _TRANSIENT_STATUS or exc.status_code >= 500
     # Timeouts, refused connections, and bodies that did not parse (a proxy cut
     # the answer short) are worth another try.
-    return isinstance(exc, openai.APIConnectionError | openai.APIResponseValidationError | ValueError)
+    return isinstance(
+        exc, openai.APIConnectionError | openai.APIResponseValidationError | ValueError
+    )
 
 
 class wait_for_server_or_backoff:
@@ -128,8 +132,9 @@ def to_backend_error(exc: BaseException, *, attempts: int) -> BackendError:
             )
         return FatalBackendError(f"{_fatal_hint(exc)} (HTTP {status}: {detail})", **common)
     if isinstance(exc, openai.APITimeoutError):
-        return RetryExhausted(f"gave up after {attempts} attempt(s): request timed out",
-                              attempts=attempts)
+        return RetryExhausted(
+            f"gave up after {attempts} attempt(s): request timed out", attempts=attempts
+        )
     if isinstance(exc, openai.APIConnectionError):
         return RetryExhausted(
             f"gave up after {attempts} attempt(s): cannot connect to the model endpoint"

@@ -1,0 +1,55 @@
+"""The sync edge over the async core: one background event loop per process.
+
+Sync calls (``score()``, ``score_many()``) run their coroutines on this loop,
+so they work from plain scripts and from inside a running loop (notebooks)
+alike, and HTTP clients and connection pools live across calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any, TypeVar
+
+__all__ = ["iterate_sync", "run_sync"]
+
+T = TypeVar("T")
+
+_lock = threading.Lock()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            thread = threading.Thread(target=loop.run_forever, name="scorer-loop", daemon=True)
+            thread.start()
+            _loop = loop
+        return _loop
+
+
+def run_sync(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` on the background loop and wait for its result."""
+    return asyncio.run_coroutine_threadsafe(coro, _background_loop()).result()
+
+
+def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
+    """Drive an async iterator from sync code, one item at a time."""
+    loop = _background_loop()
+    try:
+        while True:
+            try:
+                yield asyncio.run_coroutine_threadsafe(_next(agen), loop).result()
+            except StopAsyncIteration:
+                return
+    finally:
+        closer = getattr(agen, "aclose", None)
+        if closer is not None:
+            asyncio.run_coroutine_threadsafe(closer(), loop).result()
+
+
+async def _next(agen: AsyncIterator[T]) -> T:
+    return await agen.__anext__()

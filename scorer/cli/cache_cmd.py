@@ -1,0 +1,43 @@
+"""``scorer cache``: inspect and clear the result cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from scorer.cache import ResultCache
+from scorer.cli.options import cache_options, settings_from
+
+__all__ = ["cache"]
+
+
+@click.group()
+def cache() -> None:
+    """The result cache (scores already paid for)."""
+
+
+def _open(cache_dir: Path | None) -> ResultCache:
+    return ResultCache(settings_from(cache_dir=cache_dir).cache_dir)
+
+
+@cache.command("stats")
+@cache_options
+def stats(cache_dir: Path | None) -> None:
+    """Where the cache is, how many results it holds, and its size."""
+    info = _open(cache_dir).stats()
+    click.echo(f"directory: {info.directory}")
+    click.echo(f"entries:   {info.entries}")
+    click.echo(f"size:      {info.size_bytes / 1e6:.1f} MB")
+
+
+@cache.command("clear")
+@cache_options
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def clear(cache_dir: Path | None, yes: bool) -> None:
+    """Delete every cached result."""
+    store = _open(cache_dir)
+    if not yes:
+        click.confirm(f"Delete all cached results in {store.directory}?", abort=True)
+    removed = store.clear()
+    click.echo(f"removed {removed} cached result(s) from {store.directory}")

@@ -1,0 +1,57 @@
+"""Options shared by the commands that talk to a model or the cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from scorer.settings import Settings
+
+__all__ = ["cache_options", "model_options", "settings_from"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def cache_options(func: F) -> F:
+    func = click.option(
+        "--cache-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Where results are cached (env SCORER_CACHE_DIR; default: the user cache folder).",
+    )(func)
+    return func
+
+
+def model_options(func: F) -> F:
+    for decorator in reversed(
+        [
+            click.option(
+                "--model",
+                help="Model name at the endpoint (env SCORER_MODEL; default gpt-4o-mini "
+                "for an endpoint, the embedded SmolLM2 otherwise).",
+            ),
+            click.option(
+                "--base-url",
+                help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1 "
+                "(env OPENAI_BASE_URL). The API key is read from OPENAI_API_KEY only.",
+            ),
+            click.option(
+                "--backend",
+                type=click.Choice(["auto", "openai", "embedded"]),
+                help="auto (default): an endpoint if OPENAI_BASE_URL or OPENAI_API_KEY is set, "
+                "else the embedded offline model (env SCORER_BACKEND).",
+            ),
+            click.option("--timeout", type=float, help="Seconds per request (env SCORER_TIMEOUT)."),
+            click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),
+        ]
+    ):
+        func = decorator(func)
+    return cache_options(func)
+
+
+def settings_from(**values: Any) -> Settings:
+    """Settings from command-line values (``None`` means: not given)."""
+    no_cache = values.pop("no_cache", False)
+    return Settings.resolve(use_cache=False if no_cache else None, **values)

@@ -1,0 +1,124 @@
+"""``scorer score``: score one paper."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from scorer._loop import run_sync
+from scorer.api import ascore
+from scorer.cli.options import model_options, settings_from
+from scorer.errors import InputError
+from scorer.models import ScoredPaper
+from scorer.rubric import Rubric, load_rubric
+
+__all__ = ["score"]
+
+EMBEDDED_NOTICE = (
+    "note: scoring offline with the embedded SmolLM2-135M model. It is small: its scores "
+    "show the pipeline working, not expert judgement. Set OPENAI_API_KEY and/or "
+    "OPENAI_BASE_URL to score with a real model."
+)
+
+
+@click.command()
+@click.option("--rubric", "-r", required=True, help="Built-in rubric name or a rubric .toml file.")
+@click.option("--title", help="Paper title.")
+@click.option("--abstract", help="Paper abstract.")
+@click.option("--authors", help="Authors, separated by '; '.")
+@click.option("--id", "paper_id", help="Paper id (arXiv id, DOI, ...).")
+@click.option("--published", help="Publication date, YYYY-MM-DD.")
+@click.option("--url", help="Link to the paper's page.")
+@click.option("--pdf-url", help="Link to the PDF.")
+@click.option(
+    "--paper",
+    "paper_file",
+    type=click.File("r", encoding="utf-8"),
+    help="A JSON file with the paper's fields ('-' reads standard input).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Readable text, or one JSON object for machines.",
+)
+@model_options
+def score(
+    rubric: str,
+    title: str | None,
+    abstract: str | None,
+    authors: str | None,
+    paper_id: str | None,
+    published: str | None,
+    url: str | None,
+    pdf_url: str | None,
+    paper_file: Any,
+    fmt: str,
+    **model_opts: Any,
+) -> None:
+    """Score one paper against a rubric.
+
+    \b
+    The paper comes from the flags, from --paper FILE.json, or as JSON on
+    standard input when neither --title nor --paper is given:
+      scorer score -r llm-inference --title "..." --abstract "..."
+      echo '{"title": "...", "abstract": "..."}' | scorer score -r llm-inference
+    """
+    flags = {
+        "title": title,
+        "abstract": abstract,
+        "authors": authors,
+        "id": paper_id,
+        "published": published,
+        "url": url,
+        "pdf_url": pdf_url,
+    }
+    paper = _paper_from(flags, paper_file)
+    settings = settings_from(**model_opts)
+    rubric_obj = load_rubric(rubric)
+    if settings.uses_embedded:
+        click.echo(EMBEDDED_NOTICE, err=True)
+    result = run_sync(ascore(paper, rubric_obj, settings=settings))
+    if fmt == "json":
+        click.echo(result.model_dump_json())
+    else:
+        click.echo(_render_text(result, rubric_obj))
+
+
+def _paper_from(flags: dict[str, str | None], paper_file: Any) -> dict[str, Any]:
+    given = {key: value for key, value in flags.items() if value is not None}
+    if paper_file is None and "title" not in given and not sys.stdin.isatty():
+        paper_file = sys.stdin
+    if paper_file is None:
+        if not given:
+            raise InputError("no paper given: use --title and --abstract, --paper FILE, or stdin")
+        return given
+    name = getattr(paper_file, "name", "<stdin>")
+    try:
+        data = json.load(paper_file)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{name}: not valid JSON: {exc}", line=exc.lineno) from exc
+    if not isinstance(data, dict):
+        raise InputError(f"{name}: expected one JSON object with the paper's fields")
+    return {**data, **given}  # flags win over the file
+
+
+def _render_text(result: ScoredPaper, rubric: Rubric) -> str:
+    scores = " | ".join(
+        f"{dim.display}: {result.scores[dim.name]}/100" for dim in rubric.dimensions
+    )
+    verdict = "above" if result.passed else "below"
+    threshold = rubric.threshold
+    source = "cache" if result.cached else f"{result.usage.total_tokens} tokens"
+    lines = [
+        result.paper.title,
+        f"{scores} — {verdict} threshold ({threshold}/100)",
+        result.justification,
+        f"[{result.model} · {source} · {result.latency_s:.2f} s]",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,228 @@
+"""The scoring engine: the one path every entry point takes.
+
+cache hit -> done; miss -> prompt -> backend -> validated answer -> cache.
+Identical requests in flight at once share one model call (single-flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from scorer.backends import Backend, backend_for
+from scorer.cache import ResultCache, cache_key
+from scorer.errors import BackendError, FatalBackendError, InputError
+from scorer.models import Paper, Score, ScoredPaper, Usage
+from scorer.prompt import PromptTemplate, load_prompt
+from scorer.response import response_model_for, to_score
+from scorer.rubric import Rubric
+from scorer.settings import Settings
+
+__all__ = ["PaperLike", "Scorer", "to_paper"]
+
+PaperLike = Paper | Mapping[str, Any]
+
+
+def to_paper(paper: PaperLike) -> Paper:
+    """Accept a ``Paper`` or a plain mapping; raise ``InputError`` with the problem."""
+    if isinstance(paper, Paper):
+        return paper
+    try:
+        return Paper.model_validate(dict(paper))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'paper'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise InputError(f"invalid paper: {problems}") from exc
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"invalid paper: {exc}") from exc
+
+
+class Scorer:
+    """Scores papers under fixed settings. Safe to share within one event loop.
+
+    The backend is created on the first cache miss, so a run served entirely
+    from the cache never starts (or contacts) a model.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        backend: Backend | None = None,
+        cache: ResultCache | None = None,
+        template: PromptTemplate | None = None,
+    ) -> None:
+        self.settings = settings
+        self._backend = backend
+        self._cache = cache
+        self._template = template or load_prompt()
+        self._inflight: dict[str, asyncio.Future[tuple[Score, bool]]] = {}
+
+    @property
+    def model_id(self) -> str:
+        return self._backend.model_id if self._backend else self.settings.model_id
+
+    @property
+    def cache(self) -> ResultCache | None:
+        if not self.settings.use_cache:
+            return None
+        if self._cache is None:
+            self._cache = ResultCache(self.settings.cache_dir)
+        return self._cache
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = backend_for(self.settings)
+        return self._backend
+
+    async def ascore(self, paper: PaperLike, rubric: Rubric) -> ScoredPaper:
+        """Score one paper; raise a ``ScorerError`` if it cannot be scored."""
+        item = to_paper(paper)
+        started = time.perf_counter()
+        key = cache_key(
+            item,
+            rubric,
+            prompt_hash=self._template.content_hash,
+            model_id=self.model_id,
+            sampling=self.settings.sampling,
+        )
+        score, cached = await self._single_flight(key, item, rubric)
+        passed = score.scores[rubric.primary.name] >= rubric.threshold
+        return ScoredPaper(
+            paper=item,
+            rubric=rubric.name,
+            rubric_fingerprint=rubric.fingerprint,
+            model=score.model,
+            scores=score.scores,
+            justification=score.justification,
+            passed=passed,
+            cached=cached,
+            usage=Usage() if cached else score.usage,
+            latency_s=round(time.perf_counter() - started, 4),
+        )
+
+    async def ascore_or_error(self, paper: Paper, rubric: Rubric) -> ScoredPaper:
+        """Like :meth:`ascore`, but a failure stays with its paper as ``error``.
+
+        A :class:`FatalBackendError` still raises: every other paper would fail
+        the same way.
+        """
+        started = time.perf_counter()
+        try:
+            return await self.ascore(paper, rubric)
+        except FatalBackendError:
+            raise
+        except BackendError as exc:
+            return self._failed(paper, rubric, str(exc), exc.usage or Usage(), started)
+
+    async def ascore_many(
+        self,
+        papers: Iterable[PaperLike] | AsyncIterable[PaperLike],
+        rubric: Rubric,
+        *,
+        concurrency: int = 8,
+    ) -> AsyncIterator[ScoredPaper]:
+        """Score papers with at most ``concurrency`` requests at once, yielding as each finishes.
+
+        Input is read lazily, so memory holds at most ``concurrency`` papers in
+        flight. Output order is completion order; match results by ``paper``.
+        """
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        pending: set[asyncio.Task[ScoredPaper]] = set()
+        source = _aiter(papers)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < concurrency:
+                    try:
+                        raw = await anext(source)
+                    except StopAsyncIteration:
+                        exhausted = True
+                        break
+                    paper = to_paper(raw)
+                    pending.add(asyncio.create_task(self.ascore_or_error(paper, rubric)))
+                if not pending:
+                    return
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    yield task.result()
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _single_flight(self, key: str, paper: Paper, rubric: Rubric) -> tuple[Score, bool]:
+        cache = self.cache
+        if cache is not None:
+            hit = cache.get(key)
+            if hit is not None:
+                return hit, True
+        running = self._inflight.get(key)
+        if running is not None:
+            try:
+                score, _ = await asyncio.shield(running)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if running.cancelled() and task is not None and not task.cancelling():
+                    # The leader was cancelled, not us: take over the request.
+                    return await self._single_flight(key, paper, rubric)
+                raise
+            return score, True
+        future: asyncio.Future[tuple[Score, bool]] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            score = await self._ask_model(paper, rubric)
+            if cache is not None:
+                cache.put(key, score)
+            future.set_result((score, False))
+            return score, False
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters, if any, re-raise it themselves
+            raise
+        finally:
+            del self._inflight[key]
+
+    async def _ask_model(self, paper: Paper, rubric: Rubric) -> Score:
+        backend = self.backend
+        messages = self._template.messages(rubric, paper)
+        completion = await backend.complete(messages, response_model_for(rubric))
+        return to_score(
+            completion.answer, rubric, model_id=backend.model_id, usage=completion.usage
+        )
+
+    def _failed(
+        self, paper: Paper, rubric: Rubric, error: str, usage: Usage, started: float
+    ) -> ScoredPaper:
+        return ScoredPaper(
+            paper=paper,
+            rubric=rubric.name,
+            rubric_fingerprint=rubric.fingerprint,
+            model=self.model_id,
+            usage=usage,
+            latency_s=round(time.perf_counter() - started, 4),
+            error=error,
+        )
+
+
+async def _aiter(
+    papers: Iterable[PaperLike] | AsyncIterable[PaperLike],
+) -> AsyncIterator[PaperLike]:
+    if isinstance(papers, AsyncIterable):
+        async for paper in papers:
+            yield paper
+    else:
+        for paper in papers:
+            yield paper
