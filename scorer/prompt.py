@@ -40,7 +40,7 @@ class PromptTemplate:
         """Chat messages asking for ``paper`` to be scored against ``rubric``."""
         return [
             {"role": "system", "content": self.system_text(rubric)},
-            {"role": "user", "content": self.user.render(paper=_defanged(paper)).strip()},
+            {"role": "user", "content": self.user.render(paper=_defanged(paper), rubric=rubric).strip()},
         ]
 
     def system_text(self, rubric: Rubric) -> str:

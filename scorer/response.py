@@ -32,7 +32,7 @@ def response_model_for(rubric: Rubric) -> type[BaseModel]:
             "justification": (
                 str,
                 Field(
-                    min_length=1,
+                    min_length=20,
                     max_length=MAX_JUSTIFICATION,
                     description="One sentence: what the paper does and why it earns its scores.",
                 ),

@@ -44,7 +44,7 @@ class Sampling:
     """Sampling settings sent with every request; part of the cache key."""
 
     temperature: float = 0.0
-    max_tokens: int = 256
+    max_tokens: int = 384
     seed: int | None = 0
 
     def as_request(self) -> dict[str, Any]:

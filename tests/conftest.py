@@ -1,0 +1,74 @@
+"""Shared fixtures: an isolated environment, a fake OpenAI server, fast retry settings.
+
+Real model calls to hosted APIs never happen: the environment is emptied of
+OPENAI_* and SCORER_* variables for every test, and every test's cache lives
+in its own tmp folder.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scorer import RetryPolicy, Settings
+from scorer.testing import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No inherited endpoint, key or cache; a fresh cache folder per test."""
+    for name in list(os.environ):
+        if name.startswith(("OPENAI_", "SCORER_")):
+            monkeypatch.delenv(name)
+    cache_dir = tmp_path / "cache"
+    monkeypatch.setenv("SCORER_CACHE_DIR", str(cache_dir))
+    return cache_dir
+
+
+@pytest.fixture(scope="session")
+def fake_server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(fake_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
+    """The session's fake OpenAI server, emptied of requests and scripted replies."""
+    fake_server.reset()
+    fake_server.latency = 0.0
+    yield fake_server
+    fake_server.reset()
+
+
+class SleepRecorder:
+    """An injected async sleep: records the waits, takes no time."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> SleepRecorder:
+    return SleepRecorder()
+
+
+@pytest.fixture
+def fake_settings(fake: FakeOpenAI, isolated_env: Path) -> Settings:
+    """Settings pointing at the fake server, with a short timeout and quick retries."""
+    return Settings.resolve(
+        env={},
+        base_url=fake.base_url,
+        api_key="sk-test-0123456789abcdef",
+        model="fake-model",
+        cache_dir=isolated_env,
+        timeout=2.0,
+        retry=RetryPolicy(max_attempts=4, initial_wait=0.01, max_wait=0.05, jitter=0.01),
+    )
