@@ -1,0 +1,62 @@
+"""The real embedded model (llama.cpp via xllamacpp, SmolLM2-135M), end to end, offline.
+
+Values are not asserted: the model is small. What is asserted is that the
+whole path works without any endpoint: a server starts in-process, answers
+under the JSON schema, and results are valid and cached.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scorer import Paper, load_rubric, score, score_many
+from scorer.settings import EMBEDDED_MODEL
+
+pytestmark = pytest.mark.embedded
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "seed_papers.jsonl"
+PAPERS = [Paper.model_validate(json.loads(line)) for line in FIXTURE.read_text().splitlines()]
+RUBRIC = load_rubric("llm-inference")
+
+
+def assert_schema_valid(result_scores: dict[str, int], justification: str) -> None:
+    assert set(result_scores) == {"relevance", "hype"}
+    assert all(0 <= value <= 100 for value in result_scores.values())
+    assert 20 <= len(justification) <= 300
+
+
+def test_library_scores_three_papers_offline(isolated_env: Path) -> None:
+    results = list(score_many(PAPERS, RUBRIC, concurrency=2))
+    assert sorted(r.paper.id or "" for r in results) == sorted(p.id or "" for p in PAPERS)
+    for result in results:
+        assert result.error is None, result.error
+        assert result.model == EMBEDDED_MODEL
+        assert not result.cached and result.usage.requests >= 1
+        assert result.usage.prompt_tokens > 100
+        assert_schema_valid(result.scores, result.justification)
+        assert result.passed == (result.scores["relevance"] >= RUBRIC.threshold)
+
+    again = score(PAPERS[0], "llm-inference")
+    assert again.cached and again.usage.requests == 0
+
+
+def test_cli_scores_offline_and_says_so(isolated_env: Path) -> None:
+    paper = PAPERS[1]
+    env = {**os.environ, "SCORER_CACHE_DIR": str(isolated_env)}
+    command = [
+        sys.executable, "-c", "from scorer.cli import main; main()",
+        "score", "--rubric", "llm-inference",
+        "--title", paper.title, "--abstract", paper.abstract, "--format", "json",
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "embedded SmolLM2-135M" in done.stderr
+    result = json.loads(done.stdout)
+    assert result["model"] == EMBEDDED_MODEL
+    assert_schema_valid(result["scores"], result["justification"])
