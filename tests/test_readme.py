@@ -1,0 +1,58 @@
+"""The README's command-line examples run, as written, from the repository root."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from scorer.testing import FakeOpenAI
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+EXAMPLE_ENDPOINT = "http://localhost:8000/v1"
+
+# Set-up and developer commands are what CI itself runs; the rest are examples.
+NOT_EXAMPLES = ("pip install", "uv run pytest", "uv run ruff")
+
+
+def console_commands() -> list[str]:
+    blocks = re.findall(r"```console\n(.*?)```", README, flags=re.DOTALL)
+    lines = [line for block in blocks for line in block.splitlines()]
+    commands = [line[2:].split("  #")[0].strip() for line in lines if line.startswith("$ ")]
+    return [c for c in commands if not c.startswith(NOT_EXAMPLES)]
+
+
+COMMANDS = console_commands()
+
+
+def test_readme_has_the_examples_we_promise() -> None:
+    assert any(c.startswith("uv run scorer score --rubric llm-inference --title") for c in COMMANDS)
+    assert any(EXAMPLE_ENDPOINT in c for c in COMMANDS)
+    assert "$ pip install uv" in README and "$ uv run pytest" in README
+
+
+@pytest.mark.embedded
+@pytest.mark.skipif(shutil.which("uv") is None, reason="the README's commands need uv")
+@pytest.mark.parametrize("command", COMMANDS)
+def test_readme_command_runs(command: str, fake: FakeOpenAI, isolated_env: Path) -> None:
+    command = command.replace(EXAMPLE_ENDPOINT, fake.base_url)
+    env = {**os.environ, "SCORER_CACHE_DIR": str(isolated_env)}
+    done = subprocess.run(
+        ["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    if "scorer score" in command:
+        if "--format json" in command:
+            assert set(json.loads(done.stdout)["scores"]) == {"relevance", "hype"}
+        else:
+            assert re.search(r"Relevance: \d+/100 \| Hype: \d+/100", done.stdout)
+        assert ("embedded SmolLM2" in done.stderr) == (fake.base_url not in command)
+    if fake.base_url in command:
+        assert fake.count == 1
