@@ -152,8 +152,14 @@ class Scorer:
                 if not pending:
                     return
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                # Look at every finished task before raising, so a second fatal
+                # error is not left "never retrieved" (and logged as a traceback).
+                failures = [exc for task in done if (exc := task.exception()) is not None]
                 for task in done:
-                    yield task.result()
+                    if task.exception() is None:
+                        yield task.result()
+                if failures:
+                    raise failures[0]
         finally:
             for task in pending:
                 task.cancel()
@@ -164,7 +170,7 @@ class Scorer:
         cache = self.cache
         if cache is not None:
             hit = cache.get(key)
-            if hit is not None:
+            if hit is not None and set(hit.scores) == {d.name for d in rubric.dimensions}:
                 return hit, True
         running = self._inflight.get(key)
         if running is not None:

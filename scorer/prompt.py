@@ -40,8 +40,15 @@ class PromptTemplate:
         """Chat messages asking for ``paper`` to be scored against ``rubric``."""
         return [
             {"role": "system", "content": self.system_text(rubric)},
-            {"role": "user", "content": self.user.render(paper=_defanged(paper), rubric=rubric).strip()},
+            {
+                "role": "user",
+                "content": self.user.render(paper=_defanged(paper), rubric=rubric).strip(),
+            },
         ]
+
+    def user_text(self, rubric: Rubric, paper: Paper) -> str:
+        """The paper part, closed by a reminder of the answer format."""
+        return self.user.render(paper=_defanged(paper), rubric=rubric).strip()
 
     def system_text(self, rubric: Rubric) -> str:
         """The rubric part; rendered once per (template, rubric fingerprint)."""

@@ -22,6 +22,7 @@ import hashlib
 import json
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -151,6 +152,11 @@ class Rubric(BaseModel):
     def fingerprint(self) -> str:
         """See :func:`rubric_fingerprint`."""
         return rubric_fingerprint(self)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Rubric:
+        copy = super().model_copy(update=update, deep=deep)
+        copy.__dict__.pop("fingerprint", None)  # an edited copy needs its own
+        return copy
 
 
 def rubric_fingerprint(rubric: Rubric) -> str:

@@ -42,7 +42,9 @@ def test_every_exported_name_exists() -> None:
 
 
 def test_error_tree_has_one_root() -> None:
-    errors = [getattr(scorer, n) for n in scorer.__all__ if n.endswith("Error") or n == "RetryExhausted"]
+    errors = [
+        getattr(scorer, n) for n in scorer.__all__ if n.endswith("Error") or n == "RetryExhausted"
+    ]
     for error in errors:
         assert issubclass(error, scorer.ScorerError), error
     assert issubclass(scorer.RetryExhausted, scorer.BackendError)

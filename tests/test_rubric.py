@@ -93,7 +93,7 @@ def test_examples_must_score_every_dimension(tmp_path: Path) -> None:
         '\n[[examples]]\ntitle = "t"\nabstract = "a"\njustification = "j"\n'
         "[examples.scores]\nhype = 5\n"
     )
-    with pytest.raises(RubricError, match="examples.0.scores"):
+    with pytest.raises(RubricError, match=r"examples\.0\.scores"):
         load_rubric(write(tmp_path, text))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -154,5 +153,20 @@ class OpenAICompatBackend:
     def _redacted(self, error: BackendError) -> BackendError:
         error.args = (redact(str(error), self._api_key),)
         if error.body is not None:
-            error.body = json.loads(redact(json.dumps(error.body, default=str), self._api_key))
+            error.body = _redact_json(error.body, self._api_key)
         return error
+
+
+def _redact_json(value: object, secret: str) -> object:
+    """``value`` with every string in it redacted.
+
+    Not by redacting its JSON text: a short key such as ``1234`` or ``true``
+    would also match numbers and literals and leave text that does not parse.
+    """
+    if isinstance(value, str):
+        return redact(value, secret)
+    if isinstance(value, dict):
+        return {redact(str(k), secret): _redact_json(v, secret) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_json(item, secret) for item in value]
+    return value

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import email.utils
 import math
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,7 +24,6 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
 from scorer.errors import BackendError, FatalBackendError, RetryExhausted
@@ -44,25 +44,32 @@ def retry_after_seconds(
     if not isinstance(exc, openai.APIStatusError):
         return None
     headers = exc.response.headers
-    raw_ms = headers.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            return _finite(float(raw_ms) / 1000)
-        except ValueError:
-            pass
+    from_ms = _seconds(headers.get("retry-after-ms"), scale=1000)
+    if from_ms is not None:
+        return from_ms
     raw = headers.get("retry-after")
     if raw is None:
         return None
+    seconds = _seconds(raw)
+    if seconds is not None:
+        return seconds
+    parsed = email.utils.parsedate_tz(raw)
+    if parsed is None:
+        return None
     try:
-        return _finite(float(raw))
-    except ValueError:
-        parsed = email.utils.parsedate_tz(raw)
-        if parsed is None:
-            return None
         return max(0.0, email.utils.mktime_tz(parsed) - now())
+    except (ValueError, OverflowError):  # a date past year 9999 parses but does not convert
+        return None
 
 
-def _finite(value: float) -> float | None:
+def _seconds(raw: str | None, *, scale: float = 1) -> float | None:
+    """A non-negative finite number of seconds, or None (absent, garbage, negative, nan, inf)."""
+    if raw is None:
+        return None
+    try:
+        value = float(raw) / scale
+    except ValueError:
+        return None
     return value if math.isfinite(value) and value >= 0 else None
 
 
@@ -97,16 +104,24 @@ class wait_for_server_or_backoff:
 
     def __init__(self, policy: RetryPolicy) -> None:
         self._policy = policy
-        self._backoff = wait_exponential_jitter(
-            initial=policy.initial_wait, max=policy.max_wait, jitter=policy.jitter
-        )
 
     def __call__(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         asked = retry_after_seconds(exc) if exc is not None else None
         if asked is not None:
             return min(asked, self._policy.max_retry_after)
-        return float(self._backoff(state))
+        return self._backoff(state.attempt_number)
+
+    def _backoff(self, attempt: int) -> float:
+        # What tenacity's wait_exponential_jitter computes; but 9.2 deprecates its
+        # ``initial`` argument (a DeprecationWarning per request) for ``multiplier``,
+        # which older 9.x releases that pyproject.toml allows do not have.
+        policy = self._policy
+        try:
+            grown = policy.initial_wait * 2.0 ** (attempt - 1)
+        except OverflowError:
+            grown = policy.max_wait
+        return max(0.0, min(grown + random.uniform(0, policy.jitter), policy.max_wait))
 
 
 def retrying(policy: RetryPolicy, sleep: Sleep) -> AsyncRetrying:

@@ -7,6 +7,7 @@ option); 3 the model could not score (endpoint errors, invalid answers);
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import click
@@ -22,6 +23,7 @@ __all__ = ["cli", "main"]
 EXIT_USAGE = 2
 EXIT_BACKEND = 3
 EXIT_CACHE = 4
+EXIT_INTERRUPTED = 130
 
 
 def exit_code_for(error: ScorerError) -> int:
@@ -41,12 +43,20 @@ class _ScorerGroup(click.Group):
         except ScorerError as error:
             click.echo(f"scorer: error: {error}", err=True)
             ctx.exit(exit_code_for(error))
+        except KeyboardInterrupt:
+            # click would turn this into "Aborted!" and exit 1; 130 is the documented code.
+            click.echo("scorer: interrupted", err=True)
+            ctx.exit(EXIT_INTERRUPTED)
 
 
 @click.group(cls=_ScorerGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="scorer")
 def cli() -> None:
     """Score research papers against a topic rubric with an LLM."""
+    # instructor logs every failed request at ERROR. With logging unconfigured,
+    # Python prints those records to stderr, so one failure would show up three
+    # times around the single line this command prints for it.
+    logging.getLogger("instructor").setLevel(logging.CRITICAL)
 
 
 cli.add_command(score)

@@ -92,7 +92,7 @@ def score(
 
 def _paper_from(flags: dict[str, str | None], paper_file: Any) -> dict[str, Any]:
     given = {key: value for key, value in flags.items() if value is not None}
-    if paper_file is None and "title" not in given and not sys.stdin.isatty():
+    if paper_file is None and not given and not sys.stdin.isatty():
         paper_file = sys.stdin
     if paper_file is None:
         if not given:

@@ -1,0 +1,491 @@
+"""Contract tests of the OpenAI-compatible backend against the fake server.
+
+Real HTTP on loopback, the real ``openai`` client and ``instructor``; only time is
+faked (the injected ``sleeps`` records the waits instead of sleeping). What is
+asserted is what a user would see: requests the server received, waits, errors
+and their data, token usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import pytest
+
+from scorer.backends.openai_compat import OpenAICompatBackend
+from scorer.engine import Scorer, to_paper
+from scorer.errors import BackendError, FatalBackendError, InvalidOutputError, RetryExhausted
+from scorer.models import ScoredPaper
+from scorer.rubric import Rubric, load_rubric
+from scorer.settings import Settings
+from scorer.testing import FakeOpenAI, Reply
+from scorer.testing._replies import completion, error_body
+
+if TYPE_CHECKING:
+    from conftest import SleepRecorder
+
+E = TypeVar("E", bound=BaseException)
+KEY = "sk-test-0123456789abcdef"
+KEY_TAIL = "0123456789abcdef"
+PAPER = {
+    "title": "PagedKV: paging the KV cache for high-throughput LLM serving",
+    "abstract": "We page the KV cache of a transformer across GPU and host memory "
+    "and serve 2x more requests per second than vLLM at equal latency.",
+}
+
+
+@pytest.fixture(scope="module")
+def rubric() -> Rubric:
+    return load_rubric("llm-inference")  # dimensions: relevance, hype
+
+
+@pytest.fixture
+def settings(fake_settings: Settings) -> Settings:
+    """The fake server's settings without the cache, so every score reaches the server."""
+    return replace(fake_settings, use_cache=False)
+
+
+def make_scorer(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, *, api_key: str = KEY
+) -> Scorer:
+    backend = OpenAICompatBackend(
+        base_url=fake.base_url, api_key=api_key, model="fake-model", settings=settings, sleep=sleeps
+    )
+    return Scorer(settings, backend=backend)
+
+
+def score(scorer: Scorer, rubric: Rubric, paper: Mapping[str, Any] = PAPER) -> ScoredPaper:
+    return asyncio.run(scorer.ascore(paper, rubric))
+
+
+def score_error(
+    expected: type[E], scorer: Scorer, rubric: Rubric, paper: Mapping[str, Any] = PAPER
+) -> E:
+    with pytest.raises(expected) as info:
+        score(scorer, rubric, paper)
+    return info.value
+
+
+def collect(
+    scorer: Scorer, papers: list[dict[str, str]], rubric: Rubric, concurrency: int
+) -> list[ScoredPaper]:
+    async def run() -> list[ScoredPaper]:
+        return [r async for r in scorer.ascore_many(papers, rubric, concurrency=concurrency)]
+
+    return asyncio.run(run())
+
+
+def reported_prompt_tokens(request_body: dict[str, Any]) -> int:
+    """The prompt tokens the fake server reported for this request."""
+    usage: dict[str, int] = completion(request_body, Reply())["usage"]
+    return usage["prompt_tokens"]
+
+
+def assert_valid(result: ScoredPaper) -> None:
+    assert result.ok
+    assert set(result.scores) == {"relevance", "hype"}
+    assert all(0 <= value <= 100 for value in result.scores.values())
+    assert result.justification
+
+
+def assert_key_hidden(exc: BackendError) -> None:
+    shown = [str(exc), repr(exc), json.dumps(exc.body)]
+    for text in shown:
+        assert KEY not in text
+        assert KEY_TAIL not in text
+        assert "sk-...xxxx" not in text
+
+
+# -- the happy path ---------------------------------------------------------------------------
+
+
+def test_scores_a_paper_with_one_structured_request(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    result = score(make_scorer(fake, settings, sleeps), rubric)
+
+    assert_valid(result)
+    assert not result.cached
+    assert result.model == "fake-model"
+    assert result.usage.requests == 1
+    assert result.usage.prompt_tokens > 0
+    assert result.usage.completion_tokens > 0
+    assert fake.count == 1
+    assert sleeps.waits == []
+
+    sent = fake.requests[0]
+    assert sent["model"] == "fake-model"
+    assert sent["response_format"]["type"] == "json_schema"
+    schema = sent["response_format"]["json_schema"]["schema"]
+    assert {"justification", "relevance", "hype"} <= set(schema["properties"])
+    assert sent["max_tokens"] == settings.sampling.max_tokens
+    assert sent["temperature"] == settings.sampling.temperature
+    messages = sent["messages"]
+    assert messages[0]["role"] == "system"
+    assert messages[-1]["role"] == "user"
+    assert PAPER["title"] in messages[-1]["content"]
+    assert PAPER["abstract"] in messages[-1]["content"]
+    assert fake.request_headers[0]["authorization"] == f"Bearer {KEY}"
+
+
+# -- transient failures: tenacity retries, waits are recorded ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reply", "wait"),
+    [
+        (Reply.rate_limited(retry_after=2), 2.0),
+        (Reply.rate_limited(retry_after=None, retry_after_ms=1500), 1.5),
+    ],
+    ids=["retry-after", "retry-after-ms"],
+)
+def test_429_waits_what_the_server_asked_then_succeeds(
+    fake: FakeOpenAI,
+    settings: Settings,
+    sleeps: SleepRecorder,
+    rubric: Rubric,
+    reply: Reply,
+    wait: float,
+) -> None:
+    fake.enqueue(reply)
+    result = score(make_scorer(fake, settings, sleeps), rubric)
+
+    assert_valid(result)
+    assert sleeps.waits == [wait]
+    assert fake.count == 2
+    assert result.usage.requests == 2
+
+
+def test_429_retry_after_beyond_the_cap_is_capped(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    capped = replace(settings, retry=replace(settings.retry, max_retry_after=3.0))
+    fake.enqueue(Reply.rate_limited(retry_after=120))
+    assert_valid(score(make_scorer(fake, capped, sleeps), rubric))
+    assert sleeps.waits == [3.0]
+    assert fake.count == 2
+
+
+@pytest.mark.parametrize("status", [500, 503])
+def test_server_error_is_retried_after_a_capped_backoff(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric, status: int
+) -> None:
+    fake.enqueue(Reply.server_error(status))
+    assert_valid(score(make_scorer(fake, settings, sleeps), rubric))
+    assert fake.count == 2
+    assert len(sleeps.waits) == 1
+    assert 0 < sleeps.waits[0] <= settings.retry.max_wait
+
+
+def test_retries_stop_at_max_attempts(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    assert settings.retry.max_attempts == 4
+    fake.enqueue(*[Reply.server_error(503)] * 6)
+    exc = score_error(RetryExhausted, make_scorer(fake, settings, sleeps), rubric)
+
+    assert exc.attempts == 4
+    assert exc.status_code == 503
+    assert fake.count == 4  # the openai client's own retries are off: no 4 x 3
+    assert len(sleeps.waits) == 3
+    assert all(0 < w <= settings.retry.max_wait for w in sleeps.waits)
+    assert exc.usage is not None and exc.usage.requests == 4
+    assert "4 attempt" in str(exc)
+
+
+def test_a_hung_request_times_out_and_is_retried(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    quick = replace(settings, timeout=0.5)
+    fake.enqueue(Reply.hanging())
+    started = time.perf_counter()
+    result = score(make_scorer(fake, quick, sleeps), rubric)
+
+    assert_valid(result)
+    assert fake.count == 2
+    assert len(sleeps.waits) == 1
+    assert time.perf_counter() - started < 5  # sanity: the timeout fired, nobody waited forever
+
+
+def test_a_server_that_always_hangs_ends_in_retry_exhausted(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    quick = replace(settings, timeout=0.3, retry=replace(settings.retry, max_attempts=2))
+    fake.enqueue(Reply.hanging(), Reply.hanging())
+    exc = score_error(RetryExhausted, make_scorer(fake, quick, sleeps), rubric)
+
+    assert exc.attempts == 2
+    assert exc.status_code is None
+    assert "timed out" in str(exc)
+    assert fake.count == 2
+
+
+def test_a_malformed_body_is_retried(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    fake.enqueue(Reply.malformed())
+    assert_valid(score(make_scorer(fake, settings, sleeps), rubric))
+    assert fake.count == 2
+    assert len(sleeps.waits) == 1
+
+
+# -- fatal failures: one request, one clear error, no key in it -------------------------------
+
+
+def test_401_is_fatal_not_retried_and_hides_the_key(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    fake.enqueue(Reply.unauthorized(), Reply.unauthorized())
+    exc = score_error(FatalBackendError, make_scorer(fake, settings, sleeps), rubric)
+
+    assert exc.status_code == 401
+    assert exc.attempts == 1
+    assert fake.count == 1
+    assert sleeps.waits == []
+    assert "OPENAI_API_KEY" in str(exc)
+    assert_key_hidden(exc)
+
+
+@pytest.mark.parametrize("status", [400, 401])
+def test_a_server_echoing_the_full_key_does_not_leak_it(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric, status: int
+) -> None:
+    body = error_body(f"Incorrect API key provided: {KEY}.", "invalid_request_error", param=KEY)
+    fake.enqueue(Reply(status=status, body=body))
+    exc = score_error(FatalBackendError, make_scorer(fake, settings, sleeps), rubric)
+
+    assert exc.status_code == status
+    assert fake.count == 1
+    assert isinstance(exc.body, dict)
+    assert exc.body["type"] == "invalid_request_error"  # the rest of the body is kept
+    assert_key_hidden(exc)
+
+
+def test_a_short_key_is_hidden_without_mangling_the_body(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    # Local servers accept any key; a short one like "1234" also occurs inside numbers.
+    body = json.dumps(
+        {"error": {"message": "key 1234 rejected", "type": "auth", "code": 12345, "param": None}}
+    )
+    fake.enqueue(Reply(status=401, body=body))
+    scorer = make_scorer(fake, settings, sleeps, api_key="1234")
+    exc = score_error(FatalBackendError, scorer, rubric)
+
+    assert exc.status_code == 401
+    assert "1234" not in str(exc)
+    assert exc.body == {"message": "key *** rejected", "type": "auth", "code": 12345, "param": None}
+
+
+def test_insufficient_quota_is_fatal_and_says_so(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    fake.enqueue(Reply.insufficient_quota(), Reply.insufficient_quota())
+    exc = score_error(FatalBackendError, make_scorer(fake, settings, sleeps), rubric)
+
+    assert exc.status_code == 429
+    assert "quota" in str(exc)
+    assert fake.count == 1
+    assert sleeps.waits == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "status", "words"),
+    [
+        (Reply.bad_request("Invalid 'max_tokens': too large.", param="max_tokens"), 400, "max_tok"),
+        (Reply.not_found_model("fake-model"), 404, "fake-model"),
+    ],
+    ids=["bad-request", "model-not-found"],
+)
+def test_bad_request_and_unknown_model_are_fatal(
+    fake: FakeOpenAI,
+    settings: Settings,
+    sleeps: SleepRecorder,
+    rubric: Rubric,
+    reply: Reply,
+    status: int,
+    words: str,
+) -> None:
+    fake.enqueue(reply, reply)
+    exc = score_error(FatalBackendError, make_scorer(fake, settings, sleeps), rubric)
+
+    assert exc.status_code == status
+    assert words in str(exc)
+    assert fake.count == 1
+    assert sleeps.waits == []
+
+
+# -- invalid answers: instructor re-asks exactly once -----------------------------------------
+
+
+def test_out_of_range_score_is_reasked_once(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    fake.enqueue(Reply.out_of_range("relevance", 150))
+    result = score(make_scorer(fake, settings, sleeps), rubric)
+
+    assert_valid(result)
+    assert fake.count == 2
+    assert sleeps.waits == []  # a re-ask is not a transport retry
+    assert result.usage.requests == 2
+    assert result.usage.prompt_tokens == sum(reported_prompt_tokens(r) for r in fake.requests)
+
+    first, reask = (r["messages"] for r in fake.requests)
+    assert len(reask) > len(first)
+    feedback = " ".join(str(m["content"]) for m in reask[len(first) :])
+    assert "150" in feedback
+    assert "less than or equal to 100" in feedback
+
+
+def test_out_of_range_twice_is_invalid_output_after_exactly_one_reask(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    fake.enqueue(*[Reply.out_of_range("relevance", 150)] * 4)
+    exc = score_error(InvalidOutputError, make_scorer(fake, settings, sleeps), rubric)
+
+    assert fake.count == 2
+    assert exc.usage is not None
+    assert exc.usage.requests == 2
+    assert exc.usage.prompt_tokens == sum(reported_prompt_tokens(r) for r in fake.requests)
+    assert "validation" in str(exc)
+
+
+def test_a_missing_dimension_is_reasked(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    fake.enqueue(Reply(content='{"justification": "fine sentence here ok", "relevance": 50}'))
+    result = score(make_scorer(fake, settings, sleeps), rubric)
+
+    assert_valid(result)
+    assert fake.count == 2
+    first, reask = (r["messages"] for r in fake.requests)
+    assert len(reask) > len(first)
+    assert "hype" in " ".join(str(m["content"]) for m in reask[len(first) :])
+
+
+def test_an_answer_cut_at_max_tokens_is_invalid_and_not_retried(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    fake.enqueue(Reply(finish_reason="length"), Reply(finish_reason="length"))
+    exc = score_error(InvalidOutputError, make_scorer(fake, settings, sleeps), rubric)
+
+    assert "max_tokens" in str(exc)
+    assert fake.count == 1
+    assert sleeps.waits == []
+
+
+# -- through the engine -----------------------------------------------------------------------
+
+
+def test_ascore_or_error_keeps_a_transient_failure_with_its_paper(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    fake.enqueue(*[Reply.server_error(503)] * 4)
+    scorer = make_scorer(fake, settings, sleeps)
+    result = asyncio.run(scorer.ascore_or_error(to_paper(PAPER), rubric))
+
+    assert not result.ok
+    assert result.error is not None and "503" in result.error
+    assert result.scores == {}
+    assert result.usage.requests == 4
+    assert result.paper.title == PAPER["title"]
+
+
+def test_ascore_or_error_keeps_invalid_output_with_its_paper(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    fake.enqueue(*[Reply.out_of_range("hype", -5)] * 2)
+    scorer = make_scorer(fake, settings, sleeps)
+    result = asyncio.run(scorer.ascore_or_error(to_paper(PAPER), rubric))
+
+    assert not result.ok
+    assert result.error is not None and "validation" in result.error
+    assert result.usage.requests == 2
+
+
+def test_ascore_or_error_raises_a_fatal_error(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    fake.enqueue(Reply.unauthorized())
+    scorer = make_scorer(fake, settings, sleeps)
+    with pytest.raises(FatalBackendError):
+        asyncio.run(scorer.ascore_or_error(to_paper(PAPER), rubric))
+    assert fake.count == 1
+
+
+def test_ascore_many_runs_requests_concurrently(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    fake.latency = 0.2
+    papers = [
+        {"title": f"Serving trick number {i}", "abstract": "Faster decoding."} for i in range(20)
+    ]
+    started = time.perf_counter()
+    results = collect(make_scorer(fake, settings, sleeps), papers, rubric, concurrency=8)
+    elapsed = time.perf_counter() - started
+
+    assert len(results) == 20
+    assert all(r.ok for r in results)
+    assert sorted(r.paper.title for r in results) == sorted(p["title"] for p in papers)
+    assert fake.count == 20
+    assert elapsed < 2.5  # one at a time would take 20 x 0.2 = 4 s
+
+
+def test_ascore_many_sends_identical_papers_once(
+    fake: FakeOpenAI, fake_settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    fake.latency = 0.3
+    results = collect(make_scorer(fake, fake_settings, sleeps), [PAPER] * 6, rubric, concurrency=8)
+
+    assert fake.count == 1
+    assert len(results) == 6
+    assert sorted(r.cached for r in results) == [False] + [True] * 5
+    assert len({json.dumps(r.scores, sort_keys=True) for r in results}) == 1
+    assert sum(r.usage.requests for r in results) == 1
+
+
+def test_a_fatal_error_stops_the_batch(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    fake.enqueue(*[Reply.unauthorized()] * 10)
+    papers = [{"title": f"Paper {i} on KV caches", "abstract": "Serving."} for i in range(10)]
+    with pytest.raises(FatalBackendError) as info:
+        collect(make_scorer(fake, settings, sleeps), papers, rubric, concurrency=2)
+
+    assert info.value.status_code == 401
+    assert fake.count <= 3
+    assert_key_hidden(info.value)
+
+
+def test_a_fatal_error_stops_the_batch_with_one_error_only(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    fake.enqueue(*[Reply.unauthorized()] * 10)
+    scorer = make_scorer(fake, settings, sleeps)
+    reported: list[dict[str, Any]] = []
+
+    async def papers() -> AsyncIterator[dict[str, str]]:
+        yield {"title": "First paper on KV caches", "abstract": "Serving."}
+        yield {"title": "Second paper on KV caches", "abstract": "Serving."}
+        # Let both requests fail before the engine looks at them: two fatal errors at once.
+        first_two = asyncio.all_tasks() - {asyncio.current_task()}
+        await asyncio.wait(first_two, timeout=10)
+        yield {"title": "Third paper on KV caches", "abstract": "Serving."}
+
+    async def run() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: reported.append(ctx))
+        async for _ in scorer.ascore_many(papers(), rubric, concurrency=3):
+            pass
+
+    with pytest.raises(FatalBackendError):
+        asyncio.run(run())
+    gc.collect()  # a task's unretrieved exception is reported when the task is collected
+
+    assert fake.count <= 3
+    assert [ctx["message"] for ctx in reported] == []

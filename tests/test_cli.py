@@ -1,0 +1,502 @@
+"""The ``scorer`` command as a user types it.
+
+A few cases run the real command in a subprocess (what a shell sees: stdout,
+stderr, exit code, no traceback); the rest use click's ``CliRunner`` in
+process, which is much faster. Every run that scores points at the fake
+server, never at a hosted API or the embedded model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import diskcache
+import pytest
+from click.testing import CliRunner, Result
+
+from scorer import load_rubric
+from scorer.cli import cli
+from scorer.cli.score_cmd import EMBEDDED_NOTICE
+from scorer.testing import FakeOpenAI, Reply
+from scorer.testing._replies import error_body
+
+API_KEY = "sk-test-cli-0123456789abcdef"
+SCORER = [sys.executable, "-c", "from scorer.cli import main; main()"]
+TITLE = "Speculative Decoding for Disaggregated LLM Serving"
+ABSTRACT = "We pair a draft model with prefill/decode disaggregation and cut p99 latency 2.3x."
+SCORES_LINE = re.compile(r"^Relevance: (\d+)/100 \| Hype: (\d+)/100\b", re.MULTILINE)
+ERROR_PREFIX = "scorer: error: "
+
+GOOD_RUBRIC = """
+title = "My topic"
+description = "Papers about my topic."
+threshold = 60
+
+[[dimensions]]
+name = "relevance"
+description = "How on-topic."
+[dimensions.scale]
+0 = "Off topic."
+100 = "On topic."
+"""
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without OPENAI_*/SCORER_*, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SCORER_"))}
+    return env | extra
+
+
+def run_scorer(
+    *args: str, env: Mapping[str, str], stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The real command in a subprocess (stdin is empty, not the test runner's)."""
+    return subprocess.run(
+        [*SCORER, *args],
+        env=dict(env),
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def invoke(
+    args: list[str], env: Mapping[str, str] | None = None, stdin: str | None = None
+) -> Result:
+    return CliRunner().invoke(cli, args, env=dict(env or {}), input=stdin, prog_name="scorer")
+
+
+def endpoint(fake: FakeOpenAI) -> dict[str, str]:
+    return {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": API_KEY}
+
+
+def score_args(*extra: str) -> list[str]:
+    return ["score", "--rubric", "llm-inference", "--title", TITLE, "--abstract", ABSTRACT, *extra]
+
+
+def assert_one_line_error(stderr: str, stdout: str = "") -> str:
+    """A failure is one line on stderr, no traceback, nothing on stdout; return that line."""
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith(ERROR_PREFIX), stderr
+    assert stdout == ""
+    return lines[0]
+
+
+def assert_failed(result: Result, code: int) -> str:
+    assert result.exit_code == code, (result.output, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return assert_one_line_error(result.stderr, result.stdout)
+
+
+def stored_justifications(cache_dir: Path) -> list[str]:
+    with diskcache.Cache(str(cache_dir)) as store:
+        return [json.loads(store[key])["justification"] for key in store]
+
+
+# -- the unreachable endpoint, started first ------------------------------------------------------
+#
+# With the endpoint down, `scorer score` retries connection errors with backoff
+# (~6 attempts, about 17 s). The retry policy cannot be shortened from the
+# command line, so this run starts when the module does and runs in the
+# background while the other tests do; the last test collects it.
+
+
+@dataclass
+class BackgroundRun:
+    proc: subprocess.Popen[str]
+    started: float
+    ended: float | None = None
+    stdout: str = ""
+    stderr: str = ""
+
+    def __post_init__(self) -> None:
+        self.waiter = threading.Thread(target=self._collect, daemon=True)
+        self.waiter.start()
+
+    def _collect(self) -> None:
+        self.stdout, self.stderr = self.proc.communicate()
+        self.ended = time.monotonic()
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def unreachable_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundRun]:
+    base_url = f"http://127.0.0.1:{closed_port()}/v1"
+    env = clean_env(
+        OPENAI_BASE_URL=base_url,
+        OPENAI_API_KEY=API_KEY,
+        SCORER_TIMEOUT="0.5",
+        SCORER_CACHE_DIR=str(tmp_path_factory.mktemp("unreachable-cache")),
+    )
+    proc = subprocess.Popen(
+        [*SCORER, *score_args()],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    run = BackgroundRun(proc, time.monotonic())
+    yield run
+    if proc.poll() is None:
+        proc.kill()
+    run.waiter.join(timeout=5)
+
+
+# -- scoring, end to end (subprocess) -------------------------------------------------------------
+
+
+def test_score_prints_the_result_then_serves_it_from_the_cache(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    cache_dir = tmp_path / "cache"
+    env = clean_env(**endpoint(fake), SCORER_CACHE_DIR=str(cache_dir))
+
+    first = run_scorer(*score_args(), env=env)
+
+    assert first.returncode == 0, first.stderr
+    assert first.stderr == ""  # in particular, no embedded-model notice
+    assert fake.count == 1
+    lines = first.stdout.splitlines()
+    assert lines[0] == TITLE
+    match = SCORES_LINE.search(first.stdout)
+    assert match, first.stdout
+    (justification,) = stored_justifications(cache_dir)
+    assert justification in lines
+    assert "· cache ·" not in first.stdout
+
+    second = run_scorer(*score_args(), env=env)
+
+    assert second.returncode == 0, second.stderr
+    assert fake.count == 1
+    assert "· cache ·" in second.stdout
+    again = SCORES_LINE.search(second.stdout)
+    assert again and again.groups() == match.groups()
+    assert justification in second.stdout.splitlines()
+
+
+def test_json_paper_on_stdin_and_json_out(fake: FakeOpenAI, tmp_path: Path) -> None:
+    env = clean_env(**endpoint(fake), SCORER_CACHE_DIR=str(tmp_path / "cache"))
+    paper = {"id": "2602.21548v2", "title": TITLE, "abstract": ABSTRACT, "authors": ["A", "B"]}
+
+    done = run_scorer(
+        "score", "-r", "llm-inference", "--format", "json", env=env, stdin=json.dumps(paper)
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    data = json.loads(done.stdout)  # one JSON object, nothing else on stdout
+    assert data["paper"]["title"] == TITLE and data["paper"]["authors"] == ["A", "B"]
+    assert set(data["scores"]) == {"relevance", "hype"}
+    assert data["justification"]
+    assert data["passed"] == (data["scores"]["relevance"] >= 70)
+    assert data["model"] == "gpt-4o-mini" == fake.requests[-1]["model"]
+    assert data["cached"] is False
+
+
+def test_a_rejected_key_is_exit_3_and_never_printed(fake: FakeOpenAI, tmp_path: Path) -> None:
+    # Some proxies echo the whole key back; it must not reach the terminal.
+    echoed = error_body(f"Incorrect API key provided: {API_KEY}.", "invalid_request_error")
+    fake.enqueue(Reply(status=401, body=echoed))
+    env = clean_env(**endpoint(fake), SCORER_CACHE_DIR=str(tmp_path / "cache"))
+
+    done = run_scorer(*score_args(), env=env)
+
+    assert done.returncode == 3
+    line = assert_one_line_error(done.stderr, done.stdout)
+    assert "OPENAI_API_KEY" in line and "401" in line
+    assert API_KEY not in done.stdout + done.stderr
+    assert fake.count == 1  # not retried
+
+
+def test_ctrl_c_while_waiting_for_the_model_is_exit_130(fake: FakeOpenAI, tmp_path: Path) -> None:
+    fake.enqueue(Reply.hanging())
+    env = clean_env(**endpoint(fake), SCORER_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.Popen(
+        [*SCORER, *score_args()],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while fake.count == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert fake.count == 1, "the command never reached the server"
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines() == ["scorer: interrupted"]
+    assert stdout == ""
+
+
+# -- scoring (CliRunner) --------------------------------------------------------------------------
+
+
+def test_json_format_is_one_parseable_object(fake: FakeOpenAI) -> None:
+    result = invoke(score_args("--format", "json"), env=endpoint(fake))
+
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    for key in ("scores", "justification", "passed", "model", "cached"):
+        assert key in data
+    assert all(isinstance(v, int) and 0 <= v <= 100 for v in data["scores"].values())
+
+    again = json.loads(invoke(score_args("--format", "json"), env=endpoint(fake)).stdout)
+    assert again["cached"] is True and again["scores"] == data["scores"]
+    assert fake.count == 1
+
+
+def test_paper_from_a_json_file(fake: FakeOpenAI, tmp_path: Path) -> None:
+    paper_file = tmp_path / "paper.json"
+    paper_file.write_text(json.dumps({"title": TITLE, "abstract": ABSTRACT}), encoding="utf-8")
+
+    result = invoke(
+        ["score", "-r", "llm-inference", "--paper", str(paper_file)], env=endpoint(fake)
+    )
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == TITLE
+    assert SCORES_LINE.search(result.stdout)
+    assert ABSTRACT in json.dumps(fake.requests[-1]["messages"])
+
+
+def test_base_url_flag_works_like_the_env_var(fake: FakeOpenAI) -> None:
+    result = invoke(score_args("--base-url", fake.base_url), env={})
+
+    assert result.exit_code == 0, result.output
+    assert EMBEDDED_NOTICE not in result.stderr
+    assert fake.count == 1
+    assert SCORES_LINE.search(result.stdout)
+
+
+def test_model_flag_changes_the_model_sent(fake: FakeOpenAI) -> None:
+    result = invoke(score_args("--model", "other-model"), env=endpoint(fake))
+
+    assert result.exit_code == 0, result.output
+    assert fake.requests[-1]["model"] == "other-model"
+    assert "other-model" in result.stdout
+
+
+def test_no_cache_asks_every_time_and_writes_nothing(fake: FakeOpenAI, isolated_env: Path) -> None:
+    for _ in range(2):
+        result = invoke(score_args("--no-cache"), env=endpoint(fake))
+        assert result.exit_code == 0, result.output
+        assert "· cache ·" not in result.stdout
+
+    assert fake.count == 2
+    assert not isolated_env.exists()  # SCORER_CACHE_DIR was never touched
+
+
+def test_cache_dir_then_cache_stats_and_clear(
+    fake: FakeOpenAI, tmp_path: Path, isolated_env: Path
+) -> None:
+    cache_dir = tmp_path / "my-cache"
+    scored = invoke(score_args("--cache-dir", str(cache_dir)), env=endpoint(fake))
+    assert scored.exit_code == 0, scored.output
+    assert not isolated_env.exists()  # the flag wins over SCORER_CACHE_DIR
+
+    stats = invoke(["cache", "stats", "--cache-dir", str(cache_dir)])
+    assert stats.exit_code == 0, stats.output
+    assert str(cache_dir) in stats.stdout
+    assert re.search(r"^entries:\s+1$", stats.stdout, re.MULTILINE), stats.stdout
+
+    kept = invoke(["cache", "clear", "--cache-dir", str(cache_dir)], stdin="n\n")
+    assert kept.exit_code != 0
+    assert len(stored_justifications(cache_dir)) == 1
+
+    cleared = invoke(["cache", "clear", "--cache-dir", str(cache_dir), "--yes"])
+    assert cleared.exit_code == 0, cleared.output
+    assert "removed 1" in cleared.stdout
+
+    after = invoke(["cache", "stats", "--cache-dir", str(cache_dir)])
+    assert re.search(r"^entries:\s+0$", after.stdout, re.MULTILINE), after.stdout
+    assert invoke(score_args("--cache-dir", str(cache_dir)), env=endpoint(fake)).exit_code == 0
+    assert fake.count == 2  # cleared means scored again
+
+
+# -- errors: one line, documented exit codes ------------------------------------------------------
+
+
+def test_unknown_rubric_is_exit_2(fake: FakeOpenAI) -> None:
+    args = ["score", "--rubric", "no-such-topic", "--title", TITLE, "--abstract", ABSTRACT]
+    line = assert_failed(invoke(args, env=endpoint(fake)), 2)
+
+    assert "no-such-topic" in line and "llm-inference" in line  # says what exists
+    assert fake.count == 0
+
+
+def test_missing_abstract_is_exit_2(fake: FakeOpenAI) -> None:
+    args = ["score", "--rubric", "llm-inference", "--title", TITLE]
+    line = assert_failed(invoke(args, env=endpoint(fake)), 2)
+
+    assert "abstract" in line
+    assert fake.count == 0
+
+
+def test_invalid_json_on_stdin_is_exit_2(fake: FakeOpenAI) -> None:
+    result = invoke(["score", "-r", "llm-inference"], env=endpoint(fake), stdin='{"title": "x",')
+    line = assert_failed(result, 2)
+
+    assert "JSON" in line
+    assert fake.count == 0
+
+
+def test_broken_rubric_file_is_exit_2_naming_file_and_field(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text(GOOD_RUBRIC.replace("threshold = 60", "threshold = 150"), encoding="utf-8")
+
+    result = invoke(
+        ["score", "-r", str(broken), "--title", TITLE, "--abstract", ABSTRACT], env=endpoint(fake)
+    )
+    line = assert_failed(result, 2)
+
+    assert str(broken) in line and "threshold" in line
+    assert fake.count == 0
+
+
+def test_insufficient_quota_is_exit_3_without_retries(fake: FakeOpenAI) -> None:
+    fake.enqueue(Reply.insufficient_quota())
+
+    line = assert_failed(invoke(score_args(), env=endpoint(fake)), 3)
+
+    assert "quota" in line
+    assert fake.count == 1
+
+
+def test_unusable_cache_dir_is_exit_4(fake: FakeOpenAI, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n", encoding="utf-8")
+
+    line = assert_failed(
+        invoke(score_args("--cache-dir", str(blocker / "cache")), env=endpoint(fake)), 4
+    )
+
+    assert str(blocker / "cache") in line
+
+
+# -- rubrics --------------------------------------------------------------------------------------
+
+
+def test_rubrics_list_shows_the_builtins() -> None:
+    result = invoke(["rubrics", "list"])
+
+    assert result.exit_code == 0, result.output
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert {"llm-inference", "exoplanet-atmospheres", "software-fault-prediction"} <= set(names)
+
+
+def test_rubrics_show_prints_toml_that_loads_back() -> None:
+    result = invoke(["rubrics", "show", "llm-inference"])
+
+    assert result.exit_code == 0, result.output
+    data = tomllib.loads(result.stdout)
+    assert data["description"] == load_rubric("llm-inference").description
+    assert data["name"] == "llm-inference"
+
+
+def test_rubrics_validate_a_good_file_prints_its_fingerprint(tmp_path: Path) -> None:
+    good = tmp_path / "my-topic.toml"
+    good.write_text(GOOD_RUBRIC, encoding="utf-8")
+
+    result = invoke(["rubrics", "validate", str(good)])
+
+    assert result.exit_code == 0, result.output
+    assert load_rubric(good).fingerprint in result.stdout
+    assert str(good) in result.stdout
+
+
+BAD_RUBRICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "unknown-field": (
+        GOOD_RUBRIC.replace("threshold = 60", 'threshold = 60\ncolour = "red"'),
+        ("'colour'", "unknown field"),
+    ),
+    "unknown-dimension-field": (
+        GOOD_RUBRIC.replace('name = "relevance"', 'name = "relevance"\nweight = 2'),
+        ("dimensions.0.weight", "unknown field"),
+    ),
+    "threshold-150": (GOOD_RUBRIC.replace("threshold = 60", "threshold = 150"), ("threshold",)),
+    "scale-key-150": (
+        GOOD_RUBRIC.replace('100 = "On topic."', '150 = "Beyond."'),
+        ("dimensions.0.scale.150", "100"),
+    ),
+    "toml-syntax": (
+        GOOD_RUBRIC.replace('title = "My topic"', 'title = "My topic'),
+        ("TOML", "line 2"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_RUBRICS))
+def test_rubrics_validate_a_bad_file_is_exit_2(tmp_path: Path, case: str) -> None:
+    text, expected = BAD_RUBRICS[case]
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text, encoding="utf-8")
+
+    line = assert_failed(invoke(["rubrics", "validate", str(bad)]), 2)
+
+    assert str(bad) in line
+    for word in expected:
+        assert word in line
+
+
+# -- help -----------------------------------------------------------------------------------------
+
+
+def test_help() -> None:
+    top = invoke(["--help"])
+    assert top.exit_code == 0
+    for command in ("score", "rubrics", "cache"):
+        assert command in top.stdout
+
+    score_help = invoke(["score", "--help"])
+    assert score_help.exit_code == 0
+    for option in ("--rubric", "--model", "--base-url", "--cache-dir", "--no-cache", "--format"):
+        assert option in score_help.stdout
+
+
+# -- the unreachable endpoint (started in the background at module start) -------------------------
+
+
+def test_unreachable_endpoint_is_exit_3_with_one_line(unreachable_run: BackgroundRun) -> None:
+    unreachable_run.waiter.join(timeout=90)
+    assert unreachable_run.ended is not None, "still trying after 90 s"
+    took = unreachable_run.ended - unreachable_run.started
+
+    assert unreachable_run.proc.returncode == 3, unreachable_run.stderr
+    line = assert_one_line_error(unreachable_run.stderr, unreachable_run.stdout)
+    assert "cannot connect" in line
+    assert took < 45, f"gave up only after {took:.1f} s"
