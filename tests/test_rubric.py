@@ -5,7 +5,7 @@ import pytest
 from scorer import Rubric, RubricError, builtin_rubric_names, load_rubric
 from scorer.rubric import rubric_fingerprint
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_d53f015eb05a5793.txt"
+SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_digest.md"
 PREFIX = "Automatically discovered papers scored for relevance to: "
 
 GOOD = """
