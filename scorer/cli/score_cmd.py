@@ -65,7 +65,7 @@ def score(
 
     \b
     The paper comes from the flags, from --paper FILE.json, or as JSON on
-    standard input when neither --title nor --paper is given:
+    standard input when no paper flag is given:
       scorer score -r llm-inference --title "..." --abstract "..."
       echo '{"title": "...", "abstract": "..."}' | scorer score -r llm-inference
     """
