@@ -82,6 +82,17 @@ class Scorer:
             self._backend = backend_for(self.settings)
         return self._backend
 
+    async def aclose(self) -> None:
+        """Close the connections this event loop opened (the cache stays usable)."""
+        if self._backend is not None:
+            await self._backend.aclose()
+
+    async def __aenter__(self) -> Scorer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
     async def ascore(self, paper: PaperLike, rubric: Rubric) -> ScoredPaper:
         """Score one paper; raise a ``ScorerError`` if it cannot be scored."""
         item = to_paper(paper)

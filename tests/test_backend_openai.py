@@ -489,3 +489,23 @@ def test_a_fatal_error_stops_the_batch_with_one_error_only(
 
     assert fake.count <= 3
     assert [ctx["message"] for ctx in reported] == []
+
+
+@pytest.mark.filterwarnings("error::pytest.PytestUnraisableExceptionWarning")
+@pytest.mark.filterwarnings("error::ResourceWarning")
+def test_scorer_closes_its_connections_and_can_be_used_again(
+    fake: FakeOpenAI, fake_settings: Settings
+) -> None:
+    rubric = load_rubric("llm-inference")
+
+    async def run() -> list[ScoredPaper]:
+        async with Scorer(replace(fake_settings, use_cache=False)) as scorer:
+            first = await scorer.ascore({"title": "A", "abstract": "First."}, rubric)
+        second = await scorer.ascore({"title": "B", "abstract": "Second."}, rubric)
+        await scorer.aclose()
+        return [first, second]
+
+    results = asyncio.run(run())
+    gc.collect()  # an unclosed client would warn here, failing the test
+    assert all(r.ok for r in results)
+    assert fake.count == 2

@@ -500,3 +500,13 @@ def test_unreachable_endpoint_is_exit_3_with_one_line(unreachable_run: Backgroun
     line = assert_one_line_error(unreachable_run.stderr, unreachable_run.stdout)
     assert "cannot connect" in line
     assert took < 45, f"gave up only after {took:.1f} s"
+
+
+def test_cache_stats_on_a_missing_folder_does_not_create_it(tmp_path: Path) -> None:
+    missing = tmp_path / "typo"
+    stats = invoke(["cache", "stats", "--cache-dir", str(missing)])
+    assert stats.exit_code == 0, stats.output
+    assert "no cache there yet" in stats.stdout and "entries:   0" in stats.stdout
+    cleared = invoke(["cache", "clear", "--cache-dir", str(missing), "--yes"])
+    assert cleared.exit_code == 0 and "nothing to clear" in cleared.stdout
+    assert not missing.exists()

@@ -33,3 +33,7 @@ class Backend(Protocol):
     async def complete(self, messages: Messages, response_model: type[BaseModel]) -> Completion:
         """Ask the model; raise a :class:`~scorer.errors.BackendError` on failure."""
         ...
+
+    async def aclose(self) -> None:
+        """Release connections opened from the running event loop."""
+        ...

@@ -95,6 +95,11 @@ class OpenAICompatBackend:
             self._clients[loop] = client
         return client
 
+    async def aclose(self) -> None:
+        client = self._clients.pop(asyncio.get_running_loop(), None)
+        if client is not None:
+            await client.close()
+
     async def complete(self, messages: Messages, response_model: type[BaseModel]) -> Completion:
         ledger = _Ledger()
         token = _LEDGER.set(ledger)

@@ -17,15 +17,22 @@ def cache() -> None:
     """The result cache (scores already paid for)."""
 
 
-def _open(cache_dir: Path | None) -> ResultCache:
-    return ResultCache(settings_from(cache_dir=cache_dir).cache_dir)
+def _open(cache_dir: Path | None) -> ResultCache | Path:
+    """The cache, or its path when there is none yet: looking must not create one."""
+    directory = settings_from(cache_dir=cache_dir).cache_dir
+    return ResultCache(directory) if directory.is_dir() else directory
 
 
 @cache.command("stats")
 @cache_options
 def stats(cache_dir: Path | None) -> None:
     """Where the cache is, how many results it holds, and its size."""
-    info = _open(cache_dir).stats()
+    store = _open(cache_dir)
+    if isinstance(store, Path):
+        click.echo(f"directory: {store} (no cache there yet)")
+        click.echo("entries:   0")
+        return
+    info = store.stats()
     click.echo(f"directory: {info.directory}")
     click.echo(f"entries:   {info.entries}")
     click.echo(f"size:      {info.size_bytes / 1e6:.1f} MB")
@@ -37,6 +44,9 @@ def stats(cache_dir: Path | None) -> None:
 def clear(cache_dir: Path | None, yes: bool) -> None:
     """Delete every cached result."""
     store = _open(cache_dir)
+    if isinstance(store, Path):
+        click.echo(f"nothing to clear: no cache at {store}")
+        return
     if not yes:
         click.confirm(f"Delete all cached results in {store.directory}?", abort=True)
     removed = store.clear()
