@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from scorer import __version__
+from scorer.cli.batch_cmd import batch
 from scorer.cli.cache_cmd import cache
 from scorer.cli.rubrics_cmd import rubrics
 from scorer.cli.score_cmd import score
@@ -60,6 +61,7 @@ def cli() -> None:
 
 
 cli.add_command(score)
+cli.add_command(batch)
 cli.add_command(rubrics)
 cli.add_command(cache)
 

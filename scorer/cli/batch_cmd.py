@@ -1,0 +1,157 @@
+"""``scorer batch``: score a CSV or JSONL file of papers, write results and digests."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+import click
+
+from scorer._loop import run_sync
+from scorer.api import scorer_for
+from scorer.batch import run_batch
+from scorer.cli.options import model_options, settings_from
+from scorer.cli.score_cmd import EMBEDDED_NOTICE
+from scorer.digest import render_markdown
+from scorer.errors import ConfigError, InputError
+from scorer.models import ScoredPaper
+from scorer.readers import RowProblem, read_papers
+from scorer.rubric import load_rubric
+from scorer.writers import CsvWriter, JsonlWriter, ResultWriter
+
+__all__ = ["batch"]
+
+EXIT_INCOMPLETE = 1
+
+_ROW_FORMATS: dict[str, type[CsvWriter] | type[JsonlWriter]] = {
+    ".csv": CsvWriter,
+    ".jsonl": JsonlWriter,
+    ".ndjson": JsonlWriter,
+}
+_DIGEST_FORMATS = {".md"}
+
+
+class _Collector:
+    """Keeps results for the digests rendered at the end of the run."""
+
+    def __init__(self) -> None:
+        self.results: list[ScoredPaper] = []
+
+    def write(self, result: ScoredPaper) -> None:
+        self.results.append(result)
+
+
+def _parse_columns(pairs: tuple[str, ...]) -> dict[str, str]:
+    columns: dict[str, str] = {}
+    for pair in pairs:
+        field, sep, header = pair.partition("=")
+        if not sep or not field.strip() or not header.strip():
+            raise InputError(
+                f"--column wants FIELD=Header, e.g. title='Document Title'; got {pair!r}"
+            )
+        columns[field.strip()] = header.strip()
+    return columns
+
+
+@click.command()
+@click.argument("source", metavar="INPUT")
+@click.option("--rubric", "-r", required=True, help="Built-in rubric name or a rubric .toml file.")
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output file; the format follows the extension: .csv, .jsonl, .md (digest). "
+    "Repeat for several. Default: JSONL on standard output.",
+)
+@click.option(
+    "--column",
+    "columns",
+    multiple=True,
+    metavar="FIELD=HEADER",
+    help="Read FIELD (title, abstract, authors, published, id, url, pdf_url) from column HEADER.",
+)
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True)
+@click.option(
+    "--threshold", type=click.IntRange(0, 100), help="Digest threshold (default: the rubric's)."
+)
+@model_options
+def batch(
+    source: str,
+    rubric: str,
+    outputs: tuple[Path, ...],
+    columns: tuple[str, ...],
+    concurrency: int,
+    threshold: int | None,
+    **model_opts: Any,
+) -> None:
+    """Score every paper in INPUT (.csv, .jsonl, or - for JSONL on stdin).
+
+    \b
+    Each paper is scored once (arXiv versions, DOI variants and repeated titles
+    are one paper); results are written as they finish, so an interrupted run
+    loses nothing, and a re-run sends only the papers not yet in the cache.
+    Malformed rows are reported with their line number and skipped.
+
+    \b
+    Exit codes: 0 every paper scored; 1 some rows were skipped or some papers
+    failed (their rows carry the error); 2 bad usage or input; 3 the model
+    cannot score at all (bad key, no quota, unreachable), the run stopped early.
+    """
+    rubric_obj = load_rubric(rubric)
+    for path in outputs:
+        if path.suffix.lower() not in _ROW_FORMATS and path.suffix.lower() not in _DIGEST_FORMATS:
+            raise ConfigError(f"{path}: unknown output format (use .csv, .jsonl or .md)")
+    settings = settings_from(**model_opts)
+    problems: list[RowProblem] = []
+
+    def report(problem: RowProblem) -> None:
+        if problem.skipped:
+            problems.append(problem)
+        verdict = "skipped" if problem.skipped else "note"
+        click.echo(f"{source}:{problem.line}: {verdict}: {problem.message}", err=True)
+
+    papers = read_papers(source, columns=_parse_columns(columns), on_problem=report)
+    if settings.uses_embedded:
+        click.echo(EMBEDDED_NOTICE, err=True)
+
+    with contextlib.ExitStack() as stack:
+        sinks: list[ResultWriter] = []
+        collector = _Collector()
+        for path in outputs:
+            kind = _ROW_FORMATS.get(path.suffix.lower())
+            if kind is not None:
+                stream: TextIO = stack.enter_context(path.open("w", encoding="utf-8", newline=""))
+                sinks.append(kind(stream, rubric_obj))
+        if any(p.suffix.lower() in _DIGEST_FORMATS for p in outputs):
+            sinks.append(collector)
+        if not outputs:
+            sinks.append(JsonlWriter(sys.stdout, rubric_obj))
+        summary = run_sync(
+            run_batch(
+                papers,
+                rubric_obj,
+                scorer_for(settings),
+                sinks=sinks,
+                concurrency=concurrency,
+                threshold=threshold,
+            )
+        )
+    for path in outputs:
+        if path.suffix.lower() == ".md":
+            _write_atomically(
+                path, render_markdown(collector.results, rubric_obj, threshold=threshold)
+            )
+    skipped = f", skipped rows {len(problems)}" if problems else ""
+    click.echo(f"scorer: {summary.line()}{skipped}", err=True)
+    if summary.failed or problems:
+        sys.exit(EXIT_INCOMPLETE)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,355 @@
+"""Reading papers from the files people have: CSV, TSV and JSONL, streamed row by row.
+
+Header names vary between tools (``Title``, ``Document Title``, ``summary``,
+``PDF Link``...): common ones are recognised, ``columns`` overrides them, and
+every other column is carried through unchanged as an extra field of the
+``Paper``. A bad row is reported to ``on_problem`` with its line number and
+skipped; a file that cannot be read at all raises ``InputError``.
+
+>>> import io
+>>> papers = read_papers("-", stdin=io.StringIO('{"Title": "T", "summary": "S"}\\n'))
+>>> [(p.title, p.abstract) for p in papers]
+[('T', 'S')]
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+
+from scorer.errors import InputError
+from scorer.models import Paper
+
+__all__ = ["ProblemHandler", "RowProblem", "read_papers"]
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """Something wrong with one record of an input file.
+
+    ``line`` is the 1-based line where the record starts (a CSV header is line
+    1). ``skipped`` is False for notices about records that were still read,
+    e.g. text that was not UTF-8 and was decoded as Windows-1252.
+    """
+
+    line: int
+    message: str
+    skipped: bool = True
+
+
+ProblemHandler = Callable[[RowProblem], None]
+
+SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".ndjson")
+
+# Paper field -> header names (compared case-insensitively), in order of preference.
+# A header serves one field only: "PDF Link" is the url when the file has no
+# url/link column, and the pdf_url otherwise.
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "title": ("title", "document title", "paper_title"),
+    "abstract": ("abstract", "summary", "abs"),
+    "authors": ("authors", "author"),
+    "published": ("published", "date", "year", "publication_date"),
+    "id": ("id", "arxiv_id", "doi", "paper_id"),
+    "url": ("url", "link", "pdf link"),
+    "pdf_url": ("pdf_url", "pdf", "pdf link"),
+    "categories": ("categories",),
+}
+
+_ICONV_HINT = "re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`"
+
+
+def read_papers(
+    source: str | Path,
+    *,
+    columns: Mapping[str, str] | None = None,
+    on_problem: ProblemHandler | None = None,
+    stdin: TextIO | None = None,
+    encoding: str | None = None,
+) -> Iterator[Paper]:
+    """Yield the papers in a ``.csv``, ``.tsv``, ``.jsonl`` or ``.ndjson`` file, lazily.
+
+    ``source`` ``"-"`` reads JSONL from ``stdin`` (default ``sys.stdin``).
+    ``columns`` maps a Paper field to the header that holds it, overriding the
+    recognised names (``{"title": "Paper Name"}``). Rows that cannot become a
+    Paper are passed to ``on_problem`` and skipped.
+
+    ``encoding`` None reads UTF-8 (with or without BOM) and decodes any line
+    that is not UTF-8 as Windows-1252, telling ``on_problem`` once (legacy
+    exports such as Kitchenham.csv are like that); an explicit encoding (one
+    that keeps ASCII as is, e.g. ``"utf-8"``, ``"latin-1"``) is used strictly,
+    and text that does not decode raises ``InputError``. UTF-16 is an error.
+
+    The source, extension, encoding name and ``columns`` fields are checked at
+    once; problems with the file's contents surface while iterating.
+    """
+    overrides = dict(columns or {})
+    unknown = sorted(set(overrides) - set(_ALIASES))
+    if unknown:
+        raise InputError(
+            f"unknown field in --column: {', '.join(unknown)} (fields: {', '.join(_ALIASES)})"
+        )
+    if encoding is not None:
+        try:
+            codecs.lookup(encoding)
+        except LookupError as exc:
+            raise InputError(f"unknown encoding {encoding!r}") from exc
+    report = on_problem or _ignore
+    if str(source) == "-":
+        stream = stdin if stdin is not None else sys.stdin
+        return _read_jsonl(
+            _stream_lines(stream, "<stdin>", encoding, report), "<stdin>", overrides, report
+        )
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_EXTENSIONS:
+        raise InputError(
+            f"{path}: unsupported file type {suffix or '(no extension)'!r}; "
+            f"supported: {', '.join(SUPPORTED_EXTENSIONS)}, or - for JSONL on stdin"
+        )
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
+    if suffix in (".jsonl", ".ndjson"):
+        return _read_jsonl(_file_lines(path, encoding, report), str(path), overrides, report)
+    delimiter = "\t" if suffix == ".tsv" else ","
+    return _read_csv(_file_lines(path, encoding, report), str(path), delimiter, overrides, report)
+
+
+def _ignore(problem: RowProblem) -> None:
+    pass
+
+
+def _file_lines(path: Path, encoding: str | None, report: ProblemHandler) -> Iterator[str]:
+    with path.open("rb") as raw:
+        yield from _decode_lines(raw, str(path), encoding, report)
+
+
+def _stream_lines(
+    stream: TextIO, name: str, encoding: str | None, report: ProblemHandler
+) -> Iterator[str]:
+    raw = getattr(stream, "buffer", None)
+    if raw is not None:  # a real stdin: decode its bytes the same way as a file's
+        yield from _decode_lines(raw, name, encoding, report)
+        return
+    number = 0
+    try:
+        for number, line in enumerate(stream, start=1):
+            yield line.removeprefix("\ufeff") if number == 1 else line
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{name}: not UTF-8 text (after line {number}); {_ICONV_HINT}") from exc
+
+
+def _decode_lines(
+    raw: Iterable[bytes], name: str, encoding: str | None, report: ProblemHandler
+) -> Iterator[str]:
+    # Splitting bytes on b"\n" is safe: no byte of a multi-byte UTF-8 (or
+    # Windows-1252) character is 0x0A. Decoding line by line keeps reading lazy
+    # and lets an error name its line.
+    fell_back = False
+    for number, line in enumerate(raw, start=1):
+        if number == 1:
+            if line.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+                raise InputError(f"{name}: UTF-16 text, not UTF-8; {_ICONV_HINT}", line=1)
+            line = line.removeprefix(codecs.BOM_UTF8)
+        if b"\0" in line:
+            raise InputError(
+                f"{name}: not UTF-8 text (NUL byte at line {number}: UTF-16 or binary?); "
+                f"{_ICONV_HINT}",
+                line=number,
+            )
+        try:
+            text = line.decode(encoding or "utf-8")
+        except UnicodeDecodeError as exc:
+            where = f"byte 0x{line[exc.start]:02x} at line {number}"
+            if encoding is not None:
+                raise InputError(
+                    f"{name}: not {encoding} text ({where}); {_ICONV_HINT}", line=number
+                ) from exc
+            if not fell_back:
+                fell_back = True
+                report(
+                    RowProblem(
+                        number,
+                        f"not UTF-8 text ({where}); reading such lines as Windows-1252. "
+                        "If characters look wrong, re-save the file as UTF-8",
+                        skipped=False,
+                    )
+                )
+            text = line.decode("cp1252", errors="replace")
+        yield text
+
+
+def _read_csv(
+    lines: Iterator[str],
+    name: str,
+    delimiter: str,
+    overrides: Mapping[str, str],
+    report: ProblemHandler,
+) -> Iterator[Paper]:
+    _allow_long_fields()
+    reader = csv.reader(lines, delimiter=delimiter)
+    header: list[str] | None = None
+    while not header:  # leading blank lines are not a header
+        header = _next_row(reader, name)
+        if header is None:
+            return
+    fields = _resolve(header, overrides, name)
+    missing = [f for f in ("title", "abstract") if f not in fields]
+    if missing:
+        raise InputError(
+            f"{name}: no {' or '.join(missing)} column among the headers "
+            f"{', '.join(repr(h) for h in header)}; name it with "
+            f"--column {missing[0]}=HEADER",
+            line=1,
+        )
+    extras = _extra_keys(header, fields)
+    last_line = reader.line_num
+    while (row := _next_row(reader, name)) is not None:
+        start, last_line = last_line + 1, reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) > len(header):
+            report(
+                RowProblem(
+                    start,
+                    f"{len(row)} fields but the header has {len(header)} "
+                    "(an unquoted delimiter or quote?)",
+                )
+            )
+            continue
+        row += [""] * (len(header) - len(row))
+        record: dict[str, Any] = {field: row[i] for field, i in fields.items()}
+        record.update((key, row[i]) for i, key in extras)
+        paper = _to_paper(record, start, report)
+        if paper is not None:
+            yield paper
+
+
+def _next_row(reader: Any, name: str) -> list[str] | None:
+    try:
+        row: list[str] = next(reader)
+    except StopIteration:
+        return None
+    except csv.Error as exc:
+        raise InputError(f"{name}: line {reader.line_num}: {exc}", line=reader.line_num) from exc
+    return row
+
+
+def _allow_long_fields() -> None:
+    # The default limit (128 KiB) is below some real abstracts-with-markup fields.
+    limit = 2**31 - 1
+    if csv.field_size_limit() < limit:
+        csv.field_size_limit(limit)
+
+
+def _read_jsonl(
+    lines: Iterator[str], name: str, overrides: Mapping[str, str], report: ProblemHandler
+) -> Iterator[Paper]:
+    layouts: dict[tuple[str, ...], tuple[dict[str, int], list[tuple[int, str]]]] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            report(RowProblem(number, f"not valid JSON: {exc.msg} (column {exc.colno})"))
+            continue
+        if not isinstance(obj, dict):
+            report(RowProblem(number, f"not a JSON object but {type(obj).__name__}"))
+            continue
+        keys = tuple(obj)
+        if keys not in layouts:
+            # Records may differ in their keys; an override must name a key of
+            # the first record, so that a typo fails at once.
+            fields = _resolve(keys, overrides, name, require_overrides=not layouts)
+            layouts[keys] = (fields, _extra_keys(keys, fields))
+        fields, extras = layouts[keys]
+        values = list(obj.values())
+        record: dict[str, Any] = {field: values[i] for field, i in fields.items()}
+        record.update((key, values[i]) for i, key in extras)
+        paper = _to_paper(record, number, report)
+        if paper is not None:
+            yield paper
+
+
+def _resolve(
+    headers: Sequence[str],
+    overrides: Mapping[str, str],
+    name: str,
+    *,
+    require_overrides: bool = True,
+) -> dict[str, int]:
+    """Map Paper fields to header positions: overrides first, then recognised names."""
+    keys = [h.strip().casefold() for h in headers]
+    chosen: dict[str, int] = {}
+    for field, header in overrides.items():
+        wanted = header.strip().casefold()
+        if wanted in keys:
+            chosen[field] = keys.index(wanted)
+        elif require_overrides:
+            raise InputError(
+                f"{name}: --column {field}={header}: no such column; "
+                f"the file has: {', '.join(repr(h) for h in headers)}"
+            )
+    for field, aliases in _ALIASES.items():
+        if field in chosen:
+            continue
+        taken = set(chosen.values())
+        for alias in aliases:
+            index = next((i for i, k in enumerate(keys) if k == alias and i not in taken), None)
+            if index is not None:
+                chosen[field] = index
+                break
+    return chosen
+
+
+def _extra_keys(headers: Sequence[str], fields: Mapping[str, int]) -> list[tuple[int, str]]:
+    """Positions and keys of the columns carried through, under their own names."""
+    used = set(fields.values())
+    taken = set(_ALIASES)
+    extras: list[tuple[int, str]] = []
+    for i, header in enumerate(headers):
+        if i in used:
+            continue
+        key = header if header.strip() else f"column {i + 1}"
+        if key in taken:  # a duplicate header, or one named like a field it does not fill
+            key = f"{key} (column {i + 1})"
+        taken.add(key)
+        extras.append((i, key))
+    return extras
+
+
+def _to_paper(record: dict[str, Any], line: int, report: ProblemHandler) -> Paper | None:
+    missing = [f for f in ("title", "abstract") if _is_blank(record.get(f))]
+    if missing:
+        report(RowProblem(line, f"missing {' and '.join(missing)}"))
+        return None
+    try:
+        return Paper.model_validate(record)
+    except ValidationError as exc:
+        report(RowProblem(line, _describe(exc)))
+        return None
+
+
+def _is_blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "record"
+        kind = "date" if field == "published" else "value"
+        shown = repr(error.get("input"))
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        parts.append(f"{field}: invalid {kind} {shown} ({error['msg']})")
+    return "; ".join(parts)
