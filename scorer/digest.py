@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from collections.abc import Iterable
 
 from scorer.identity import paper_identity
 from scorer.models import ScoredPaper
 from scorer.rubric import Rubric
 
-__all__ = ["render_markdown"]
+__all__ = ["Digest", "render_markdown"]
 
 ABSTRACT_CHARS = 200
 MAX_AUTHORS = 3
@@ -33,47 +34,91 @@ MAX_AUTHORS = 3
 _SPACE = re.compile(r"\s+")
 
 
-def render_markdown(
-    results: Iterable[ScoredPaper], rubric: Rubric, *, threshold: int | None = None
-) -> str:
-    """Render scored papers as the Markdown digest, duplicates merged.
+class Digest:
+    """The papers of one digest, gathered one result at a time.
 
-    ``threshold`` overrides ``rubric.threshold``. Failed results count as
-    scanned and are never listed.
+    Only what a digest shows is kept: the listed results, a count of the
+    first-dimension scores (for the histogram) and one identity per paper, so
+    memory grows with the papers above the threshold, not with the input.
 
     >>> from scorer.rubric import load_rubric
-    >>> print(render_markdown([], load_rubric("llm-inference")).splitlines()[-1])
+    >>> digest = Digest(load_rubric("llm-inference"), threshold=80)
+    >>> digest.scanned, digest.threshold, digest.listed
+    (0, 80, [])
+    """
+
+    def __init__(self, rubric: Rubric, *, threshold: int | None = None) -> None:
+        self.rubric = rubric
+        self.threshold = rubric.threshold if threshold is None else threshold
+        self.failed = 0
+        self.score_counts: Counter[int] = Counter()
+        self._ok_by_identity: dict[str, bool] = {}
+        self._listed: list[ScoredPaper] = []
+
+    @classmethod
+    def of(
+        cls, results: Iterable[ScoredPaper], rubric: Rubric, *, threshold: int | None = None
+    ) -> Digest:
+        digest = cls(rubric, threshold=threshold)
+        for result in results:
+            digest.add(result)
+        return digest
+
+    def add(self, result: ScoredPaper) -> None:
+        """Count ``result``; the first success of a paper wins, a failure only until then."""
+        key = paper_identity(result.paper)
+        seen_ok = self._ok_by_identity.get(key)
+        if seen_ok is None:
+            self._ok_by_identity[key] = result.ok
+            if not result.ok:
+                self.failed += 1
+                return
+        elif seen_ok or not result.ok:
+            return
+        else:  # a success for a paper that had only failed so far
+            self._ok_by_identity[key] = True
+            self.failed -= 1
+        primary = _score(result, self.rubric.primary.name)
+        if primary >= 0:
+            self.score_counts[primary] += 1
+        if primary >= self.threshold:
+            self._listed.append(result)
+
+    write = add  # a Digest is a result sink for run_batch
+
+    @property
+    def scanned(self) -> int:
+        """Unique papers seen, failed ones included."""
+        return len(self._ok_by_identity)
+
+    @property
+    def listed(self) -> list[ScoredPaper]:
+        """The papers at or above the threshold, best first (ties keep input order)."""
+        return sorted(self._listed, key=lambda r: _sort_key(r, self.rubric), reverse=True)
+
+
+def render_markdown(digest: Digest) -> str:
+    """Render the Markdown digest.
+
+    >>> from scorer.rubric import load_rubric
+    >>> print(render_markdown(Digest(load_rubric("llm-inference"))).splitlines()[-1])
     **0** papers above threshold (70/100) out of **0** total scanned.
     """
-    bar = rubric.threshold if threshold is None else threshold
-    unique = _unique(results)
-    listed = [r for r in unique if r.ok and _score(r, rubric.primary.name) >= bar]
-    listed.sort(key=lambda r: _sort_key(r, rubric), reverse=True)  # stable on ties
-
+    rubric = digest.rubric
+    listed = digest.listed
     lines = [
         f"# {_one_line(rubric.title)}",
         "",
         f"Automatically discovered papers scored for relevance to: {_one_line(rubric.description)}",
         "",
-        f"**{len(listed)}** papers above threshold ({bar}/100) "
-        f"out of **{len(unique)}** total scanned.",
+        f"**{len(listed)}** papers above threshold ({digest.threshold}/100) "
+        f"out of **{digest.scanned}** total scanned.",
     ]
     for result in listed:
         lines += ["", "---", "", *_paper_block(result, rubric)]
     if listed:
         lines += ["", "---"]
     return "\n".join(lines) + "\n"
-
-
-def _unique(results: Iterable[ScoredPaper]) -> list[ScoredPaper]:
-    """One result per paper, in first-seen order; a success replaces an earlier failure."""
-    chosen: dict[str, ScoredPaper] = {}
-    for result in results:
-        key = paper_identity(result.paper)
-        held = chosen.get(key)
-        if held is None or (not held.ok and result.ok):
-            chosen[key] = result
-    return list(chosen.values())
 
 
 def _score(result: ScoredPaper, dimension: str) -> int:

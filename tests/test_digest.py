@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from scorer import Paper, ScoredPaper
-from scorer.digest import render_markdown
+from scorer.digest import Digest, render_markdown
 from scorer.rubric import Rubric, load_rubric
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -87,7 +87,7 @@ def titles(markdown: str) -> list[str]:
 
 
 def test_every_seed_block_comes_out_once(rubric: Rubric) -> None:
-    out = render_markdown((scored_from_row(r, rubric) for r in SEED_ROWS), rubric)
+    out = render_markdown(Digest.of((scored_from_row(r, rubric) for r in SEED_ROWS), rubric))
     rendered = blocks(out)
     assert len(rendered) == SEED_UNIQUE_PAPERS
     seed_blocks = blocks(SEED)
@@ -97,7 +97,7 @@ def test_every_seed_block_comes_out_once(rubric: Rubric) -> None:
 
 
 def test_header_counts_unique_papers(rubric: Rubric) -> None:
-    out = render_markdown((scored_from_row(r, rubric) for r in SEED_ROWS), rubric)
+    out = render_markdown(Digest.of((scored_from_row(r, rubric) for r in SEED_ROWS), rubric))
     scanned = len({r["id"].split("v")[0] for r in SEED_ROWS})
     assert scanned == len(SEED_ROWS) - 7
     lines = out.splitlines()
@@ -117,7 +117,7 @@ def test_output_is_the_seed_without_duplicates(rubric: Rubric) -> None:
     )
     expected = "\n---\n".join([header, *unique_blocks, tail])
 
-    out = render_markdown((scored_from_row(r, rubric) for r in SEED_ROWS), rubric)
+    out = render_markdown(Digest.of((scored_from_row(r, rubric) for r in SEED_ROWS), rubric))
 
     assert out == expected
     assert out.endswith("...\n\n---\n")
@@ -135,20 +135,20 @@ def test_sorted_by_first_dimension_then_second_then_date(rubric: Rubric) -> None
         result(rubric, "tie first", relevance=90, hype=50, published="2026-01-01"),
         result(rubric, "top", relevance=99, hype=0),
     ]
-    out = render_markdown(results, rubric)
+    out = render_markdown(Digest.of(results, rubric))
     assert titles(out) == ["top", "hype 60", "hype 50 new", "hype 50 old", "tie first", "low"]
 
 
 def test_threshold_counts_equal_scores_as_above(rubric: Rubric) -> None:
     results = [result(rubric, "at", relevance=70), result(rubric, "under", relevance=69)]
-    out = render_markdown(results, rubric)
+    out = render_markdown(Digest.of(results, rubric))
     assert titles(out) == ["at"]
     assert "**1** papers above threshold (70/100) out of **2** total scanned." in out
 
 
 def test_threshold_override(rubric: Rubric) -> None:
     results = [result(rubric, "a", relevance=95), result(rubric, "b", relevance=85)]
-    out = render_markdown(results, rubric, threshold=90)
+    out = render_markdown(Digest.of(results, rubric, threshold=90))
     assert titles(out) == ["a"]
     assert "**1** papers above threshold (90/100) out of **2** total scanned." in out
 
@@ -162,19 +162,19 @@ def test_threshold_override(rubric: Rubric) -> None:
     ],
 )
 def test_first_three_authors_and_et_al(rubric: Rubric, authors: list[str], line: str) -> None:
-    out = render_markdown([result(rubric, authors=authors)], rubric)
+    out = render_markdown(Digest.of([result(rubric, authors=authors)], rubric))
     assert line in out.splitlines()
 
 
 def test_no_authors_no_author_line(rubric: Rubric) -> None:
-    out = render_markdown([result(rubric, authors=[])], rubric)
+    out = render_markdown(Digest.of([result(rubric, authors=[])], rubric))
     assert "*Authors:" not in out
 
 
 def test_abstract_cut_at_200_characters(rubric: Rubric) -> None:
-    long = render_markdown([result(rubric, abstract="x" * 201)], rubric)
+    long = render_markdown(Digest.of([result(rubric, abstract="x" * 201)], rubric))
     assert f"> {'x' * 200}..." in long.splitlines()
-    whole = render_markdown([result(rubric, abstract="y" * 200)], rubric)
+    whole = render_markdown(Digest.of([result(rubric, abstract="y" * 200)], rubric))
     assert f"> {'y' * 200}" in whole.splitlines()  # complete: no "..."
 
 
@@ -183,7 +183,7 @@ def test_failed_results_counted_not_listed(rubric: Rubric) -> None:
         result(rubric, "ok", relevance=90),
         result(rubric, "failed", error="BackendError: 500", id="2602.00001"),
     ]
-    out = render_markdown(results, rubric)
+    out = render_markdown(Digest.of(results, rubric))
     assert titles(out) == ["ok"]
     assert "**1** papers above threshold (70/100) out of **2** total scanned." in out
 
@@ -193,7 +193,7 @@ def test_duplicates_first_seen_wins(rubric: Rubric) -> None:
         result(rubric, "first", relevance=80, id="2602.21548v1"),
         result(rubric, "second", relevance=99, id="arXiv:2602.21548v2"),
     ]
-    out = render_markdown(results, rubric)
+    out = render_markdown(Digest.of(results, rubric))
     assert titles(out) == ["first"]
     assert "out of **1** total scanned." in out
 
@@ -203,13 +203,13 @@ def test_success_replaces_an_earlier_failure(rubric: Rubric) -> None:
         result(rubric, "failed", error="timeout", id="2602.21548"),
         result(rubric, "retried", relevance=80, id="2602.21548v1"),
     ]
-    out = render_markdown(results, rubric)
+    out = render_markdown(Digest.of(results, rubric))
     assert titles(out) == ["retried"]
     assert "out of **1** total scanned." in out
 
 
 def test_empty_input(rubric: Rubric) -> None:
-    out = render_markdown([], rubric)
+    out = render_markdown(Digest.of([], rubric))
     assert out == "\n".join(
         [
             f"# {rubric.title}",
@@ -231,7 +231,7 @@ def test_newlines_inside_fields_collapse(rubric: Rubric) -> None:
         justification="Because\n---\nreasons.",
         authors=["A\nB"],
     )
-    out = render_markdown([scored], rubric)
+    out = render_markdown(Digest.of([scored], rubric))
     lines = out.splitlines()
     assert "### A title ### Injected heading" in lines
     assert "**Relevance: 80/100 | Hype: 50/100** — Because --- reasons." in lines
@@ -241,6 +241,6 @@ def test_newlines_inside_fields_collapse(rubric: Rubric) -> None:
 
 
 def test_missing_date_omits_the_line(rubric: Rubric) -> None:
-    out = render_markdown([result(rubric, published=None)], rubric)
+    out = render_markdown(Digest.of([result(rubric, published=None)], rubric))
     assert "*Published:" not in out
     assert dt.date.min.isoformat() not in out

@@ -15,6 +15,7 @@ import click
 from scorer import __version__
 from scorer.cli.batch_cmd import batch
 from scorer.cli.cache_cmd import cache
+from scorer.cli.digest_cmd import digest
 from scorer.cli.rubrics_cmd import rubrics
 from scorer.cli.score_cmd import score
 from scorer.errors import BackendError, CacheError, ScorerError
@@ -62,6 +63,7 @@ def cli() -> None:
 
 cli.add_command(score)
 cli.add_command(batch)
+cli.add_command(digest)
 cli.add_command(rubrics)
 cli.add_command(cache)
 

@@ -12,11 +12,11 @@ import click
 from scorer._loop import run_sync
 from scorer.api import scorer_for
 from scorer.batch import run_batch
+from scorer.cli.files import write_atomically
 from scorer.cli.options import model_options, settings_from
 from scorer.cli.score_cmd import EMBEDDED_NOTICE
-from scorer.digest import render_markdown
+from scorer.digest import Digest, render_markdown
 from scorer.errors import ConfigError, InputError
-from scorer.models import ScoredPaper
 from scorer.readers import RowProblem, read_papers
 from scorer.rubric import load_rubric
 from scorer.writers import CsvWriter, JsonlWriter, ResultWriter
@@ -31,16 +31,6 @@ _ROW_FORMATS: dict[str, type[CsvWriter] | type[JsonlWriter]] = {
     ".ndjson": JsonlWriter,
 }
 _DIGEST_FORMATS = {".md"}
-
-
-class _Collector:
-    """Keeps results for the digests rendered at the end of the run."""
-
-    def __init__(self) -> None:
-        self.results: list[ScoredPaper] = []
-
-    def write(self, result: ScoredPaper) -> None:
-        self.results.append(result)
 
 
 def _parse_columns(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -120,14 +110,14 @@ def batch(
 
     with contextlib.ExitStack() as stack:
         sinks: list[ResultWriter] = []
-        collector = _Collector()
+        digest = Digest(rubric_obj, threshold=threshold)
         for path in outputs:
             kind = _ROW_FORMATS.get(path.suffix.lower())
             if kind is not None:
                 stream: TextIO = stack.enter_context(path.open("w", encoding="utf-8", newline=""))
                 sinks.append(kind(stream, rubric_obj))
         if any(p.suffix.lower() in _DIGEST_FORMATS for p in outputs):
-            sinks.append(collector)
+            sinks.append(digest)
         if not outputs:
             sinks.append(JsonlWriter(sys.stdout, rubric_obj))
         summary = run_sync(
@@ -142,16 +132,8 @@ def batch(
         )
     for path in outputs:
         if path.suffix.lower() == ".md":
-            _write_atomically(
-                path, render_markdown(collector.results, rubric_obj, threshold=threshold)
-            )
+            write_atomically(path, render_markdown(digest))
     skipped = f", skipped rows {len(problems)}" if problems else ""
     click.echo(f"scorer: {summary.line()}{skipped}", err=True)
     if summary.failed or problems:
         sys.exit(EXIT_INCOMPLETE)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

@@ -1,0 +1,67 @@
+"""``scorer digest``: render a digest from already scored rows, without any model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from scorer.cli.batch_cmd import EXIT_INCOMPLETE
+from scorer.cli.files import write_atomically
+from scorer.digest import Digest, render_markdown
+from scorer.errors import ConfigError
+from scorer.readers import RowProblem
+from scorer.rubric import load_rubric
+from scorer.scored_rows import read_scored
+
+__all__ = ["digest"]
+
+
+@click.command()
+@click.argument("source", metavar="SCORED")
+@click.option("--rubric", "-r", required=True, help="The rubric the rows were scored with.")
+@click.option(
+    "-o",
+    "--output",
+    "outputs",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Digest file (.md). Default: Markdown on standard output.",
+)
+@click.option(
+    "--threshold", type=click.IntRange(0, 100), help="Digest threshold (default: the rubric's)."
+)
+def digest(source: str, rubric: str, outputs: tuple[Path, ...], threshold: int | None) -> None:
+    """Render a digest from SCORED (.csv or .jsonl written by `scorer batch`).
+
+    \b
+    Duplicates are merged and counted once; failed rows count as scanned and
+    are not listed. Rows whose scores are missing or not integers 0-100 are
+    reported and skipped.
+
+    \b
+    Exit codes: 0 every row was read; 1 some rows were skipped; 2 bad usage or input.
+    """
+    rubric_obj = load_rubric(rubric)
+    for path in outputs:
+        if path.suffix.lower() != ".md":
+            raise ConfigError(f"{path}: unknown digest format (use .md)")
+
+    problems: list[RowProblem] = []
+
+    def report(problem: RowProblem) -> None:
+        if problem.skipped:
+            problems.append(problem)
+        where = f"{source}:{problem.line}" if problem.line else source
+        verdict = "skipped" if problem.skipped else "note"
+        click.echo(f"{where}: {verdict}: {problem.message}", err=True)
+
+    scored = read_scored(source, rubric_obj, on_problem=report)
+    text = render_markdown(Digest.of(scored, rubric_obj, threshold=threshold))
+    if not outputs:
+        sys.stdout.write(text)
+    for path in outputs:
+        write_atomically(path, text)
+    if problems:
+        sys.exit(EXIT_INCOMPLETE)
