@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -10,12 +11,15 @@ import click
 from scorer.cli.batch_cmd import EXIT_INCOMPLETE
 from scorer.cli.files import write_atomically
 from scorer.digest import Digest, render_markdown
+from scorer.digest_html import render_html
 from scorer.errors import ConfigError
 from scorer.readers import RowProblem
 from scorer.rubric import load_rubric
 from scorer.scored_rows import read_scored
 
 __all__ = ["digest"]
+
+RENDERERS: dict[str, Callable[[Digest], str]] = {".md": render_markdown, ".html": render_html}
 
 
 @click.command()
@@ -27,7 +31,7 @@ __all__ = ["digest"]
     "outputs",
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Digest file (.md). Default: Markdown on standard output.",
+    help="Digest file, .md or .html (repeatable). Default: Markdown on standard output.",
 )
 @click.option(
     "--threshold", type=click.IntRange(0, 100), help="Digest threshold (default: the rubric's)."
@@ -45,8 +49,8 @@ def digest(source: str, rubric: str, outputs: tuple[Path, ...], threshold: int |
     """
     rubric_obj = load_rubric(rubric)
     for path in outputs:
-        if path.suffix.lower() != ".md":
-            raise ConfigError(f"{path}: unknown digest format (use .md)")
+        if path.suffix.lower() not in RENDERERS:
+            raise ConfigError(f"{path}: unknown digest format (use .md or .html)")
 
     problems: list[RowProblem] = []
 
@@ -58,10 +62,10 @@ def digest(source: str, rubric: str, outputs: tuple[Path, ...], threshold: int |
         click.echo(f"{where}: {verdict}: {problem.message}", err=True)
 
     scored = read_scored(source, rubric_obj, on_problem=report)
-    text = render_markdown(Digest.of(scored, rubric_obj, threshold=threshold))
+    result = Digest.of(scored, rubric_obj, threshold=threshold)
     if not outputs:
-        sys.stdout.write(text)
+        sys.stdout.write(render_markdown(result))
     for path in outputs:
-        write_atomically(path, text)
+        write_atomically(path, RENDERERS[path.suffix.lower()](result))
     if problems:
         sys.exit(EXIT_INCOMPLETE)
