@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import copy
+import functools
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
 import instructor
 import openai
+from instructor import OpenAISchema
 from instructor.core.exceptions import IncompleteOutputException, InstructorRetryException
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
@@ -105,7 +108,7 @@ class OpenAICompatBackend:
         token = _LEDGER.set(ledger)
         try:
             answer = await self._create(
-                response_model=response_model,
+                response_model=_prepared(response_model),
                 messages=messages,
                 model=self._model,
                 max_retries=self._settings.reasks,
@@ -146,7 +149,16 @@ class OpenAICompatBackend:
                 with attempt:
                     attempts += 1
                     ledger.requests += 1
-                    response: ChatCompletion = await client.chat.completions.create(**kwargs)
+                    # client.post, not chat.completions.create: the latter re-walks
+                    # every message through the SDK's TypedDict transform (about
+                    # 1.5 ms of CPU per request, a third of a batch's CPU) to turn
+                    # plain dicts into the same plain dicts.
+                    response = await client.post(
+                        "/chat/completions",
+                        body=kwargs,
+                        cast_to=ChatCompletion,
+                        options={"security": {"bearer_auth": True}},
+                    )
         except Exception as exc:
             error = to_backend_error(exc, attempts=attempts)
             raise self._redacted(error) from exc
@@ -160,6 +172,29 @@ class OpenAICompatBackend:
         if error.body is not None:
             error.body = _redact_json(error.body, self._api_key)
         return error
+
+
+@functools.cache
+def _prepared(model: type[BaseModel]) -> type[BaseModel]:
+    """``model`` as an instructor ``OpenAISchema`` whose JSON schema is built once.
+
+    instructor wraps a plain model with ``create_model`` and regenerates its
+    JSON schema on every request (about 1.2 ms of CPU each); a model that is
+    already an ``OpenAISchema`` is used as is. Response models are built once
+    per rubric, so this cache stays small.
+    """
+    schema = model.model_json_schema()
+
+    class Prepared(model, OpenAISchema):  # type: ignore[valid-type,misc]
+        @classmethod
+        def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            if args or kwargs:
+                return super().model_json_schema(*args, **kwargs)
+            return copy.deepcopy(schema)
+
+    Prepared.__name__ = model.__name__
+    Prepared.__qualname__ = model.__qualname__
+    return Prepared
 
 
 def _redact_json(value: object, secret: str) -> object:

@@ -1,0 +1,290 @@
+"""Batch throughput against the fake OpenAI server (prints numbers; not a test).
+
+    uv run python bench/throughput.py [--papers 5000] [--concurrency 64] [--latency 0.1]
+                                      [--big 100000] [--profile]
+
+In one run, side by side, against ``python -m scorer.testing.fake_openai``
+(a separate process) answering every request after a fixed latency:
+
+1. a bare loop over ``openai.AsyncOpenAI`` (no instructor, no engine, no
+   cache) sending the same requests as scorer, at the same concurrency;
+2. ``scorer batch papers.csv -o out.csv`` with an empty cache: papers/s, the
+   ratio to the bare loop and to the ideal ``concurrency / latency``;
+3. the same command again, every paper cached;
+4. ``scorer batch`` over a ``--big``-row CSV whose papers are all in the
+   cache: wall time and peak memory (ru_maxrss of the child process);
+5. with ``--profile``: CPU time per scored paper, split by the package the
+   time is spent in (cProfile of an in-process batch).
+
+papers/s for the ``scorer batch`` runs is measured from the run's own summary
+(reading, scoring and writing; not interpreter start-up, which is printed
+separately as the command's wall time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import csv
+import json
+import os
+import pstats
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+
+from scorer.cache import ResultCache, cache_key
+from scorer.models import Paper, Score, Usage
+from scorer.prompt import load_prompt
+from scorer.response import response_model_for
+from scorer.rubric import Rubric, load_rubric
+from scorer.settings import Settings
+
+RUBRIC = "llm-inference"
+WORDS = [
+    "speculative",
+    "decoding",
+    "kv",
+    "cache",
+    "paged",
+    "attention",
+    "serving",
+    "throughput",
+    "latency",
+    "quantization",
+    "mixture",
+    "experts",
+    "scheduling",
+    "batching",
+    "prefill",
+    "decode",
+    "memory",
+    "bandwidth",
+    "accelerator",
+    "kernel",
+]
+
+
+def synthetic_papers(n: int, offset: int = 0) -> Iterator[dict[str, str]]:
+    for i in range(offset, offset + n):
+        words = " ".join(WORDS[(i * 7 + k) % len(WORDS)] for k in range(40))
+        yield {
+            "id": f"{2600 + i // 100000}.{i % 100000:05d}",
+            "title": f"Paper {i}: {WORDS[i % len(WORDS)]} at scale",
+            "abstract": f"We study {words}. Result number {i}.",
+            "authors": "A. Author; B. Author",
+            "published": "2026-02-24",
+        }
+
+
+def write_csv(path: Path, n: int) -> None:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        out = csv.DictWriter(f, fieldnames=["id", "title", "abstract", "authors", "published"])
+        out.writeheader()
+        out.writerows(synthetic_papers(n))
+
+
+@contextlib.contextmanager
+def fake_server(latency: float) -> Iterator[str]:
+    cmd = [sys.executable, "-m", "scorer.testing.fake_openai", "--latency", str(latency)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+async def bare_sdk_loop(base_url: str, n: int, concurrency: int, rubric: Rubric) -> float:
+    """The same chat requests scorer makes, through the bare SDK: papers/s."""
+    template = load_prompt()
+    schema = response_model_for(rubric).model_json_schema()
+    response_format = {
+        "type": "json_schema",
+        "json_schema": {"name": "Answer", "schema": schema, "strict": True},
+    }
+    client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+    gate = asyncio.Semaphore(concurrency)
+    sampling = Settings().sampling.as_request()
+
+    async def one(raw: dict[str, str]) -> None:
+        messages = template.messages(rubric, Paper.model_validate(raw))
+        async with gate:
+            reply = await client.chat.completions.create(
+                model="fake-model",
+                messages=messages,  # type: ignore[arg-type]
+                response_format=response_format,  # type: ignore[arg-type]
+                **sampling,
+            )
+        json.loads(reply.choices[0].message.content or "")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(p) for p in synthetic_papers(n)))
+    elapsed = time.perf_counter() - started
+    await client.close()
+    return n / elapsed
+
+
+def run_batch_cli(source: Path, env: dict[str, str], concurrency: int) -> tuple[float, float, int]:
+    """``scorer batch``: (papers/s from its summary, command wall s, its peak RSS in MiB)."""
+    out = source.with_suffix(".out.csv")
+    cmd = [sys.executable, "-m", "scorer", "batch", str(source), "-r", RUBRIC, "-o", str(out)]
+    cmd += ["--concurrency", str(concurrency)]
+    started = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        stderr.seek(0)
+        log = stderr.read()
+    if proc.returncode != 0:
+        sys.exit(f"scorer batch failed ({proc.returncode}):\n{log[-2000:]}")
+    summary = re.search(r"unique (\d+).*, ([\d.]+) s$", log.strip().splitlines()[-1])
+    assert summary, log
+    unique, seconds = int(summary[1]), float(summary[2])
+    return unique / seconds, wall, usage.ru_maxrss // 1024
+
+
+def fill_cache(cache_dir: Path, n: int, rubric: Rubric, settings: Settings) -> None:
+    """Put a result for each of ``n`` synthetic papers straight into the cache."""
+    template = load_prompt()
+    cache = ResultCache(cache_dir)
+    names = [d.name for d in rubric.dimensions]
+    for raw in synthetic_papers(n):
+        key = cache_key(
+            Paper.model_validate(raw),
+            rubric,
+            prompt_hash=template.content_hash,
+            model_id=settings.model_id,
+            sampling=settings.sampling,
+        )
+        score = Score(
+            scores=dict.fromkeys(names, 50),
+            justification="A synthetic cached result for the benchmark.",
+            model=settings.model_id,
+            usage=Usage(),
+        )
+        cache.put(key, score)
+    cache.close()
+
+
+def profile_in_process(base_url: str, source: Path, cache_dir: Path, concurrency: int) -> None:
+    from scorer.api import scorer_for
+    from scorer.batch import run_batch
+    from scorer.readers import read_papers
+    from scorer.writers import CsvWriter
+
+    settings = Settings.resolve(base_url=base_url, api_key="bench", cache_dir=cache_dir)
+    rubric = load_rubric(RUBRIC)
+    scorer = scorer_for(settings)
+    profiler = cProfile.Profile()
+    with Path(os.devnull).open("w", newline="") as sink:
+        profiler.enable()
+        cpu0 = time.process_time()
+        summary = asyncio.run(
+            run_batch(
+                read_papers(source),
+                rubric,
+                scorer,
+                sinks=[CsvWriter(sink, rubric)],
+                concurrency=concurrency,
+            )
+        )
+        cpu = time.process_time() - cpu0
+        profiler.disable()
+    n = summary.scored
+    print(f"\nprofile: {n} papers scored, {cpu / n * 1000:.2f} ms CPU per paper (with profiler)")
+    by_package: dict[str, float] = defaultdict(float)
+    stats = pstats.Stats(profiler)
+    for (filename, _, _), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        by_package[_package_of(filename)] += tottime
+    total = sum(by_package.values())
+    for package, seconds in sorted(by_package.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"  {package:<22} {seconds / n * 1000:6.2f} ms/paper  {seconds / total:5.1%}")
+
+
+def _package_of(filename: str) -> str:
+    if "site-packages/" in filename:
+        return filename.split("site-packages/")[1].split("/")[0].removesuffix(".py")
+    if "/scorer/" in filename:
+        return "scorer." + filename.split("/scorer/")[-1].split("/")[0].removesuffix(".py")
+    if filename.startswith("<") or "/lib/python3" in filename:
+        return "python stdlib/builtins"
+    return filename
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--papers", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--big", type=int, default=100_000, help="rows of the all-cached CSV")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    rubric = load_rubric(RUBRIC)
+    ideal = args.concurrency / args.latency
+
+    with tempfile.TemporaryDirectory() as tmp, fake_server(args.latency) as base_url:
+        work = Path(tmp)
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": base_url,
+            "OPENAI_API_KEY": "bench",
+            "SCORER_CACHE_DIR": str(work / "cache"),
+        }
+        papers = work / "papers.csv"
+        write_csv(papers, args.papers)
+        print(f"{args.papers} papers, concurrency {args.concurrency}, latency {args.latency} s")
+        print(f"ideal: {ideal:.0f} papers/s")
+
+        bare = asyncio.run(bare_sdk_loop(base_url, args.papers, args.concurrency, rubric))
+        print(f"bare AsyncOpenAI loop:     {bare:7.0f} papers/s ({bare / ideal:.2f} x ideal)")
+
+        ours, wall, _ = run_batch_cli(papers, env, args.concurrency)
+        print(
+            f"scorer batch (uncached):   {ours:7.0f} papers/s ({ours / bare:.2f} x bare SDK, "
+            f"{ours / ideal:.2f} x ideal; command wall {wall:.1f} s)"
+        )
+        cached, wall, _ = run_batch_cli(papers, env, args.concurrency)
+        print(f"scorer batch (all cached): {cached:7.0f} papers/s (command wall {wall:.1f} s)")
+
+        if args.big:
+            big, big_cache = work / "big.csv", work / "big-cache"
+            write_csv(big, args.big)
+            settings = Settings.resolve(base_url=base_url, api_key="bench", cache_dir=big_cache)
+            fill_cache(big_cache, args.big, rubric, settings)
+            big_env = {**env, "SCORER_CACHE_DIR": str(big_cache)}
+            rate, wall, peak = run_batch_cli(big, big_env, args.concurrency)
+            _, _, small_peak = run_batch_cli(_head(big, 1000), big_env, args.concurrency)
+            print(
+                f"{args.big} rows, all cached:  {rate:7.0f} papers/s, command wall {wall:.1f} s, "
+                f"peak RSS {peak} MiB (1,000 rows: {small_peak} MiB)"
+            )
+
+        if args.profile:
+            profile_in_process(base_url, papers, work / "profile-cache", args.concurrency)
+
+
+def _head(source: Path, rows: int) -> Path:
+    target = source.with_name(f"head{rows}.csv")
+    with source.open(encoding="utf-8") as f, target.open("w", encoding="utf-8") as out:
+        for i, line in enumerate(f):
+            if i > rows:
+                break
+            out.write(line)
+    return target
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""``python -m scorer``: the same as the ``scorer`` command."""
+
+from scorer.cli import main
+
+main()
