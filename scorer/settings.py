@@ -13,7 +13,14 @@ from pydantic import SecretStr
 
 from scorer.errors import ConfigError
 
-__all__ = ["DEFAULT_OPENAI_MODEL", "EMBEDDED_MODEL", "RetryPolicy", "Sampling", "Settings"]
+__all__ = [
+    "DEFAULT_OPENAI_MODEL",
+    "EMBEDDED_MODEL",
+    "RateLimits",
+    "RetryPolicy",
+    "Sampling",
+    "Settings",
+]
 
 EMBEDDED_MODEL = "smollm2-135m-instruct-q4_1"
 """Model id of the embedded offline model (part of every cache key it produces)."""
@@ -37,6 +44,20 @@ class RetryPolicy:
     max_wait: float = 20.0
     jitter: float = 0.5
     max_retry_after: float = 60.0
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    """Requests and tokens per minute; ``None`` is no limit."""
+
+    rpm: float | None = None
+    tpm: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("rpm", "tpm"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be positive, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -72,6 +93,7 @@ class Settings:
     reasks: int = 1
     sampling: Sampling = Sampling()
     retry: RetryPolicy = RetryPolicy()
+    limits: RateLimits = RateLimits()
 
     @property
     def uses_embedded(self) -> bool:

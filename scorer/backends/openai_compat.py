@@ -23,6 +23,7 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel
 
 from scorer.backends.base import Completion, Messages
+from scorer.backends.ratelimit import RequestGate, estimate_tokens
 from scorer.backends.retry import Sleep, retrying, to_backend_error
 from scorer.errors import BackendError, InvalidOutputError, redact
 from scorer.models import Usage
@@ -76,6 +77,8 @@ class OpenAICompatBackend:
         self._sleep = sleep
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
         self._clients = weakref.WeakKeyDictionary()
+        limits = settings.limits
+        self._gate = RequestGate(limits) if limits.rpm or limits.tpm else None
         self._create: Any = instructor.patch(create=self._request, mode=instructor.Mode.JSON_SCHEMA)
 
     @property
@@ -147,6 +150,9 @@ class OpenAICompatBackend:
         try:
             async for attempt in retrying(self._settings.retry, self._sleep):
                 with attempt:
+                    if self._gate is not None:  # every attempt counts against the limits
+                        tokens = estimate_tokens(kwargs["messages"], kwargs.get("max_tokens", 0))
+                        await self._gate.admit(tokens)
                     attempts += 1
                     ledger.requests += 1
                     # client.post, not chat.completions.create: the latter re-walks

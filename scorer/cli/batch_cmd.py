@@ -12,10 +12,11 @@ import click
 from scorer._loop import run_sync
 from scorer.api import scorer_for
 from scorer.batch import run_batch
-from scorer.cli.files import write_atomically
+from scorer.cli.files import is_digest, write_digest
 from scorer.cli.options import model_options, settings_from
+from scorer.cli.progress import BatchProgress, count_records
 from scorer.cli.score_cmd import EMBEDDED_NOTICE
-from scorer.digest import Digest, render_markdown
+from scorer.digest import Digest
 from scorer.errors import ConfigError, InputError
 from scorer.readers import RowProblem, read_papers
 from scorer.rubric import load_rubric
@@ -30,7 +31,6 @@ _ROW_FORMATS: dict[str, type[CsvWriter] | type[JsonlWriter]] = {
     ".jsonl": JsonlWriter,
     ".ndjson": JsonlWriter,
 }
-_DIGEST_FORMATS = {".md"}
 
 
 def _parse_columns(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -54,8 +54,8 @@ def _parse_columns(pairs: tuple[str, ...]) -> dict[str, str]:
     "outputs",
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Output file; the format follows the extension: .csv, .jsonl, .md (digest). "
-    "Repeat for several. Default: JSONL on standard output.",
+    help="Output file; the format follows the extension: .csv, .jsonl, .md or .html "
+    "(digest). Repeat for several. Default: JSONL on standard output.",
 )
 @click.option(
     "--column",
@@ -64,7 +64,18 @@ def _parse_columns(pairs: tuple[str, ...]) -> dict[str, str]:
     metavar="FIELD=HEADER",
     help="Read FIELD (title, abstract, authors, published, id, url, pdf_url) from column HEADER.",
 )
-@click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1024),
+    default=16,
+    show_default=True,
+    help="Model requests in flight at once.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show progress on standard error. Default: a live bar when it is a terminal.",
+)
 @click.option(
     "--threshold", type=click.IntRange(0, 100), help="Digest threshold (default: the rubric's)."
 )
@@ -76,6 +87,7 @@ def batch(
     columns: tuple[str, ...],
     concurrency: int,
     threshold: int | None,
+    progress: bool | None,
     **model_opts: Any,
 ) -> None:
     """Score every paper in INPUT (.csv, .jsonl, or - for JSONL on stdin).
@@ -93,8 +105,8 @@ def batch(
     """
     rubric_obj = load_rubric(rubric)
     for path in outputs:
-        if path.suffix.lower() not in _ROW_FORMATS and path.suffix.lower() not in _DIGEST_FORMATS:
-            raise ConfigError(f"{path}: unknown output format (use .csv, .jsonl or .md)")
+        if path.suffix.lower() not in _ROW_FORMATS and not is_digest(path):
+            raise ConfigError(f"{path}: unknown output format (use .csv, .jsonl, .md or .html)")
     settings = settings_from(**model_opts)
     problems: list[RowProblem] = []
 
@@ -116,23 +128,28 @@ def batch(
             if kind is not None:
                 stream: TextIO = stack.enter_context(path.open("w", encoding="utf-8", newline=""))
                 sinks.append(kind(stream, rubric_obj))
-        if any(p.suffix.lower() in _DIGEST_FORMATS for p in outputs):
+        if any(is_digest(p) for p in outputs):
             sinks.append(digest)
         if not outputs:
             sinks.append(JsonlWriter(sys.stdout, rubric_obj))
-        summary = run_sync(
-            run_batch(
-                papers,
-                rubric_obj,
-                scorer_for(settings),
-                sinks=sinks,
-                concurrency=concurrency,
-                threshold=threshold,
+        live = sys.stderr.isatty()
+        show = live if progress is None else progress
+        total = count_records(source) if show else None
+        with BatchProgress(total, live=live and show, quiet=not show) as on_result:
+            summary = run_sync(
+                run_batch(
+                    papers,
+                    rubric_obj,
+                    scorer_for(settings),
+                    sinks=sinks,
+                    concurrency=concurrency,
+                    threshold=threshold,
+                    on_result=on_result,
+                )
             )
-        )
     for path in outputs:
-        if path.suffix.lower() == ".md":
-            write_atomically(path, render_markdown(digest))
+        if is_digest(path):
+            write_digest(path, digest)
     skipped = f", skipped rows {len(problems)}" if problems else ""
     click.echo(f"scorer: {summary.line()}{skipped}", err=True)
     if summary.failed or problems:

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from scorer.cli.batch_cmd import EXIT_INCOMPLETE
-from scorer.cli.files import write_atomically
+from scorer.cli.files import is_digest, write_digest
 from scorer.digest import Digest, render_markdown
-from scorer.digest_html import render_html
 from scorer.errors import ConfigError
 from scorer.readers import RowProblem
 from scorer.rubric import load_rubric
 from scorer.scored_rows import read_scored
 
 __all__ = ["digest"]
-
-RENDERERS: dict[str, Callable[[Digest], str]] = {".md": render_markdown, ".html": render_html}
 
 
 @click.command()
@@ -49,7 +45,7 @@ def digest(source: str, rubric: str, outputs: tuple[Path, ...], threshold: int |
     """
     rubric_obj = load_rubric(rubric)
     for path in outputs:
-        if path.suffix.lower() not in RENDERERS:
+        if not is_digest(path):
             raise ConfigError(f"{path}: unknown digest format (use .md or .html)")
 
     problems: list[RowProblem] = []
@@ -66,6 +62,6 @@ def digest(source: str, rubric: str, outputs: tuple[Path, ...], threshold: int |
     if not outputs:
         sys.stdout.write(render_markdown(result))
     for path in outputs:
-        write_atomically(path, RENDERERS[path.suffix.lower()](result))
+        write_digest(path, result)
     if problems:
         sys.exit(EXIT_INCOMPLETE)

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from scorer.settings import Settings
+from scorer.settings import RateLimits, Settings
 
 __all__ = ["cache_options", "model_options", "settings_from"]
 
@@ -45,6 +45,17 @@ def model_options(func: F) -> F:
             ),
             click.option("--timeout", type=float, help="Seconds per request (env SCORER_TIMEOUT)."),
             click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),
+            click.option(
+                "--rpm",
+                type=click.FloatRange(min=0, min_open=True),
+                help="At most this many model requests per minute (retries included).",
+            ),
+            click.option(
+                "--tpm",
+                type=click.FloatRange(min=0, min_open=True),
+                help="At most this many tokens per minute (prompt estimate + max tokens, "
+                "counted when a request is sent).",
+            ),
         ]
     ):
         func = decorator(func)
@@ -54,4 +65,6 @@ def model_options(func: F) -> F:
 def settings_from(**values: Any) -> Settings:
     """Settings from command-line values (``None`` means: not given)."""
     no_cache = values.pop("no_cache", False)
-    return Settings.resolve(use_cache=False if no_cache else None, **values)
+    rpm, tpm = values.pop("rpm", None), values.pop("tpm", None)
+    limits = RateLimits(rpm=rpm, tpm=tpm) if rpm or tpm else None
+    return Settings.resolve(use_cache=False if no_cache else None, limits=limits, **values)

@@ -287,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut stop()
+            signal.signal(signum, signal.SIG_IGN)
         fake.stop()
     return 0
 

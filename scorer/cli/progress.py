@@ -1,0 +1,117 @@
+"""Batch progress on stderr: a live bar on a terminal, otherwise a plain line now and then."""
+
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+
+from scorer.batch import BatchSummary
+from scorer.models import ScoredPaper
+
+__all__ = ["BatchProgress", "count_records"]
+
+Clock = Callable[[], float]
+
+
+def count_records(source: str) -> int | None:
+    """How many records ``source`` holds (for the bar's total); None for stdin.
+
+    >>> count_records("-") is None
+    True
+    """
+    if source == "-":
+        return None
+    path = Path(source)
+    with path.open(encoding="utf-8", errors="replace", newline="") as f:
+        if path.suffix.lower() in (".jsonl", ".ndjson"):
+            return sum(1 for line in f if line.strip())
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+        rows = sum(1 for row in csv.reader(f, delimiter=delimiter) if row)
+        return max(rows - 1, 0)  # the header
+
+
+class BatchProgress:
+    """Shows how a batch is going; pass it as ``run_batch(on_result=...)``.
+
+    ``live`` draws a bar (done/total, cached, failed, tokens, rate, ETA) that
+    redraws in place; otherwise a line is printed every ``interval`` seconds;
+    ``quiet`` shows nothing.
+    """
+
+    def __init__(
+        self,
+        total: int | None,
+        *,
+        live: bool,
+        quiet: bool = False,
+        stream: TextIO | None = None,
+        interval: float = 10.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.total = total
+        self._stream = stream if stream is not None else sys.stderr
+        self._interval = interval
+        self._clock = clock
+        self._started = clock()
+        self._last_line = self._started
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        self._quiet = quiet and not live
+        if live:
+            self._bar = Progress(
+                TextColumn("[bold]scoring"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[detail]}"),
+                TimeRemainingColumn(),
+                console=Console(file=self._stream),
+            )
+
+    def __enter__(self) -> BatchProgress:
+        if self._bar is not None:
+            self._bar.start()
+            self._task = self._bar.add_task("scoring", total=self.total, detail="")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def __call__(self, result: ScoredPaper, summary: BatchSummary) -> None:
+        done = summary.scored + summary.cached + summary.failed + summary.duplicates
+        now = self._clock()
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, completed=done, detail=self._detail(summary, now))
+        elif not self._quiet and now - self._last_line >= self._interval:
+            self._last_line = now
+            of_total = f"/{self.total}" if self.total is not None else ""
+            self._stream.write(f"scorer: {done}{of_total} papers, {self._detail(summary, now)}\n")
+            self._stream.flush()
+
+    def _detail(self, summary: BatchSummary, now: float) -> str:
+        elapsed = max(now - self._started, 1e-9)
+        rate = (summary.scored + summary.cached + summary.failed) / elapsed
+        return (
+            f"cached {summary.cached} · failed {summary.failed} · "
+            f"{summary.tokens:,} tokens · {rate:.1f} papers/s"
+        )
