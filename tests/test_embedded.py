@@ -60,3 +60,29 @@ def test_cli_scores_offline_and_says_so(isolated_env: Path) -> None:
     result = json.loads(done.stdout)
     assert result["model"] == EMBEDDED_MODEL
     assert_schema_valid(result["scores"], result["justification"])
+
+
+def test_batch_writes_markdown_and_html_digests_offline(isolated_env: Path, tmp_path: Path) -> None:
+    """The main job, on a slice of the seed fixture with two duplicate listings."""
+    lines = (FIXTURE.parent / "seed_papers.csv").read_text(encoding="utf-8").splitlines()
+    header, rows = lines[0], lines[1:]
+    picked = [rows[0], rows[8], rows[10], rows[43], rows[44]]  # 43 and 44 repeat 8 and 10
+    source = tmp_path / "papers.csv"
+    source.write_text("\n".join([header, *picked]) + "\n", encoding="utf-8")
+    md, html, rows_out = tmp_path / "digest.md", tmp_path / "digest.html", tmp_path / "out.csv"
+    env = {**os.environ, "SCORER_CACHE_DIR": str(isolated_env)}
+    command = [
+        sys.executable, "-m", "scorer", "batch", str(source), "-r", "llm-inference",
+        "--threshold", "0", "-o", str(md), "-o", str(html), "-o", str(rows_out),
+    ]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr
+    assert "scanned 5, unique 3, scored 3" in done.stderr
+    digest = md.read_text(encoding="utf-8")
+    assert "**3** papers above threshold (0/100) out of **3** total scanned." in digest
+    titles = [line for line in digest.splitlines() if line.startswith("### ")]
+    assert len(titles) == len(set(titles)) == 3
+    page = html.read_text(encoding="utf-8")
+    assert all(t[4:].replace("'", "&#x27;") in page for t in titles)
+    assert len(rows_out.read_text(encoding="utf-8").splitlines()) == 4  # header + 3 papers
