@@ -147,6 +147,9 @@ class Scorer:
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        # Finished tasks queue themselves, so each completion costs O(1); an
+        # asyncio.wait() over the pending set would cost O(concurrency) each.
+        finished: asyncio.Queue[asyncio.Task[ScoredPaper]] = asyncio.Queue()
         pending: set[asyncio.Task[ScoredPaper]] = set()
         source = _aiter(papers)
         exhausted = False
@@ -158,24 +161,28 @@ class Scorer:
                     except StopAsyncIteration:
                         exhausted = True
                         break
-                    paper = to_paper(raw)
-                    pending.add(asyncio.create_task(self.ascore_or_error(paper, rubric)))
+                    task = asyncio.create_task(self.ascore_or_error(to_paper(raw), rubric))
+                    task.add_done_callback(finished.put_nowait)
+                    pending.add(task)
                 if not pending:
                     return
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                # Look at every finished task before raising, so a second fatal
-                # error is not left "never retrieved" (and logged as a traceback).
-                failures = [exc for task in done if (exc := task.exception()) is not None]
-                for task in done:
-                    if task.exception() is None:
-                        yield task.result()
-                if failures:
-                    raise failures[0]
+                task = await finished.get()
+                pending.discard(task)
+                error = task.exception()
+                if error is not None:
+                    raise error
+                yield task.result()
         finally:
             for task in pending:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+            # Look at every finished task, so a second fatal error is not left
+            # "never retrieved" (and logged as a traceback when collected).
+            while not finished.empty():
+                done = finished.get_nowait()
+                if not done.cancelled():
+                    done.exception()
 
     async def _single_flight(self, key: str, paper: Paper, rubric: Rubric) -> tuple[Score, bool]:
         cache = self.cache

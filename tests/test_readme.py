@@ -43,11 +43,30 @@ def test_readme_has_the_examples_we_promise() -> None:
 def test_readme_command_runs(command: str, fake: FakeOpenAI, isolated_env: Path) -> None:
     command = command.replace(EXAMPLE_ENDPOINT, fake.base_url)
     env = {**os.environ, "SCORER_CACHE_DIR": str(isolated_env)}
-    done = subprocess.run(
-        ["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
+    before = set(ROOT.iterdir())
+    try:
+        done = subprocess.run(
+            ["bash", "-c", command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        written = {
+            path.name: path.read_text(encoding="utf-8") for path in set(ROOT.iterdir()) - before
+        }
+    finally:
+        for path in set(ROOT.iterdir()) - before:  # the files an example writes
+            path.unlink()
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
+    named = set(re.findall(r"(?:-o |> )(\S+)", command))
+    assert named == set(written)
+    if "scorer batch" in command:
+        assert re.search(r"scorer: scanned \d+, unique \d+, scored \d+", done.stderr)
+    for name, text in written.items():
+        if name.endswith(".md"):
+            assert text.startswith("# LLM inference systems and I/O\n")
+        if name.endswith(".html"):
+            assert "<svg" in text and "LLM inference systems and I/O" in text
+        if name.endswith(".jsonl"):
+            assert all(json.loads(line)["status"] == "scored" for line in text.splitlines())
     if "scorer score" in command:
         if "--format json" in command:
             assert set(json.loads(done.stdout)["scores"]) == {"relevance", "hype"}

@@ -117,7 +117,10 @@ class FakeOpenAI:
         if self._server is not None:
             raise RuntimeError("FakeOpenAI is already running")
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # proto=IPPROTO_TCP, not the default 0: asyncio only turns on TCP_NODELAY for
+        # sockets that say they are TCP, and without it every answer on a kept-alive
+        # connection waits ~40 ms for a delayed ACK (Nagle's algorithm).
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self.port))
