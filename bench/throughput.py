@@ -1,7 +1,7 @@
 """Batch throughput against the fake OpenAI server (prints numbers; not a test).
 
     uv run python bench/throughput.py [--papers 5000] [--concurrency 64] [--latency 0.1]
-                                      [--big 100000] [--profile]
+                                      [--big 100000] [--repeat 3] [--profile]
 
 In one run, side by side, against ``python -m scorer.testing.fake_openai``
 (a separate process) answering every request after a fixed latency:
@@ -32,6 +32,7 @@ import json
 import os
 import pstats
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -179,39 +180,52 @@ def fill_cache(cache_dir: Path, n: int, rubric: Rubric, settings: Settings) -> N
     cache.close()
 
 
-def profile_in_process(base_url: str, source: Path, cache_dir: Path, concurrency: int) -> None:
-    from scorer.api import scorer_for
+async def _in_process_batch(base_url: str, source: Path, cache_dir: Path, concurrency: int) -> int:
     from scorer.batch import run_batch
+    from scorer.engine import Scorer
     from scorer.readers import read_papers
     from scorer.writers import CsvWriter
 
     settings = Settings.resolve(base_url=base_url, api_key="bench", cache_dir=cache_dir)
     rubric = load_rubric(RUBRIC)
-    scorer = scorer_for(settings)
-    profiler = cProfile.Profile()
-    with Path(os.devnull).open("w", newline="") as sink:
-        profiler.enable()
-        cpu0 = time.process_time()
-        summary = asyncio.run(
-            run_batch(
+    with Path(os.devnull).open("w", newline="") as sink:  # noqa: ASYNC230 (no real I/O)
+        async with Scorer(settings) as scorer:
+            summary = await run_batch(
                 read_papers(source),
                 rubric,
                 scorer,
                 sinks=[CsvWriter(sink, rubric)],
                 concurrency=concurrency,
             )
-        )
-        cpu = time.process_time() - cpu0
-        profiler.disable()
-    n = summary.scored
-    print(f"\nprofile: {n} papers scored, {cpu / n * 1000:.2f} ms CPU per paper (with profiler)")
+    return summary.scored
+
+
+def cpu_per_paper(base_url: str, source: Path, work: Path, n: int, concurrency: int) -> None:
+    """CPU ms per paper of the bare loop and of run_batch in this process (no profiler)."""
+    rubric = load_rubric(RUBRIC)
+    cpu0 = time.process_time()
+    asyncio.run(bare_sdk_loop(base_url, n, concurrency, rubric))
+    bare = (time.process_time() - cpu0) / n * 1000
+    cpu0 = time.process_time()
+    scored = asyncio.run(_in_process_batch(base_url, source, work / "cpu-cache", concurrency))
+    ours = (time.process_time() - cpu0) / scored * 1000
+    print(f"\nCPU per paper: bare SDK loop {bare:.2f} ms, scorer run_batch {ours:.2f} ms")
+
+
+def profile_in_process(base_url: str, source: Path, cache_dir: Path, concurrency: int) -> None:
+    """Where run_batch's CPU goes, by package (cProfile inflates every number)."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    n = asyncio.run(_in_process_batch(base_url, source, cache_dir, concurrency))
+    profiler.disable()
     by_package: dict[str, float] = defaultdict(float)
     stats = pstats.Stats(profiler)
     for (filename, _, _), (_, _, tottime, _, _) in stats.stats.items():  # type: ignore[attr-defined]
         by_package[_package_of(filename)] += tottime
     total = sum(by_package.values())
-    for package, seconds in sorted(by_package.items(), key=lambda kv: -kv[1])[:12]:
-        print(f"  {package:<22} {seconds / n * 1000:6.2f} ms/paper  {seconds / total:5.1%}")
+    print(f"profile of {n} papers (share of CPU time, by where the time is spent):")
+    for package, seconds in sorted(by_package.items(), key=lambda kv: -kv[1])[:14]:
+        print(f"  {package:<26} {seconds / total:5.1%}")
 
 
 def _package_of(filename: str) -> str:
@@ -219,7 +233,7 @@ def _package_of(filename: str) -> str:
         return filename.split("site-packages/")[1].split("/")[0].removesuffix(".py")
     if "/scorer/" in filename:
         return "scorer." + filename.split("/scorer/")[-1].split("/")[0].removesuffix(".py")
-    if filename.startswith("<") or "/lib/python3" in filename:
+    if filename.startswith(("<", "~")) or "/lib/python3" in filename:
         return "python stdlib/builtins"
     return filename
 
@@ -230,6 +244,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--big", type=int, default=100_000, help="rows of the all-cached CSV")
+    parser.add_argument("--repeat", type=int, default=3, help="uncached runs of each side")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     rubric = load_rubric(RUBRIC)
@@ -248,14 +263,26 @@ def main() -> None:
         print(f"{args.papers} papers, concurrency {args.concurrency}, latency {args.latency} s")
         print(f"ideal: {ideal:.0f} papers/s")
 
-        bare = asyncio.run(bare_sdk_loop(base_url, args.papers, args.concurrency, rubric))
-        print(f"bare AsyncOpenAI loop:     {bare:7.0f} papers/s ({bare / ideal:.2f} x ideal)")
-
-        ours, wall, _ = run_batch_cli(papers, env, args.concurrency)
+        bares, ours_runs, walls = [], [], []
+        for run in range(args.repeat):  # alternate, so drift hits both sides alike
+            bares.append(
+                asyncio.run(bare_sdk_loop(base_url, args.papers, args.concurrency, rubric))
+            )
+            run_env = {**env, "SCORER_CACHE_DIR": str(work / f"cache{run}")}
+            rate, wall, _ = run_batch_cli(papers, run_env, args.concurrency)
+            ours_runs.append(rate)
+            walls.append(wall)
+        bare, ours = statistics.median(bares), statistics.median(ours_runs)
+        print(
+            f"bare AsyncOpenAI loop:     {bare:7.0f} papers/s ({bare / ideal:.2f} x ideal)"
+            f"   runs: {', '.join(f'{b:.0f}' for b in bares)}"
+        )
         print(
             f"scorer batch (uncached):   {ours:7.0f} papers/s ({ours / bare:.2f} x bare SDK, "
-            f"{ours / ideal:.2f} x ideal; command wall {wall:.1f} s)"
+            f"{ours / ideal:.2f} x ideal)   runs: {', '.join(f'{o:.0f}' for o in ours_runs)}; "
+            f"command wall {statistics.median(walls):.1f} s"
         )
+        env["SCORER_CACHE_DIR"] = str(work / "cache0")
         cached, wall, _ = run_batch_cli(papers, env, args.concurrency)
         print(f"scorer batch (all cached): {cached:7.0f} papers/s (command wall {wall:.1f} s)")
 
@@ -273,6 +300,7 @@ def main() -> None:
             )
 
         if args.profile:
+            cpu_per_paper(base_url, papers, work, args.papers, args.concurrency)
             profile_in_process(base_url, papers, work / "profile-cache", args.concurrency)
 
 
