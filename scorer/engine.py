@@ -7,8 +7,9 @@ Identical requests in flight at once share one model call (single-flight).
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,6 +26,36 @@ from scorer.settings import Settings
 __all__ = ["PaperLike", "Scorer", "to_paper"]
 
 PaperLike = Paper | Mapping[str, Any]
+
+
+class _RequestSlots:
+    """The limit on model requests of one ``ascore_many()`` call.
+
+    Only model calls take a slot, so cache hits never wait behind slow
+    requests. After an error that will fail every request, a task that gets
+    a slot raises it instead of sending another doomed request.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._slots = asyncio.Semaphore(limit)
+        self._fatal: FatalBackendError | None = None
+
+    async def ask(self, request: Coroutine[Any, Any, Score]) -> Score:
+        async with self._slots:
+            if self._fatal is not None:
+                request.close()
+                raise self._fatal
+            try:
+                return await request
+            except FatalBackendError as exc:
+                self._fatal = exc
+                raise
+
+
+# The slots of the ascore_many() call a task belongs to (None: no limit).
+_REQUEST_SLOTS: contextvars.ContextVar[_RequestSlots | None] = contextvars.ContextVar(
+    "scorer_request_slots", default=None
+)
 
 
 def to_paper(paper: PaperLike) -> Paper:
@@ -142,11 +173,19 @@ class Scorer:
     ) -> AsyncIterator[ScoredPaper]:
         """Score papers with at most ``concurrency`` requests at once, yielding as each finishes.
 
-        Input is read lazily, so memory holds at most ``concurrency`` papers in
-        flight. Output order is completion order; match results by ``paper``.
+        Input is read lazily, so memory holds at most ``2 * concurrency``
+        papers in flight. Output order is completion order; match results by
+        ``paper``.
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        # Twice as many tasks as request slots: when a request finishes, a
+        # task already waiting takes its slot at once, instead of the slot
+        # idling while this generator hands out the result, reads the next
+        # paper and starts a task (three trips round a busy event loop).
+        context = contextvars.copy_context()
+        context.run(_REQUEST_SLOTS.set, _RequestSlots(concurrency))
+        window = 2 * concurrency
         # Finished tasks queue themselves, so each completion costs O(1); an
         # asyncio.wait() over the pending set would cost O(concurrency) each.
         finished: asyncio.Queue[asyncio.Task[ScoredPaper]] = asyncio.Queue()
@@ -155,13 +194,15 @@ class Scorer:
         exhausted = False
         try:
             while True:
-                while not exhausted and len(pending) < concurrency:
+                while not exhausted and len(pending) < window:
                     try:
                         raw = await anext(source)
                     except StopAsyncIteration:
                         exhausted = True
                         break
-                    task = asyncio.create_task(self.ascore_or_error(to_paper(raw), rubric))
+                    task = asyncio.create_task(
+                        self.ascore_or_error(to_paper(raw), rubric), context=context
+                    )
                     task.add_done_callback(finished.put_nowait)
                     pending.add(task)
                 if not pending:
@@ -204,7 +245,9 @@ class Scorer:
         future: asyncio.Future[tuple[Score, bool]] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            score = await self._ask_model(paper, rubric)
+            request = self._ask_model(paper, rubric)
+            slots = _REQUEST_SLOTS.get()
+            score = await (request if slots is None else slots.ask(request))
             if cache is not None:
                 cache.put(key, score)
             future.set_result((score, False))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 from pathlib import Path
@@ -9,7 +10,6 @@ from typing import Any, TextIO
 
 import click
 
-from scorer._loop import run_sync
 from scorer.api import scorer_for
 from scorer.batch import run_batch
 from scorer.cli.files import is_digest, write_digest
@@ -136,7 +136,7 @@ def batch(
         show = live if progress is None else progress
         total = count_records(source) if show else None
         with BatchProgress(total, live=live and show, quiet=not show) as on_result:
-            summary = run_sync(
+            summary = asyncio.run(
                 run_batch(
                     papers,
                     rubric_obj,

@@ -73,6 +73,8 @@ class FakeOpenAI:
         self.port = port  # after start(): the port actually bound
         self.requests: list[dict[str, Any]] = []
         self.request_headers: list[dict[str, str]] = []
+        self.in_flight = 0  # chat requests being answered now
+        self.peak_in_flight = 0  # the most at once since start or reset()
         self._queue: deque[Reply] = deque()
         self._lock = threading.Lock()
         self._server: _ThreadServer | None = None
@@ -112,6 +114,7 @@ class FakeOpenAI:
             self.requests.clear()
             self.request_headers.clear()
             self._queue.clear()
+            self.peak_in_flight = self.in_flight
 
     def start(self) -> FakeOpenAI:
         if self._server is not None:
@@ -211,6 +214,15 @@ class FakeOpenAI:
             self.requests.append(body)
             self.request_headers.append({k.lower(): v for k, v in request.headers.items()})
             reply = self._queue.popleft() if self._queue else Reply()
+            self.in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            return await self._answer(request, body, reply)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    async def _answer(self, request: Request, body: dict[str, Any], reply: Reply) -> Response:
         delay = self.latency + reply.delay
         interrupted = delay > 0 and await self._stopped_within(delay)
         if reply.hang or interrupted:
