@@ -1,7 +1,7 @@
 """Batch throughput against the fake OpenAI server (prints numbers; not a test).
 
     uv run python bench/throughput.py [--papers 5000] [--concurrency 64] [--latency 0.1]
-                                      [--big 100000] [--repeat 3] [--profile]
+                                      [--big 100000] [--repeat 5] [--profile]
 
 In one run, side by side, against ``python -m scorer.testing.fake_openai``
 (a separate process) answering every request after a fixed latency:
@@ -244,7 +244,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--big", type=int, default=100_000, help="rows of the all-cached CSV")
-    parser.add_argument("--repeat", type=int, default=3, help="uncached runs of each side")
+    parser.add_argument("--repeat", type=int, default=5, help="uncached runs of each side")
     parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     rubric = load_rubric(RUBRIC)

@@ -37,7 +37,7 @@ class BatchSummary:
         return (
             f"scanned {self.scanned}, unique {self.unique}, scored {self.scored}, "
             f"cached {self.cached}, failed {self.failed}, above threshold "
-            f"{self.above_threshold}, tokens {self.tokens}, {self.wall_s:.1f} s"
+            f"{self.above_threshold}, tokens {self.tokens}, {self.wall_s:.2f} s"
         )
 
 

@@ -86,3 +86,25 @@ def test_batch_writes_markdown_and_html_digests_offline(isolated_env: Path, tmp_
     page = html.read_text(encoding="utf-8")
     assert all(t[4:].replace("'", "&#x27;") in page for t in titles)
     assert len(rows_out.read_text(encoding="utf-8").splitlines()) == 4  # header + 3 papers
+
+
+def test_embedded_server_is_ready_when_started_and_stops_cleanly() -> None:
+    # Runs in a child process: a hang in the server's destructor (it joined
+    # threads that had not started yet, about 1 stop in 15) would hang pytest.
+    script = """
+import urllib.request
+from scorer.backends.embedded import EmbeddedServer
+
+for _ in range(5):
+    address = EmbeddedServer.base_url().removesuffix("/v1")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(address + "/health", timeout=5) as reply:
+        assert reply.status == 200, reply.status
+    EmbeddedServer.stop()
+print("ok")
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "ok"

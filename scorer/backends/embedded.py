@@ -14,6 +14,9 @@ import atexit
 import importlib.util
 import os
 import threading
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +84,30 @@ def _start() -> tuple[Any, str]:
     params.cpuparams.n_threads = os.cpu_count() or 2
     params.verbosity = 0  # llama.cpp writes its logs straight to stderr otherwise
     server = xllamacpp.Server(params)
-    return server, f"{server.listening_address}/v1"
+    address = server.listening_address
+    _wait_until_healthy(address)
+    return server, f"{address}/v1"
+
+
+def _wait_until_healthy(address: str, timeout: float = 60.0) -> None:
+    """Wait for ``/health`` to answer 200 (503 while the model loads).
+
+    Besides not sending work to a server that is still loading, this keeps
+    ``stop()`` safe: destroying a server whose threads have not all started
+    can hang in the destructor's join (seen about 1 in 15 start/stop pairs).
+    """
+    deadline = time.monotonic() + timeout
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: no proxy
+    while True:
+        try:
+            with direct.open(f"{address}/health", timeout=5) as reply:
+                if reply.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise ConfigError(f"the embedded model server did not become ready in {timeout:.0f} s")
+        time.sleep(0.02)
 
 
 def embedded_backend(settings: Settings) -> OpenAICompatBackend:
