@@ -16,6 +16,7 @@ from scorer.errors import (
     RetryExhausted,
     RubricError,
     ScorerError,
+    UnsupportedMethodError,
 )
 from scorer.models import Paper, Score, ScoredPaper, Usage
 from scorer.rubric import Dimension, Rubric, builtin_rubric_names, load_rubric
@@ -40,6 +41,7 @@ __all__ = [
     "Scorer",
     "ScorerError",
     "Settings",
+    "UnsupportedMethodError",
     "Usage",
     "__version__",
     "ascore",

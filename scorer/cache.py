@@ -30,13 +30,19 @@ SCHEMA_VERSION = 1
 
 
 def cache_key(
-    paper: Paper, rubric: Rubric, *, prompt_hash: str, model_id: str, sampling: Sampling
+    paper: Paper,
+    rubric: Rubric,
+    *,
+    prompt_hash: str,
+    model_id: str,
+    sampling: Sampling,
+    method: str = "generate",
 ) -> str:
     """Content key of one scoring request.
 
     Covers the normalized title and abstract, the rubric fingerprint, the
-    prompt template hash, the model id, the sampling settings and the schema
-    version: anything that could change the answer. Paper ids, authors and
+    prompt template hash, the model id, the sampling settings, the scoring
+    method and the schema version: anything that could change the answer. Paper ids, authors and
     dates are left out, so the same text under two ids is scored once.
     """
     payload = {
@@ -48,6 +54,8 @@ def cache_key(
         "model": model_id,
         "sampling": sampling.as_request(),
     }
+    if method != "generate":  # keys made before methods existed stay valid
+        payload["method"] = method
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -17,9 +17,10 @@ from pydantic import ValidationError
 from scorer.backends import Backend, backend_for
 from scorer.cache import ResultCache, cache_key
 from scorer.errors import BackendError, FatalBackendError, InputError
+from scorer.method_spec import MethodSpec, parse_method
+from scorer.methods import ScoringMethod, method_for
 from scorer.models import Paper, Score, ScoredPaper, Usage
-from scorer.prompt import PromptTemplate, load_prompt
-from scorer.response import response_model_for, to_score
+from scorer.prompt import PromptTemplate
 from scorer.rubric import Rubric
 from scorer.settings import Settings
 
@@ -92,7 +93,8 @@ class Scorer:
         self.settings = settings
         self._backend = backend
         self._cache = cache
-        self._template = template or load_prompt()
+        self._template = template
+        self._methods: dict[MethodSpec, ScoringMethod] = {}
         self._inflight: dict[str, asyncio.Future[tuple[Score, bool]]] = {}
 
     @property
@@ -124,18 +126,29 @@ class Scorer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+    def method(self, rubric: Rubric) -> ScoringMethod:
+        """The scoring method for ``rubric``: the settings', else the rubric's, else generate."""
+        spec = self.settings.method or parse_method(rubric.method or "generate")
+        method = self._methods.get(spec)
+        if method is None:
+            method = method_for(spec, self.settings.sampling, self._template)
+            self._methods[spec] = method
+        return method
+
     async def ascore(self, paper: PaperLike, rubric: Rubric) -> ScoredPaper:
         """Score one paper; raise a ``ScorerError`` if it cannot be scored."""
         item = to_paper(paper)
         started = time.perf_counter()
+        method = self.method(rubric)
         key = cache_key(
             item,
             rubric,
-            prompt_hash=self._template.content_hash,
+            prompt_hash=method.prompt.content_hash,
             model_id=self.model_id,
             sampling=self.settings.sampling,
+            method=str(method.spec),
         )
-        score, cached = await self._single_flight(key, item, rubric)
+        score, cached = await self._single_flight(key, item, rubric, method)
         passed = score.scores[rubric.primary.name] >= rubric.threshold
         return ScoredPaper(
             paper=item,
@@ -225,7 +238,9 @@ class Scorer:
                 if not done.cancelled():
                     done.exception()
 
-    async def _single_flight(self, key: str, paper: Paper, rubric: Rubric) -> tuple[Score, bool]:
+    async def _single_flight(
+        self, key: str, paper: Paper, rubric: Rubric, method: ScoringMethod
+    ) -> tuple[Score, bool]:
         cache = self.cache
         if cache is not None:
             hit = cache.get(key)
@@ -239,13 +254,13 @@ class Scorer:
                 task = asyncio.current_task()
                 if running.cancelled() and task is not None and not task.cancelling():
                     # The leader was cancelled, not us: take over the request.
-                    return await self._single_flight(key, paper, rubric)
+                    return await self._single_flight(key, paper, rubric, method)
                 raise
             return score, True
         future: asyncio.Future[tuple[Score, bool]] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            request = self._ask_model(paper, rubric)
+            request = method.score(self.backend, rubric, paper)
             slots = _REQUEST_SLOTS.get()
             score = await (request if slots is None else slots.ask(request))
             if cache is not None:
@@ -261,14 +276,6 @@ class Scorer:
             raise
         finally:
             del self._inflight[key]
-
-    async def _ask_model(self, paper: Paper, rubric: Rubric) -> Score:
-        backend = self.backend
-        messages = self._template.messages(rubric, paper)
-        completion = await backend.complete(messages, response_model_for(rubric))
-        return to_score(
-            completion.answer, rubric, model_id=backend.model_id, usage=completion.usage
-        )
 
     def _failed(
         self, paper: Paper, rubric: Rubric, error: str, usage: Usage, started: float

@@ -9,7 +9,9 @@
     ├── CacheError           the result cache cannot be opened or written
     └── BackendError         talking to a model went wrong (status_code, body, usage)
         ├── FatalBackendError      retrying would fail the same way: 401/403/404,
-        │                          bad request, insufficient quota. A batch stops early.
+        │   │                      bad request, insufficient quota. A batch stops early.
+        │   └── UnsupportedMethodError  the endpoint cannot serve the scoring method
+        │                               (logprob without log-probabilities)
         ├── RetryExhausted         transient failures (429, 5xx, timeouts) outlasted the
         │                          retry policy (attempts, last status)
         └── InvalidOutputError     the model's answer failed validation even after a re-ask
@@ -36,6 +38,7 @@ __all__ = [
     "RetryExhausted",
     "RubricError",
     "ScorerError",
+    "UnsupportedMethodError",
     "redact",
 ]
 
@@ -98,6 +101,10 @@ class BackendError(ScorerError):
 
 class FatalBackendError(BackendError):
     """An error that every further request would hit too (auth, quota, bad model)."""
+
+
+class UnsupportedMethodError(FatalBackendError):
+    """The endpoint cannot serve the scoring method (e.g. no log-probabilities)."""
 
 
 class RetryExhausted(BackendError):

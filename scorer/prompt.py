@@ -36,19 +36,20 @@ class PromptTemplate:
     user: jinja2.Template
     content_hash: str
 
-    def messages(self, rubric: Rubric, paper: Paper) -> list[dict[str, str]]:
-        """Chat messages asking for ``paper`` to be scored against ``rubric``."""
+    def messages(self, rubric: Rubric, paper: Paper, **extra: object) -> list[dict[str, str]]:
+        """Chat messages asking for ``paper`` to be scored against ``rubric``.
+
+        ``extra`` values are passed to the user template (e.g. the dimension a
+        yes/no question is about).
+        """
         return [
             {"role": "system", "content": self.system_text(rubric)},
-            {
-                "role": "user",
-                "content": self.user.render(paper=_defanged(paper), rubric=rubric).strip(),
-            },
+            {"role": "user", "content": self.user_text(rubric, paper, **extra)},
         ]
 
-    def user_text(self, rubric: Rubric, paper: Paper) -> str:
+    def user_text(self, rubric: Rubric, paper: Paper, **extra: object) -> str:
         """The paper part, closed by a reminder of the answer format."""
-        return self.user.render(paper=_defanged(paper), rubric=rubric).strip()
+        return self.user.render(paper=_defanged(paper), rubric=rubric, **extra).strip()
 
     def system_text(self, rubric: Rubric) -> str:
         """The rubric part; rendered once per (template, rubric fingerprint)."""

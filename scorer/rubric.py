@@ -35,7 +35,8 @@ from pydantic import (
     model_validator,
 )
 
-from scorer.errors import RubricError
+from scorer.errors import ConfigError, RubricError
+from scorer.method_spec import METHOD_HELP, parse_method
 from scorer.resources import resource_dir
 
 __all__ = [
@@ -125,9 +126,15 @@ class Rubric(BaseModel):
     include: tuple[Text, ...] = ()
     exclude: tuple[Text, ...] = ()
     examples: tuple[Example, ...] = ()
+    method: str | None = Field(default=None, description=METHOD_HELP)
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Rubric:
+        if self.method is not None:
+            try:
+                parse_method(self.method)
+            except ConfigError as exc:
+                raise ValueError(f"method: {exc}") from None
         if not self.dimensions:
             raise ValueError("dimensions: a rubric needs at least one dimension")
         names = [d.name for d in self.dimensions]
@@ -164,8 +171,9 @@ def rubric_fingerprint(rubric: Rubric) -> str:
 
     The name and the threshold are left out: renaming a rubric or moving its
     threshold does not change a single score, so it must not empty the cache.
+    So is the scoring method: it has its own part in the cache key.
     """
-    payload = rubric.model_dump(mode="json", exclude={"name", "threshold"})
+    payload = rubric.model_dump(mode="json", exclude={"name", "threshold", "method"})
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

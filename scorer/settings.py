@@ -12,6 +12,7 @@ import platformdirs
 from pydantic import SecretStr
 
 from scorer.errors import ConfigError
+from scorer.method_spec import MethodSpec, parse_method
 
 __all__ = [
     "DEFAULT_OPENAI_MODEL",
@@ -94,6 +95,7 @@ class Settings:
     sampling: Sampling = Sampling()
     retry: RetryPolicy = RetryPolicy()
     limits: RateLimits = RateLimits()
+    method: MethodSpec | None = None  # None: the rubric's method, else generate
 
     @property
     def uses_embedded(self) -> bool:
@@ -115,7 +117,8 @@ class Settings:
 
         Environment variables: ``SCORER_BACKEND``, ``SCORER_MODEL``,
         ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``SCORER_CACHE_DIR``,
-        ``SCORER_NO_CACHE`` (``1`` disables the cache), ``SCORER_TIMEOUT``.
+        ``SCORER_NO_CACHE`` (``1`` disables the cache), ``SCORER_TIMEOUT``,
+        ``SCORER_METHOD``.
         """
         env = os.environ if env is None else env
         given = {key: value for key, value in explicit.items() if value is not None}
@@ -144,6 +147,8 @@ class Settings:
             raise ConfigError(f"backend must be auto, openai or embedded, not {out['backend']!r}")
         if "base_url" in out:
             out["base_url"] = str(out["base_url"]).rstrip("/")
+        if "method" in out:
+            out["method"] = parse_method(out["method"])
         return replace(self, **out)
 
 
@@ -154,6 +159,7 @@ _ENV_VARS = {
     "api_key": "OPENAI_API_KEY",
     "cache_dir": "SCORER_CACHE_DIR",
     "timeout": "SCORER_TIMEOUT",
+    "method": "SCORER_METHOD",
 }
 
 

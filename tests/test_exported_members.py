@@ -21,6 +21,7 @@ EXPECTED = {
     "Scorer",
     "ScorerError",
     "Settings",
+    "UnsupportedMethodError",
     "Usage",
     "__version__",
     "ascore",

@@ -12,6 +12,7 @@ import copy
 import functools
 import json
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,10 +23,10 @@ from instructor.v2.core.errors import IncompleteOutputException, ResponseParsing
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
-from scorer.backends.base import Completion, Messages
+from scorer.backends.base import Completion, FirstToken, Messages
 from scorer.backends.ratelimit import RequestGate, estimate_tokens
 from scorer.backends.retry import Sleep, retrying, to_backend_error
-from scorer.errors import BackendError, InvalidOutputError, redact
+from scorer.errors import BackendError, InvalidOutputError, UnsupportedMethodError, redact
 from scorer.models import Usage
 from scorer.settings import Settings
 
@@ -109,7 +110,13 @@ class OpenAICompatBackend:
         if client is not None:
             await client.close()
 
-    async def complete(self, messages: Messages, response_model: type[BaseModel]) -> Completion:
+    async def complete(
+        self,
+        messages: Messages,
+        response_model: type[BaseModel],
+        *,
+        sampling: Mapping[str, Any] | None = None,
+    ) -> Completion:
         """Ask, validate, and re-ask ``settings.reasks`` times if the answer is invalid.
 
         instructor's JSON_SCHEMA handlers build the request, parse the answer
@@ -120,7 +127,12 @@ class OpenAICompatBackend:
         ledger = _Ledger()
         model, kwargs = _JSON_SCHEMA.request_handler(
             _prepared(response_model),
-            {"model": self._model, "messages": list(messages), **self._sampling},
+            {
+                "model": self._model,
+                "messages": list(messages),
+                **self._sampling,
+                **(sampling or {}),
+            },
         )
         attempts = 1 + self._settings.reasks
         for attempt in range(1, attempts + 1):
@@ -154,6 +166,34 @@ class OpenAICompatBackend:
                     ) from exc
                 kwargs = _JSON_SCHEMA.reask_handler(kwargs=kwargs, response=response, exception=exc)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def first_token(self, messages: Messages, *, top: int = 20) -> FirstToken:
+        """The ``top`` most likely first answer tokens and their log-probabilities."""
+        ledger = _Ledger()
+        kwargs: dict[str, Any] = {
+            "model": self._model,
+            "messages": list(messages),
+            **self._sampling,
+            "temperature": 0.0,
+            "max_tokens": 1,
+            "logprobs": True,
+            "top_logprobs": top,
+        }
+        response = await self._request(ledger, kwargs)
+        choice = response.choices[0] if response.choices else None
+        content = choice.logprobs.content if choice and choice.logprobs else None
+        if not content:
+            raise UnsupportedMethodError(
+                f"the endpoint returned no log-probabilities for model {self._model!r}; "
+                "the logprob method needs one that does (llama.cpp's server, OpenAI's "
+                "non-reasoning models); use --method generate",
+                status_code=200,
+                usage=ledger.usage(),
+            )
+        first = content[0]
+        alternatives = {alt.token: alt.logprob for alt in first.top_logprobs}
+        alternatives.setdefault(first.token, first.logprob)
+        return FirstToken(logprobs=alternatives, usage=ledger.usage())
 
     async def _request(self, ledger: _Ledger, kwargs: dict[str, Any]) -> ChatCompletion:
         """One chat completion, with transport retries."""

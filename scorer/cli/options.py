@@ -43,6 +43,12 @@ def model_options(func: F) -> F:
                 help="auto (default): an endpoint if OPENAI_BASE_URL or OPENAI_API_KEY is set, "
                 "else the embedded offline model (env SCORER_BACKEND).",
             ),
+            click.option(
+                "--method",
+                help="How scores are drawn from the model: generate (default), logprob "
+                "(P(yes) from token log-probabilities) or samples=K (K answers averaged). "
+                "Env SCORER_METHOD; default: the rubric's method, else generate.",
+            ),
             click.option("--timeout", type=float, help="Seconds per request (env SCORER_TIMEOUT)."),
             click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),
             click.option(

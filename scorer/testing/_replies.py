@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -32,6 +34,11 @@ class Reply:
     delay: float = 0.0  # extra seconds before answering (on top of the server latency)
     hang: bool = False  # never answer (until the client disconnects or the server stops)
     finish_reason: str = "stop"
+    # First-token alternatives (token -> log-probability) when the request asks for
+    # logprobs; None = derived from the paper text. ignore_logprobs=True answers
+    # without them, like an endpoint that does not support them.
+    logprobs: dict[str, float] | None = None
+    ignore_logprobs: bool = False
 
     @classmethod
     def rate_limited(
@@ -150,8 +157,13 @@ def completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
         out_text = call["arguments"]
     else:
         if message["content"] is None:
-            message["content"] = _default_content(body, seed, reply.json_override)
+            message["content"] = _default_content(body, seed, reply)
         out_text = message["content"]
+    logprobs = None
+    if body.get("logprobs") and not reply.ignore_logprobs:
+        logprobs = _logprobs(out_text, seed, reply, int(body.get("top_logprobs") or 0))
+        if _is_yes_no(body):
+            out_text = message["content"] = logprobs["content"][0]["token"]
     prompt_tokens = _words(" ".join(_text(m.get("content")) for m in messages))
     completion_tokens = _words(out_text)
     return {
@@ -165,7 +177,7 @@ def completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
                 "index": 0,
                 "message": message,
                 "finish_reason": reply.finish_reason,
-                "logprobs": None,
+                "logprobs": logprobs,
             }
         ],
         "usage": {
@@ -183,7 +195,53 @@ def _fill(schema: dict[str, Any], seed: str, override: dict[str, object] | None)
     return value
 
 
-def _default_content(body: dict[str, Any], seed: str, override: dict[str, object] | None) -> str:
+def _is_yes_no(body: dict[str, Any]) -> bool:
+    """A one-token question without a response format: the logprob method's shape."""
+    return body.get("max_tokens") == 1 and not body.get("response_format")
+
+
+def p_yes(seed: str) -> float:
+    """The fake model's P(yes) for a question about ``seed`` (the last user message)."""
+    digest = hashlib.sha256(seed.encode()).digest()
+    return 0.05 + 0.9 * int.from_bytes(digest[:4], "big") / 2**32
+
+
+def _logprobs(text: str, seed: str, reply: Reply, top: int) -> dict[str, Any]:
+    """An OpenAI ``logprobs`` object: one entry per whitespace token of ``text``."""
+    if reply.logprobs is not None:
+        first = dict(reply.logprobs)
+    elif _is_yes_no_text(text) or not text:
+        p = p_yes(seed)
+        first = {"Yes": math.log(0.9 * p), "No": math.log(0.9 * (1 - p)), "The": math.log(0.05)}
+    else:
+        first = {}
+    tokens = text.split() or [""]
+    ranked = sorted(first.items(), key=lambda kv: -kv[1])
+    if ranked:
+        tokens[0] = ranked[0][0]
+    entries = []
+    for i, token in enumerate(tokens):
+        alternatives = ranked if i == 0 and ranked else [(token, -0.01)]
+        entries.append(
+            {
+                "token": token,
+                "logprob": alternatives[0][1],
+                "bytes": list(token.encode()),
+                "top_logprobs": [
+                    {"token": t, "logprob": lp, "bytes": list(t.encode())}
+                    for t, lp in alternatives[:top]
+                ],
+            }
+        )
+    return {"content": entries, "refusal": None}
+
+
+def _is_yes_no_text(text: str) -> bool:
+    return text.strip().lower() in ("yes", "no", "ok")
+
+
+def _default_content(body: dict[str, Any], seed: str, reply: Reply) -> str:
+    override = reply.json_override
     fmt = body.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         schema = (fmt.get("json_schema") or {}).get("schema") or {}
