@@ -97,7 +97,9 @@ def test_samples_average_k_answers_at_temperature(
     fake.enqueue(
         Reply(json_override={"relevance": 10, "hype": 0, "justification": "Low one, ten points."}),
         Reply(json_override={"relevance": 45, "hype": 30, "justification": "Middle one, nearest."}),
-        Reply(json_override={"relevance": 80, "hype": 60, "justification": "High one, eighty points."}),
+        Reply(
+            json_override={"relevance": 80, "hype": 60, "justification": "High one, eighty points."}
+        ),
     )
     result = score(PAPER, RUBRIC, settings=with_method(fake_settings, "samples=3"))
 

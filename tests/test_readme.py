@@ -56,14 +56,18 @@ def test_readme_command_runs(command: str, fake: FakeOpenAI, isolated_env: Path)
             path.unlink()
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
-    named = set(re.findall(r"(?:-o |> )(\S+)", command))
+    named = set(re.findall(r"(?:-o |> |--report )(\S+)", command))
     assert named == set(written)
+    if "scorer eval" in command:
+        assert "ROC AUC" in done.stdout and "TF-IDF baseline" in done.stdout
     if "scorer batch" in command:
         assert re.search(r"scorer: scanned \d+, unique \d+, scored \d+", done.stderr)
     for name, text in written.items():
         if name.endswith(".md"):
             assert text.startswith("# LLM inference systems and I/O\n")
-        if name.endswith(".html"):
+        if name.endswith(".html") and "scorer eval" in command:
+            assert text.count("<svg") >= 2
+        elif name.endswith(".html"):
             assert "<svg" in text and "LLM inference systems and I/O" in text
         if name.endswith(".jsonl"):
             assert all(json.loads(line)["status"] == "scored" for line in text.splitlines())

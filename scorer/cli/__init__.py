@@ -16,6 +16,7 @@ from scorer import __version__
 from scorer.cli.batch_cmd import batch
 from scorer.cli.cache_cmd import cache
 from scorer.cli.digest_cmd import digest
+from scorer.cli.eval_cmd import evaluate_cmd
 from scorer.cli.rubrics_cmd import rubrics
 from scorer.cli.score_cmd import score
 from scorer.errors import BackendError, CacheError, ScorerError
@@ -64,6 +65,7 @@ def cli() -> None:
 cli.add_command(score)
 cli.add_command(batch)
 cli.add_command(digest)
+cli.add_command(evaluate_cmd)
 cli.add_command(rubrics)
 cli.add_command(cache)
 

@@ -13,11 +13,11 @@ import click
 from scorer.api import scorer_for
 from scorer.batch import run_batch
 from scorer.cli.files import is_digest, write_digest
-from scorer.cli.options import model_options, settings_from
+from scorer.cli.options import model_options, parse_columns, settings_from
 from scorer.cli.progress import BatchProgress, count_records
 from scorer.cli.score_cmd import EMBEDDED_NOTICE
 from scorer.digest import Digest
-from scorer.errors import ConfigError, InputError
+from scorer.errors import ConfigError
 from scorer.readers import RowProblem, read_papers
 from scorer.rubric import load_rubric
 from scorer.writers import CsvWriter, JsonlWriter, ResultWriter
@@ -31,18 +31,6 @@ _ROW_FORMATS: dict[str, type[CsvWriter] | type[JsonlWriter]] = {
     ".jsonl": JsonlWriter,
     ".ndjson": JsonlWriter,
 }
-
-
-def _parse_columns(pairs: tuple[str, ...]) -> dict[str, str]:
-    columns: dict[str, str] = {}
-    for pair in pairs:
-        field, sep, header = pair.partition("=")
-        if not sep or not field.strip() or not header.strip():
-            raise InputError(
-                f"--column wants FIELD=Header, e.g. title='Document Title'; got {pair!r}"
-            )
-        columns[field.strip()] = header.strip()
-    return columns
 
 
 @click.command()
@@ -116,7 +104,7 @@ def batch(
         verdict = "skipped" if problem.skipped else "note"
         click.echo(f"{source}:{problem.line}: {verdict}: {problem.message}", err=True)
 
-    papers = read_papers(source, columns=_parse_columns(columns), on_problem=report)
+    papers = read_papers(source, columns=parse_columns(columns), on_problem=report)
     if settings.uses_embedded:
         click.echo(EMBEDDED_NOTICE, err=True)
 

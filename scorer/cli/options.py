@@ -8,9 +8,10 @@ from typing import Any, TypeVar
 
 import click
 
+from scorer.errors import InputError
 from scorer.settings import RateLimits, Settings
 
-__all__ = ["cache_options", "model_options", "settings_from"]
+__all__ = ["cache_options", "model_options", "parse_columns", "settings_from"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,3 +75,15 @@ def settings_from(**values: Any) -> Settings:
     rpm, tpm = values.pop("rpm", None), values.pop("tpm", None)
     limits = RateLimits(rpm=rpm, tpm=tpm) if rpm or tpm else None
     return Settings.resolve(use_cache=False if no_cache else None, limits=limits, **values)
+
+
+def parse_columns(pairs: tuple[str, ...]) -> dict[str, str]:
+    columns: dict[str, str] = {}
+    for pair in pairs:
+        field, sep, header = pair.partition("=")
+        if not sep or not field.strip() or not header.strip():
+            raise InputError(
+                f"--column wants FIELD=Header, e.g. title='Document Title'; got {pair!r}"
+            )
+        columns[field.strip()] = header.strip()
+    return columns

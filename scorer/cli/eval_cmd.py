@@ -1,0 +1,168 @@
+"""``scorer eval``: how well a rubric's scores agree with human labels."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from scorer.baseline import parse_fraction
+from scorer.cli.files import write_atomically
+from scorer.cli.options import model_options, parse_columns, settings_from
+from scorer.cli.score_cmd import EMBEDDED_NOTICE
+from scorer.engine import Scorer
+from scorer.errors import InputError
+from scorer.eval_report import render_eval_html
+from scorer.eval_run import EvalRun, LabelledPaper, run_eval
+from scorer.evaluation import PRICES, format_table, parse_label, parse_price
+from scorer.readers import RowProblem, read_papers
+from scorer.rubric import load_rubric
+
+__all__ = ["evaluate_cmd"]
+
+
+@click.command("eval")
+@click.argument("source", metavar="LABELLED")
+@click.option("--rubric", "-r", required=True, help="Built-in rubric name or a rubric .toml file.")
+@click.option(
+    "--label-column", default="label", show_default=True, help="Column holding the human label."
+)
+@click.option(
+    "--positive",
+    "positives",
+    multiple=True,
+    help="A label value that means relevant (repeat for several, e.g. --positive yes "
+    "--positive I). Default: yes/no, true/false, include/exclude, or numbers (graded).",
+)
+@click.option(
+    "--threshold", type=click.IntRange(0, 100), help="Score threshold (default: the rubric's)."
+)
+@click.option(
+    "--prefilter-top",
+    metavar="FRACTION",
+    help="Send only the papers a TF-IDF similarity ranks in its top FRACTION (e.g. 30%) "
+    "to the model; the rest count as score 0.",
+)
+@click.option(
+    "--price",
+    metavar="IN,OUT",
+    help="USD per million prompt and completion tokens for the cost estimate "
+    f"(default: a table of known models: {', '.join(sorted(PRICES))}).",
+)
+@click.option("--column", "columns", multiple=True, metavar="FIELD=HEADER")
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=16, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write an HTML report (calibration plot, score distributions).",
+)
+@model_options
+def evaluate_cmd(
+    source: str,
+    rubric: str,
+    label_column: str,
+    positives: tuple[str, ...],
+    threshold: int | None,
+    prefilter_top: str | None,
+    price: str | None,
+    columns: tuple[str, ...],
+    concurrency: int,
+    as_json: bool,
+    report: Path | None,
+    **model_opts: Any,
+) -> None:
+    """Score LABELLED (.csv or .jsonl with a human label per paper) and compare.
+
+    \b
+    Prints ROC-AUC, average precision, Spearman (graded labels), precision,
+    recall and F1 at the threshold, the confusion table, the threshold that
+    finds 95% of the relevant papers and the share of papers a human would
+    still read there, tokens and estimated cost; and the same for a TF-IDF
+    similarity baseline. Scores are cached: a second eval of the same rubric
+    and model sends nothing.
+    """
+    rubric_obj = load_rubric(rubric)
+    settings = settings_from(**model_opts)
+    fraction = parse_fraction(prefilter_top) if prefilter_top else None
+    prices = {settings.model_id: parse_price(price)} if price else None
+    items = _labelled(source, label_column, positives, parse_columns(columns))
+    if settings.uses_embedded:
+        click.echo(EMBEDDED_NOTICE, err=True)
+
+    async def run() -> EvalRun:
+        async with Scorer(settings) as scorer:
+            return await run_eval(
+                items,
+                rubric_obj,
+                scorer,
+                threshold=threshold,
+                concurrency=concurrency,
+                prefilter=fraction,
+                prices=prices,
+            )
+
+    outcome = asyncio.run(run())
+    if as_json:
+        click.echo(json.dumps(outcome.to_json(), indent=2))
+    else:
+        click.echo(_text(outcome))
+    if report is not None:
+        title = f"scorer eval: {rubric_obj.title}"
+        write_atomically(report, render_eval_html(outcome.report, title=title))
+        click.echo(f"scorer: wrote {report}", err=True)
+
+
+def _labelled(
+    source: str, label_column: str, positives: tuple[str, ...], columns: dict[str, str]
+) -> list[LabelledPaper]:
+    def report(problem: RowProblem) -> None:
+        verdict = "skipped" if problem.skipped else "note"
+        click.echo(f"{source}:{problem.line}: {verdict}: {problem.message}", err=True)
+
+    wanted = {p.strip().lower() for p in positives}
+    items: list[LabelledPaper] = []
+    unlabelled = 0
+    for paper in read_papers(source, columns=columns, on_problem=report):
+        extra = paper.extra_fields
+        if label_column not in extra:
+            raise InputError(
+                f"{source}: no column {label_column!r} (columns beyond the paper fields: "
+                f"{', '.join(sorted(extra)) or 'none'}); name it with --label-column"
+            )
+        label = parse_label(str(extra[label_column] or ""), wanted)
+        if label is None:
+            unlabelled += 1
+            continue
+        items.append(LabelledPaper(paper, label))
+    if unlabelled:
+        click.echo(f"scorer: {unlabelled} row(s) without a label were left out", err=True)
+    if not items:
+        raise InputError(f"{source}: no labelled papers to evaluate")
+    return items
+
+
+def _text(outcome: EvalRun) -> str:
+    lines = [format_table(outcome.report), ""]
+    base = outcome.baseline
+    lines.append(
+        f"TF-IDF baseline (no model): ROC-AUC {_num(base.auc)}, "
+        f"average precision {_num(base.average_precision)}"
+    )
+    if outcome.prefiltered_out:
+        lines.append(
+            f"prefilter: {outcome.prefiltered_out} papers not sent to the model, "
+            f"{outcome.positives_prefiltered_out} of them relevant (counted as missed)"
+        )
+    lines.append(
+        f"{outcome.sent_to_model} papers scored ({outcome.cached} from the cache) "
+        f"in {outcome.wall_s:.1f} s"
+    )
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
