@@ -12,15 +12,8 @@ import hashlib
 import math
 from html import escape
 
-from scorer.evaluation import (
-    BUCKETS,
-    TARGET_RECALL_PERCENT,
-    EvalReport,
-    bucket_edges,
-    format_score,
-    metric_rows,
-    recall_sentence,
-)
+from scorer.eval_text import format_score, metric_rows, recall_sentence
+from scorer.evaluation import BUCKETS, TARGET_RECALL_PERCENT, EvalReport, bucket_edges
 
 __all__ = ["render_eval_html"]
 

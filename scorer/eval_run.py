@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from scorer.baseline import prefilter_top, similarity_scores
 from scorer.engine import Scorer
-from scorer.evaluation import EvalReport, LabelledScore, estimate_cost, evaluate
+from scorer.evaluation import EvalReport, LabelledScore, evaluate
 from scorer.models import Paper, Usage
+from scorer.prices import estimate_cost
 from scorer.rubric import Rubric
 
 __all__ = ["EvalRun", "LabelledPaper", "run_eval"]

@@ -7,17 +7,9 @@ import math
 import pytest
 
 from scorer.errors import InputError
-from scorer.evaluation import (
-    PRICES,
-    EvalReport,
-    LabelledScore,
-    estimate_cost,
-    evaluate,
-    format_score,
-    format_table,
-    parse_label,
-    parse_price,
-)
+from scorer.eval_text import format_score, format_table
+from scorer.evaluation import EvalReport, LabelledScore, evaluate, parse_label
+from scorer.prices import PRICES, estimate_cost, parse_price
 from scorer.settings import EMBEDDED_MODEL
 
 

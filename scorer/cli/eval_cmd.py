@@ -17,7 +17,9 @@ from scorer.engine import Scorer
 from scorer.errors import InputError
 from scorer.eval_report import render_eval_html
 from scorer.eval_run import EvalRun, LabelledPaper, run_eval
-from scorer.evaluation import PRICES, format_table, parse_label, parse_price
+from scorer.eval_text import format_table
+from scorer.evaluation import parse_label
+from scorer.prices import PRICES, parse_price
 from scorer.readers import RowProblem, read_papers
 from scorer.rubric import load_rubric
 
