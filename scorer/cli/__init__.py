@@ -17,6 +17,7 @@ from scorer.cli.batch_cmd import batch
 from scorer.cli.cache_cmd import cache
 from scorer.cli.digest_cmd import digest
 from scorer.cli.eval_cmd import evaluate_cmd
+from scorer.cli.fetch_cmd import fetch
 from scorer.cli.rubrics_cmd import rubrics
 from scorer.cli.score_cmd import score
 from scorer.errors import BackendError, CacheError, ScorerError
@@ -68,6 +69,7 @@ cli.add_command(digest)
 cli.add_command(evaluate_cmd)
 cli.add_command(rubrics)
 cli.add_command(cache)
+cli.add_command(fetch)
 
 
 def main() -> None:

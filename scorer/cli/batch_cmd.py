@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -12,14 +14,17 @@ import click
 
 from scorer.api import scorer_for
 from scorer.batch import run_batch
+from scorer.cli.fetch_cmd import arxiv_client_options, arxiv_window_options, day
 from scorer.cli.files import is_digest, write_digest
 from scorer.cli.options import model_options, parse_columns, settings_from
 from scorer.cli.progress import BatchProgress, count_records
 from scorer.cli.score_cmd import EMBEDDED_NOTICE
 from scorer.digest import Digest
-from scorer.errors import ConfigError
+from scorer.errors import ConfigError, InputError
+from scorer.models import Paper
 from scorer.readers import RowProblem, read_papers
 from scorer.rubric import load_rubric
+from scorer.sources.arxiv import fetch_arxiv
 from scorer.writers import CsvWriter, JsonlWriter, ResultWriter
 
 __all__ = ["batch"]
@@ -34,7 +39,7 @@ _ROW_FORMATS: dict[str, type[CsvWriter] | type[JsonlWriter]] = {
 
 
 @click.command()
-@click.argument("source", metavar="INPUT")
+@click.argument("source", metavar="[INPUT]", required=False)
 @click.option("--rubric", "-r", required=True, help="Built-in rubric name or a rubric .toml file.")
 @click.option(
     "-o",
@@ -67,9 +72,24 @@ _ROW_FORMATS: dict[str, type[CsvWriter] | type[JsonlWriter]] = {
 @click.option(
     "--threshold", type=click.IntRange(0, 100), help="Digest threshold (default: the rubric's)."
 )
+@click.option(
+    "--arxiv",
+    "arxiv_query",
+    metavar="QUERY",
+    help="Score the papers an arXiv search finds instead of INPUT, e.g. "
+    "'cat:cs.DC AND abs:inference' (with --since/--until for a day's papers).",
+)
+@arxiv_window_options
+@arxiv_client_options
 @model_options
 def batch(
-    source: str,
+    source: str | None,
+    arxiv_query: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    max_results: int | None,
+    arxiv_url: str | None,
+    arxiv_delay: float | None,
     rubric: str,
     outputs: tuple[Path, ...],
     columns: tuple[str, ...],
@@ -78,7 +98,7 @@ def batch(
     progress: bool | None,
     **model_opts: Any,
 ) -> None:
-    """Score every paper in INPUT (.csv, .jsonl, or - for JSONL on stdin).
+    """Score every paper in INPUT (.csv, .jsonl, or - for JSONL on stdin), or from --arxiv.
 
     \b
     Each paper is scored once (arXiv versions, DOI variants and repeated titles
@@ -91,6 +111,12 @@ def batch(
     failed (their rows carry the error); 2 bad usage or input; 3 the model
     cannot score at all (bad key, no quota, unreachable), the run stopped early.
     """
+    if source is not None and arxiv_query is not None:
+        raise InputError("give INPUT or --arxiv QUERY, not both")
+    if source is None and arxiv_query is None:
+        raise InputError("no papers: give INPUT (.csv, .jsonl, or - for stdin) or --arxiv QUERY")
+    if arxiv_query is None and (since or until or max_results):
+        raise InputError("--since, --until and --max-results go with --arxiv QUERY")
     rubric_obj = load_rubric(rubric)
     for path in outputs:
         if path.suffix.lower() not in _ROW_FORMATS and not is_digest(path):
@@ -104,7 +130,27 @@ def batch(
         verdict = "skipped" if problem.skipped else "note"
         click.echo(f"{source}:{problem.line}: {verdict}: {problem.message}", err=True)
 
-    papers = read_papers(source, columns=parse_columns(columns), on_problem=report)
+    live = sys.stderr.isatty()
+    show = live if progress is None else progress
+    papers: Iterable[Paper]
+    if source is not None:
+        papers = read_papers(source, columns=parse_columns(columns), on_problem=report)
+        total = count_records(source) if show else None
+    else:
+        # Fetched before scoring starts: a rejected query costs no tokens, and
+        # the client's blocking requests and polite delays stay off the event loop.
+        papers = list(
+            fetch_arxiv(
+                arxiv_query,
+                since=day(since),
+                until=day(until),
+                max_results=max_results,
+                delay_seconds=arxiv_delay,
+                base_url=arxiv_url,
+            )
+        )
+        total = len(papers)
+        click.echo(f"scorer: fetched {total} papers from arXiv", err=True)
     if settings.uses_embedded:
         click.echo(EMBEDDED_NOTICE, err=True)
 
@@ -120,9 +166,6 @@ def batch(
             sinks.append(digest)
         if not outputs:
             sinks.append(JsonlWriter(sys.stdout, rubric_obj))
-        live = sys.stderr.isatty()
-        show = live if progress is None else progress
-        total = count_records(source) if show else None
         with BatchProgress(total, live=live and show, quiet=not show) as on_result:
             summary = asyncio.run(
                 run_batch(

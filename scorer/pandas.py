@@ -1,0 +1,154 @@
+"""Scoring the papers in a pandas DataFrame: score columns added, rows left where they are.
+
+pandas is an optional extra (``pip install 'scorer[pandas]'``); it is imported
+only when :func:`score_frame` is called.
+
+>>> import pandas as pd
+>>> df = pd.DataFrame({"Title": ["DualPath"], "Abstract": ["KV-Cache storage I/O ..."]})
+>>> scored = score_frame(df, "llm-inference")  # doctest: +SKIP
+>>> scored[["Title", "relevance", "hype", "passed", "status"]]  # doctest: +SKIP
+      Title  relevance  hype  passed  status
+0  DualPath         95    75    True  scored
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from scorer.api import RubricLike, score_many
+from scorer.errors import InputError
+from scorer.identity import paper_identity
+from scorer.models import Paper, ScoredPaper
+from scorer.readers import _ALIASES, RowProblem, _resolve, _to_paper
+from scorer.rubric import load_rubric
+from scorer.settings import Settings
+from scorer.writers import status_of
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["score_frame"]
+
+INSTALL_HINT = "scorer.pandas needs pandas: pip install 'scorer[pandas]'"
+_TEXT_FIELDS = ("title", "abstract", "id", "url", "pdf_url")
+
+
+def score_frame(
+    df: pd.DataFrame,
+    rubric: RubricLike,
+    *,
+    columns: Mapping[str, str] | None = None,
+    concurrency: int = 8,
+    settings: Settings | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """Score every row of ``df`` as a paper; return a copy with the results added.
+
+    Columns are recognised as in ``scorer batch`` (``title``/``Title``/
+    ``Document Title``, ``abstract``/``summary``, ``authors``, ``published``/
+    ``Year``, ``id``/``doi``, ``url``...); ``columns`` maps a field to the
+    column that holds it (``{"title": "Paper Name"}``). Rows that are the same
+    paper (arXiv versions, DOI variants, repeated titles) are scored once and
+    share the result.
+
+    Added (replacing columns of the same name): one nullable integer column
+    per rubric dimension (``relevance``, ``hype``...), ``justification``,
+    ``passed``, ``status`` (``scored``, ``cached``, ``failed`` when the model
+    could not score it, ``invalid`` when the row is not a paper, e.g. no
+    abstract), ``error`` (None when scored) and ``cached``. The index, the
+    row order and the other columns are kept. Settings go as in
+    :func:`scorer.score` (``settings=`` or ``model=``, ``base_url=``, ...).
+
+    A row that fails keeps its error and the others go on; an error that would
+    fail every row (bad key, no quota) raises :class:`FatalBackendError`.
+
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"Title": ["A"], "Abstract": ["B"]}, index=["x"])
+    >>> score_frame(df, "llm-inference").loc["x", "status"]  # doctest: +SKIP
+    'scored'
+    """
+    pandas = _pandas()
+    rubric_obj = load_rubric(rubric)
+    fields = _column_positions(df, columns)
+    keys: list[str | None] = []  # per row: the paper's identity, None if not a paper
+    problems: dict[int, str] = {}
+    unique: dict[str, Paper] = {}
+    for row, values in enumerate(df.itertuples(index=False, name=None)):
+        record = {field: _plain(field, values[pos], pandas) for field, pos in fields.items()}
+        paper = _to_paper(record, row, lambda problem: _note(problems, problem))
+        if paper is None:
+            keys.append(None)
+            continue
+        key = paper_identity(paper)
+        unique.setdefault(key, paper)
+        keys.append(key)
+    results: dict[str, ScoredPaper] = {}
+    for result in score_many(
+        unique.values(), rubric_obj, concurrency=concurrency, settings=settings, **options
+    ):
+        results[paper_identity(result.paper)] = result
+    found = [results[key] if key is not None else None for key in keys]
+
+    out = df.copy()
+    for dim in rubric_obj.dimensions:
+        scores = [r.scores.get(dim.name) if r is not None else None for r in found]
+        out[dim.name] = pandas.array(scores, dtype="Int64")
+    out["justification"] = [r.justification if r is not None and r.ok else None for r in found]
+    out["passed"] = [r is not None and r.passed for r in found]
+    out["status"] = [status_of(r) if r is not None else "invalid" for r in found]
+    out["error"] = [
+        (r.error if r is not None else problems.get(row)) for row, r in enumerate(found)
+    ]
+    out["cached"] = [r is not None and r.cached for r in found]
+    return out
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError as exc:
+        raise ImportError(INSTALL_HINT) from exc
+    return pandas
+
+
+def _column_positions(df: pd.DataFrame, columns: Mapping[str, str] | None) -> dict[str, int]:
+    """Paper field -> column position, by the readers' rules (overrides, then known names)."""
+    overrides = dict(columns or {})
+    unknown = sorted(set(overrides) - set(_ALIASES))
+    if unknown:
+        raise InputError(
+            f"unknown field in columns: {', '.join(unknown)} (fields: {', '.join(_ALIASES)})"
+        )
+    headers = [str(column) for column in df.columns]
+    fields = _resolve(headers, overrides, "DataFrame")
+    missing = [f for f in ("title", "abstract") if f not in fields]
+    if missing:
+        raise InputError(
+            f"DataFrame: no {' or '.join(missing)} column among "
+            f"{', '.join(repr(h) for h in headers)}; name it with "
+            f"columns={{{missing[0]!r}: COLUMN}}"
+        )
+    return fields
+
+
+def _plain(field: str, value: Any, pandas: Any) -> Any:
+    """A cell as the plain Python value a Paper field takes (NaN/NaT/NA are blank)."""
+    if pandas.api.types.is_list_like(value) and not isinstance(value, str):
+        return [str(item) for item in value]
+    if pandas.isna(value):
+        return None
+    if isinstance(value, dt.datetime):  # pandas.Timestamp included
+        return value.date()
+    if hasattr(value, "item"):  # a numpy scalar
+        value = value.item()
+    if field == "published" and isinstance(value, float) and value.is_integer():
+        return int(value)  # a Year column with gaps is float64: 2010.0 is the year 2010
+    if field in _TEXT_FIELDS and not isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _note(problems: dict[int, str], problem: RowProblem) -> None:
+    problems[problem.line] = problem.message

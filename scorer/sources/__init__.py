@@ -1,0 +1,10 @@
+"""Where papers come from besides files: the arXiv API.
+
+>>> from scorer.sources import fetch_arxiv
+>>> callable(fetch_arxiv)
+True
+"""
+
+from scorer.sources.arxiv import DEFAULT_ARXIV_URL, arxiv_query, fetch_arxiv, paper_from_result
+
+__all__ = ["DEFAULT_ARXIV_URL", "arxiv_query", "fetch_arxiv", "paper_from_result"]
