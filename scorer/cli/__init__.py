@@ -20,6 +20,7 @@ from scorer.cli.eval_cmd import evaluate_cmd
 from scorer.cli.fetch_cmd import fetch
 from scorer.cli.rubrics_cmd import rubrics
 from scorer.cli.score_cmd import score
+from scorer.cli.serve_cmd import serve
 from scorer.errors import BackendError, CacheError, ScorerError
 
 __all__ = ["cli", "main"]
@@ -69,6 +70,7 @@ cli.add_command(digest)
 cli.add_command(evaluate_cmd)
 cli.add_command(rubrics)
 cli.add_command(cache)
+cli.add_command(serve)
 cli.add_command(fetch)
 
 

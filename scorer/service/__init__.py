@@ -1,0 +1,11 @@
+"""The HTTP service (``scorer serve``): FastAPI over the same engine and cache as the CLI.
+
+Endpoints: ``POST /v1/score``, ``POST /v1/score/batch`` (NDJSON stream),
+``GET /v1/rubrics``, ``GET /v1/rubrics/{name}``, ``GET /healthz``,
+``GET /metrics`` (Prometheus), and the OpenAPI schema at ``/openapi.json``.
+See :func:`create_app`.
+"""
+
+from scorer.service.app import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, create_app
+
+__all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY_BYTES", "create_app"]

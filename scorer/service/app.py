@@ -1,0 +1,100 @@
+"""The FastAPI app: routes, auth, limits, metrics and one shared scoring engine."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPBearer
+from starlette.routing import Route
+
+from scorer import __version__
+from scorer.engine import Scorer
+from scorer.errors import ScorerError
+from scorer.rubric import builtin_rubric_names, load_rubric
+from scorer.service.auth import BearerAuthMiddleware
+from scorer.service.errors import error_handler, request_validation_error
+from scorer.service.limits import BodyLimitMiddleware
+from scorer.service.metrics import MetricsMiddleware
+from scorer.service.routes import api, public
+from scorer.service.state import ServiceState
+from scorer.settings import Settings
+
+__all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY_BYTES", "create_app"]
+
+DEFAULT_MAX_BATCH = 1000
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+_DESCRIPTION = """\
+Relevance scoring of research papers with an LLM: a paper and a rubric in,
+an integer 0-100 per rubric dimension and a one-line justification out.
+Results are cached: the same paper under the same rubric and model is sent
+to the model once, across requests and processes.
+
+When the server has a token (`SCORER_API_TOKEN`), every path except
+`/healthz` and the API docs needs `Authorization: Bearer <token>`.
+"""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    api_token: str | None,
+    max_batch: int = DEFAULT_MAX_BATCH,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    concurrency: int = 16,
+) -> FastAPI:
+    """The HTTP service scoring with ``settings``.
+
+    One :class:`~scorer.engine.Scorer` is created when the app starts (in its
+    lifespan, on the serving event loop) and closed when it stops, so every
+    request shares its cache, connections and in-flight requests.
+    ``api_token`` turns on bearer-token auth. ``max_body_bytes`` (413 above
+    it) bounds a request body, ``max_batch`` the papers of one batch (413),
+    ``concurrency`` the model requests in flight for one batch.
+    """
+    if max_batch < 1 or concurrency < 1 or max_body_bytes < 1:
+        raise ValueError("max_batch, concurrency and max_body_bytes must be positive")
+    state = ServiceState(
+        settings=settings,
+        rubrics={name: load_rubric(name) for name in builtin_rubric_names()},
+        max_batch=max_batch,
+        concurrency=concurrency,
+        api_token=api_token or None,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with Scorer(settings) as scorer:
+            state.scorer = scorer
+            try:
+                yield
+            finally:
+                state.scorer = None
+
+    app = FastAPI(
+        title="scorer",
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    app.include_router(public)
+    # The dependency only declares the scheme in the OpenAPI schema (so the
+    # docs page can send the token); BearerAuthMiddleware enforces it.
+    auth_docs = [Security(HTTPBearer(auto_error=False))] if state.api_token else []
+    app.include_router(api, dependencies=auth_docs)
+
+    app.add_exception_handler(ScorerError, error_handler(*state.secrets))
+    app.add_exception_handler(RequestValidationError, request_validation_error)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
+    if state.api_token:
+        app.add_middleware(BearerAuthMiddleware, token=state.api_token)
+    # Middleware added last runs first: metrics (counting every answer), then
+    # auth (before any of the body is read), then the body limit. Metrics label
+    # by path template, matched on the routes as declared (FastAPI nests routers).
+    routes = [*public.routes, *api.routes, *(r for r in app.routes if isinstance(r, Route))]
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics, routes=routes)
+    return app

@@ -1,0 +1,134 @@
+"""``POST /v1/score/batch`` as NDJSON: one line per paper as it finishes, then a summary.
+
+Lines, in order::
+
+    {"paper": {...}, "scores": {...}, ...}            a ScoredPaper, one per unique paper
+    {"paper": {...}, ..., "error": "..."}             a paper that failed (the rest go on)
+    {"error": {"type": ..., "status": ..., "message": ...}}
+                                                      only if the batch stopped early
+    {"summary": {"scanned": ..., "complete": ...}}    always last
+
+A stream without the summary line was cut off (the client or server went away).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from scorer.batch import BatchSummary
+from scorer.engine import Scorer
+from scorer.errors import ScorerError
+from scorer.identity import dedupe_papers
+from scorer.models import Paper, ScoredPaper
+from scorer.rubric import Rubric
+from scorer.service.errors import public_message, status_for
+from scorer.service.metrics import ServiceMetrics
+from scorer.service.schemas import BatchAbort, BatchTotals
+
+__all__ = ["NDJSON", "BatchStream"]
+
+NDJSON = "application/x-ndjson"
+
+logger = logging.getLogger(__name__)
+
+
+class BatchStream:
+    """One batch request: duplicates merged, papers scored concurrently, lines as they finish.
+
+    Call :meth:`start` before sending the response headers: it waits for the
+    first result, so an error that fails every paper (a rejected API key) is
+    an HTTP error status rather than a 200 stream holding one error line.
+    """
+
+    def __init__(
+        self,
+        scorer: Scorer,
+        papers: list[Paper],
+        rubric: Rubric,
+        *,
+        concurrency: int,
+        metrics: ServiceMetrics,
+        secrets: tuple[str | None, ...] = (),
+    ) -> None:
+        self._rubric = rubric
+        self._metrics = metrics
+        self._secrets = secrets
+        self._started = time.perf_counter()
+        unique = list(dedupe_papers(papers))
+        self._summary = BatchSummary(scanned=len(papers), duplicates=len(papers) - len(unique))
+        self._results = scorer.ascore_many(unique, rubric, concurrency=concurrency)
+        self._first: ScoredPaper | None = None
+
+    async def start(self) -> None:
+        """Wait for the first result; raise the error if it stops the whole batch."""
+        try:
+            self._first = await anext(self._results)
+        except StopAsyncIteration:
+            self._first = None
+        except BaseException:
+            await self._close()
+            raise
+
+    async def lines(self) -> AsyncIterator[bytes]:
+        """The response body, one NDJSON line per chunk."""
+        error: BatchAbort | None = None
+        try:
+            if self._first is not None:
+                yield self._line(self._first)
+            async for result in self._results:
+                yield self._line(result)
+        except ScorerError as exc:  # e.g. FatalBackendError: every other paper would fail too
+            error = BatchAbort(
+                type=type(exc).__name__,
+                status=status_for(exc),
+                message=public_message(exc, *self._secrets),
+            )
+        except Exception:  # a bug: the headers are sent, so end the stream cleanly and log it
+            logger.exception("batch stream failed")
+            error = BatchAbort(type="InternalError", status=500, message="internal server error")
+        finally:
+            await self._close()  # on a client disconnect too: no more model requests
+        if error is not None:
+            yield _json_line({"error": error.model_dump()})
+        yield _json_line({"summary": self._totals(complete=error is None).model_dump()})
+
+    def _line(self, result: ScoredPaper) -> bytes:
+        self._metrics.observe(result)
+        summary = self._summary
+        if result.error is not None:
+            summary.failed += 1
+        elif result.cached:
+            summary.cached += 1
+        else:
+            summary.scored += 1
+        if result.ok and result.scores[self._rubric.primary.name] >= self._rubric.threshold:
+            summary.above_threshold += 1
+        summary.tokens += result.usage.total_tokens
+        return result.model_dump_json().encode() + b"\n"
+
+    def _totals(self, *, complete: bool) -> BatchTotals:
+        s = self._summary
+        return BatchTotals(
+            scanned=s.scanned,
+            unique=s.unique,
+            duplicates=s.duplicates,
+            scored=s.scored,
+            cached=s.cached,
+            failed=s.failed,
+            above_threshold=s.above_threshold,
+            tokens=s.tokens,
+            wall_s=round(time.perf_counter() - self._started, 3),
+            complete=complete,
+        )
+
+    async def _close(self) -> None:
+        close = getattr(self._results, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _json_line(value: object) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode() + b"\n"
