@@ -7,9 +7,11 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_arxiv_source import RECORDINGS, RecordedArxiv, recording
 
 from scorer.testing import FakeOpenAI
 
@@ -37,12 +39,32 @@ def test_readme_has_the_examples_we_promise() -> None:
     assert "$ pip install uv" in README and "$ uv run pytest" in README
 
 
+@pytest.fixture(scope="module")
+def arxiv_api() -> Iterator[RecordedArxiv | None]:
+    """The arXiv API for the README's arXiv examples: recorded responses on loopback.
+
+    No recording matches the examples' searches, so every search gets the
+    recorded answer for one paper (1707.08567).
+    """
+    if not RECORDINGS:
+        yield None
+        return
+    with RecordedArxiv(RECORDINGS, default=recording("id_1707.08567")) as server:
+        yield server
+
+
 @pytest.mark.embedded
 @pytest.mark.skipif(shutil.which("uv") is None, reason="the README's commands need uv")
 @pytest.mark.parametrize("command", COMMANDS)
-def test_readme_command_runs(command: str, fake: FakeOpenAI, isolated_env: Path) -> None:
+def test_readme_command_runs(
+    command: str, fake: FakeOpenAI, isolated_env: Path, arxiv_api: RecordedArxiv | None
+) -> None:
     command = command.replace(EXAMPLE_ENDPOINT, fake.base_url)
     env = {**os.environ, "SCORER_CACHE_DIR": str(isolated_env)}
+    if "arxiv" in command:
+        if arxiv_api is None:
+            pytest.skip("recorded arXiv responses not present")
+        env |= {"SCORER_ARXIV_URL": arxiv_api.base_url, "SCORER_ARXIV_DELAY": "0"}
     before = set(ROOT.iterdir())
     try:
         done = subprocess.run(
@@ -65,6 +87,9 @@ def test_readme_command_runs(command: str, fake: FakeOpenAI, isolated_env: Path)
     for name, text in written.items():
         if name.endswith(".md"):
             assert text.startswith("# LLM inference systems and I/O\n")
+        if name == "papers.csv":
+            assert text.startswith("id,title,abstract,authors,published,url,pdf_url")
+            assert "1707.08567" in text
         if name.endswith(".html") and "scorer eval" in command:
             assert text.count("<svg") >= 2
         elif name.endswith(".html"):

@@ -5,23 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from scorer.baseline import parse_fraction
 from scorer.cli.files import write_atomically
 from scorer.cli.options import model_options, parse_columns, settings_from
 from scorer.cli.score_cmd import EMBEDDED_NOTICE
 from scorer.engine import Scorer
 from scorer.errors import InputError
-from scorer.eval_report import render_eval_html
-from scorer.eval_run import EvalRun, LabelledPaper, run_eval
-from scorer.eval_text import format_table
-from scorer.evaluation import parse_label
 from scorer.prices import PRICES, parse_price
 from scorer.readers import RowProblem, read_papers
 from scorer.rubric import load_rubric
+
+if TYPE_CHECKING:
+    from scorer.eval_run import EvalRun, LabelledPaper
 
 __all__ = ["evaluate_cmd"]
 
@@ -87,6 +85,11 @@ def evaluate_cmd(
     similarity baseline. Scores are cached: a second eval of the same rubric
     and model sends nothing.
     """
+    # scikit-learn and scipy take seconds to import: only `scorer eval` pays for them.
+    from scorer.baseline import parse_fraction
+    from scorer.eval_report import render_eval_html
+    from scorer.eval_run import run_eval
+
     rubric_obj = load_rubric(rubric)
     settings = settings_from(**model_opts)
     fraction = parse_fraction(prefilter_top) if prefilter_top else None
@@ -121,6 +124,9 @@ def evaluate_cmd(
 def _labelled(
     source: str, label_column: str, positives: tuple[str, ...], columns: dict[str, str]
 ) -> list[LabelledPaper]:
+    from scorer.eval_run import LabelledPaper
+    from scorer.evaluation import parse_label
+
     def report(problem: RowProblem) -> None:
         verdict = "skipped" if problem.skipped else "note"
         click.echo(f"{source}:{problem.line}: {verdict}: {problem.message}", err=True)
@@ -148,6 +154,8 @@ def _labelled(
 
 
 def _text(outcome: EvalRun) -> str:
+    from scorer.eval_text import format_table
+
     lines = [format_table(outcome.report), ""]
     base = outcome.baseline
     lines.append(
