@@ -14,9 +14,11 @@ script as the client. For ``--papers`` unique papers, papers/s:
 2. ``POST /v1/score`` once per paper from an async httpx client keeping
    ``--concurrency`` requests in flight: uncached, then cached.
 
-The ideal for uncached papers is ``concurrency / latency``. Cached numbers
-measure the service's per-paper overhead (HTTP, validation, cache lookup,
-JSON); client and server share the machine's cores.
+Each line also gives the CPU time per paper of the service process and of
+this client (Linux /proc). The ideal for uncached papers is ``concurrency /
+latency``; on a small machine the three processes compete for cores, and
+the httpx client of (2) costs more CPU per request than the service itself,
+so its papers/s says as much about the client as about the server.
 """
 
 from __future__ import annotations
@@ -25,14 +27,16 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -43,21 +47,29 @@ BANNER = re.compile(r"serving on (http://\S+)")
 
 
 @contextlib.contextmanager
-def service(env: dict[str, str], concurrency: int, max_batch: int) -> Iterator[str]:
-    """``scorer serve`` on a free loopback port; yields its base URL."""
+def service(env: dict[str, str], concurrency: int, max_batch: int) -> Iterator[tuple[str, int]]:
+    """``scorer serve`` on a free loopback port; yields its base URL and process id."""
     cmd = [sys.executable, "-m", "scorer", "serve", "--port", "0", "--log-level", "warning"]
     cmd += ["--concurrency", str(concurrency), "--max-batch", str(max_batch)]
     cmd += ["--max-body-mb", "64"]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
+    log: list[str] = []
     try:
         assert proc.stderr is not None
         for line in proc.stderr:
+            log.append(line)
             found = BANNER.search(line)
             if found:
                 break
         else:
-            sys.exit(f"scorer serve did not start (exit {proc.wait()})")
-        yield found[1]
+            sys.exit(f"scorer serve did not start (exit {proc.wait()}):\n{''.join(log)}")
+        # Keep reading its stderr, so a chatty server never blocks on a full pipe.
+        drain = threading.Thread(target=lambda: log.extend(proc.stderr or ()), daemon=True)
+        drain.start()
+        yield found[1], proc.pid
+    except BaseException:
+        print("".join(log[-40:]), file=sys.stderr)
+        raise
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -104,9 +116,32 @@ async def single_rate(base_url: str, papers: list[dict[str, str]], concurrency: 
         return len(papers) / (time.perf_counter() - started)
 
 
-def runs(rates: list[float]) -> str:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process (Linux /proc); NaN elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(pid: int, n: int, run: Callable[[], float]) -> tuple[float, float, float]:
+    """(papers/s, server CPU ms per paper, this client's CPU ms per paper) of ``run()``."""
+    server, client = cpu_seconds(pid), time.process_time()
+    rate = run()
+    server_ms = (cpu_seconds(pid) - server) / n * 1000
+    return rate, server_ms, (time.process_time() - client) / n * 1000
+
+
+def report(label: str, results: list[tuple[float, float, float]]) -> None:
+    rates = [rate for rate, _, _ in results]
+    server = statistics.median(s for _, s, _ in results)
+    client = statistics.median(c for _, _, c in results)
     each = ", ".join(f"{r:.0f}" for r in rates)
-    return f"{statistics.median(rates):7.0f} papers/s   runs: {each}"
+    print(
+        f"{label:<26} {statistics.median(rates):6.0f} papers/s   CPU per paper: "
+        f"server {server:.2f} ms, client {client:.2f} ms   runs: {each}"
+    )
 
 
 def main() -> None:
@@ -131,20 +166,20 @@ def main() -> None:
         env.pop("SCORER_API_TOKEN", None)
         print(f"{n} papers, concurrency {c}, model latency {args.latency} s")
         print(f"ideal (uncached): {c / args.latency:.0f} papers/s")
-        with service(env, c, max_batch=n) as url:
-            uncached = [batch_rate(url, fresh(run))[0] for run in range(args.repeat)]
-            cached, summary = batch_rate(url, fresh(0))
-            assert summary["cached"] == n, summary
-            print(f"/v1/score/batch uncached:  {runs(uncached)}")
-            print(f"/v1/score/batch cached:    {cached:7.0f} papers/s")
+        with service(env, c, max_batch=n) as (url, pid):
 
+            def batch(papers: list[dict[str, str]]) -> tuple[float, float, float]:
+                return measured(pid, n, lambda: batch_rate(url, papers)[0])
+
+            def single(papers: list[dict[str, str]]) -> tuple[float, float, float]:
+                return measured(pid, n, lambda: asyncio.run(single_rate(url, papers, c)))
+
+            report("/v1/score/batch uncached", [batch(fresh(run)) for run in range(args.repeat)])
+            report("/v1/score/batch cached", [batch(fresh(0)) for _ in range(args.repeat)])
             offset = args.repeat  # papers no batch run has seen
-            uncached = [
-                asyncio.run(single_rate(url, fresh(offset + run), c)) for run in range(args.repeat)
-            ]
-            again = [asyncio.run(single_rate(url, fresh(offset), c)) for _ in range(args.repeat)]
-            print(f"/v1/score x{c} uncached:   {runs(uncached)}")
-            print(f"/v1/score x{c} cached:     {runs(again)}")
+            uncached = [single(fresh(offset + run)) for run in range(args.repeat)]
+            report(f"/v1/score x{c} uncached", uncached)
+            report(f"/v1/score x{c} cached", [single(fresh(offset)) for _ in range(args.repeat)])
 
 
 if __name__ == "__main__":

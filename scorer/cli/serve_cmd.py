@@ -105,7 +105,15 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     auth = "bearer token required" if token else "no authentication"
     banner = f"scorer: serving on http://{shown}:{sock.getsockname()[1]} ({auth}; docs at /docs)"
-    config = uvicorn.Config(app, log_level=log_level, timeout_graceful_shutdown=5)
+    config = uvicorn.Config(
+        app,
+        log_level=log_level,
+        timeout_graceful_shutdown=5,
+        # Longer than clients keep idle connections (httpx: 5 s, uvicorn's default too):
+        # a server that closes first races a client reusing the connection, and the
+        # client sees "connection reset" on a request it cannot safely retry.
+        timeout_keep_alive=75,
+    )
     _Server(config, banner).run(sockets=[sock])
 
 

@@ -36,7 +36,12 @@ def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> 
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     config = uvicorn.Config(
-        app, log_config=None, log_level="warning", access_log=False, timeout_graceful_shutdown=2
+        app,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=2,
+        timeout_keep_alive=75,  # as scorer serve: longer than clients keep idle connections
     )
     server = _ThreadServer(config)
     errors: list[BaseException] = []
