@@ -42,15 +42,17 @@ class _RequestSlots:
         self._fatal: FatalBackendError | None = None
 
     async def ask(self, request: Coroutine[Any, Any, Score]) -> Score:
-        async with self._slots:
-            if self._fatal is not None:
-                request.close()
-                raise self._fatal
-            try:
-                return await request
-            except FatalBackendError as exc:
-                self._fatal = exc
-                raise
+        try:
+            async with self._slots:
+                if self._fatal is not None:
+                    raise self._fatal
+                try:
+                    return await request
+                except FatalBackendError as exc:
+                    self._fatal = exc
+                    raise
+        finally:
+            request.close()  # never started (cancelled while waiting, or fatal): no warning
 
 
 # The slots of the ascore_many() call a task belongs to (None: no limit).
@@ -71,7 +73,7 @@ def to_paper(paper: PaperLike) -> Paper:
             for err in exc.errors()
         )
         raise InputError(f"invalid paper: {problems}") from exc
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise InputError(f"invalid paper: {exc}") from exc
 
 

@@ -49,7 +49,10 @@ class Paper(BaseModel):
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
         if isinstance(value, int) or (isinstance(value, str) and _YEAR.match(value.strip())):
-            return dt.date(int(value), 1, 1)
+            year = int(value)
+            if not dt.MINYEAR <= year <= dt.MAXYEAR:
+                raise ValueError(f"a year must be between 1 and 9999, not {year}")
+            return dt.date(year, 1, 1)
         if isinstance(value, str) and len(value.strip()) > 10:
             return dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00")).date()
         return value

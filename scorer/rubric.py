@@ -138,8 +138,12 @@ class Rubric(BaseModel):
         if not self.dimensions:
             raise ValueError("dimensions: a rubric needs at least one dimension")
         names = [d.name for d in self.dimensions]
-        if "justification" in names:
-            raise ValueError("dimensions: 'justification' is reserved")
+        reserved = [n for n in names if n == "justification" or _clashes_with_pydantic(n)]
+        if reserved:
+            raise ValueError(
+                f"dimensions: {reserved[0]!r} is reserved (justification, model_* and "
+                "pydantic's own attribute names cannot be dimension names)"
+            )
         if len(set(names)) != len(names):
             raise ValueError(f"dimensions: names must be unique, got {names}")
         for i, example in enumerate(self.examples):
@@ -164,6 +168,11 @@ class Rubric(BaseModel):
         copy = super().model_copy(update=update, deep=deep)
         copy.__dict__.pop("fingerprint", None)  # an edited copy needs its own
         return copy
+
+
+def _clashes_with_pydantic(name: str) -> bool:
+    """Dimension names become fields of the answer model: they must not shadow its API."""
+    return name.startswith("model_") or hasattr(BaseModel, name)
 
 
 def rubric_fingerprint(rubric: Rubric) -> str:

@@ -545,3 +545,29 @@ def test_scorer_closes_its_connections_and_can_be_used_again(
     assert not [u for u in unraisable if issubclass(u.exc_type, ResourceWarning)]
     assert all(r.ok for r in results)
     assert fake.count == 2
+
+
+def test_closing_a_batch_early_leaves_no_unawaited_requests(
+    fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    # The first answer is quick, the rest slow: when it arrives, one paper holds
+    # the other slot and one more task is waiting for a slot (window = 2 x 2).
+    fake.enqueue(Reply(), *[Reply(delay=2.0)] * 7)
+    papers = [{"title": f"Waiting paper {i}", "abstract": "Decoding."} for i in range(8)]
+    scorer = make_scorer(fake, settings, sleeps)
+
+    async def first_only() -> ScoredPaper:
+        results = scorer.ascore_many(papers, rubric, concurrency=2)
+        first = await anext(results)
+        await results.aclose()
+        return first
+
+    gc.collect()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = asyncio.run(first_only())
+        gc.collect()
+    assert first.ok
+    never_awaited = [w for w in caught if "was never awaited" in str(w.message)]
+    assert never_awaited == []
+    assert fake.count == 3

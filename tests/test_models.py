@@ -46,3 +46,9 @@ def test_usage_adds_up() -> None:
     )
     assert (total.prompt_tokens, total.completion_tokens, total.requests) == (15, 3, 2)
     assert total.total_tokens == 18
+
+
+@pytest.mark.parametrize("year", [30159744364, 0, -5, "99999"])
+def test_an_impossible_year_is_an_invalid_paper_not_a_crash(year: object) -> None:
+    with pytest.raises(InputError, match="published"):
+        to_paper({"title": "T", "abstract": "A.", "published": year})

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 from test_arxiv_source import RECORDINGS, RecordedArxiv, recording
 
+from scorer import Settings
+from scorer.service import create_app
+from scorer.service.background import serve_in_thread
 from scorer.testing import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,3 +107,42 @@ def test_readme_command_runs(
         assert ("embedded SmolLM2" in done.stderr) == (fake.base_url not in command)
     if fake.base_url in command:
         assert fake.count == 1
+
+
+def service_examples() -> list[str]:
+    """The README's curl examples against ``scorer serve`` (command lines, not their output)."""
+    examples = []
+    for block in re.findall(r"```shell\n(.*?)```", README, flags=re.DOTALL):
+        if not block.startswith("curl") or "localhost:8000/v1/score" not in block:
+            continue
+        lines = []
+        for line in block.splitlines():
+            if line.startswith("{"):  # the example's output
+                break
+            lines.append(line)
+        examples.append("\n".join(lines))
+    return examples
+
+
+def test_readme_service_examples_run(fake: FakeOpenAI, fake_settings: Settings) -> None:
+    examples = service_examples()
+    assert len(examples) == 2  # /v1/score and /v1/score/batch
+    with serve_in_thread(create_app(fake_settings, api_token=None)) as base_url:
+        address = base_url.removeprefix("http://").rstrip("/")
+        outputs = []
+        for example in examples:
+            done = subprocess.run(
+                ["bash", "-c", example.replace("localhost:8000", address)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env={k: v for k, v in os.environ.items() if "proxy" not in k.lower()},
+            )
+            assert done.returncode == 0, done.stderr
+            outputs.append(done.stdout)
+    scored = json.loads(outputs[0])
+    assert set(scored["scores"]) == {"relevance", "hype"}
+    lines = [json.loads(line) for line in outputs[1].splitlines()]
+    assert {line["paper"]["title"] for line in lines[:-1]} == {"A", "B"}
+    assert lines[-1]["summary"]["complete"] is True
+    assert fake.count == 3

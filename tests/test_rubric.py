@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from scorer import Rubric, RubricError, builtin_rubric_names, load_rubric
-from scorer.rubric import rubric_fingerprint
+from scorer.rubric import parse_rubric, rubric_fingerprint
 
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_digest.md"
 PREFIX = "Automatically discovered papers scored for relevance to: "
@@ -115,3 +115,15 @@ def test_fingerprint_tracks_what_changes_scoring() -> None:
     changed = Rubric.model_validate({**base.model_dump(), "description": "Something else."})
     assert changed.fingerprint != base.fingerprint
     assert len(base.fingerprint) == 16
+
+
+@pytest.mark.parametrize("name", ["justification", "model_dump", "model_config", "json", "copy"])
+def test_dimension_names_that_would_shadow_the_answer_model_are_refused(name: str) -> None:
+    data = {
+        "name": "x",
+        "title": "X",
+        "description": "Papers about X.",
+        "dimensions": [{"name": name, "description": "How X the paper is."}],
+    }
+    with pytest.raises(RubricError, match=f"'{name}' is reserved"):
+        parse_rubric(data)
