@@ -228,7 +228,7 @@ def test_a_year_too_large_for_a_date_is_422(fake: FakeOpenAI, fake_settings: Set
         one = client.post("/v1/score", json={"paper": paper, "rubric": "llm-inference"})
         many = client.post("/v1/score/batch", json={"papers": [paper], "rubric": "llm-inference"})
     assert one.status_code == many.status_code == 422
-    assert "out of range" in one.json()["detail"][0]["msg"]
+    assert "a year must be between 1 and 9999" in one.json()["detail"][0]["msg"]
 
 
 def test_model_errors_map_to_502_and_503_without_the_key(
