@@ -10,10 +10,10 @@ import csv
 import json
 from typing import Any, Protocol, TextIO
 
-from scorer.models import ScoredPaper
+from scorer.models import Paper, ScoredPaper
 from scorer.rubric import Rubric
 
-__all__ = ["CsvWriter", "JsonlWriter", "ResultWriter", "result_row"]
+__all__ = ["CsvWriter", "JsonlWriter", "ResultWriter", "paper_row", "result_row"]
 
 PAPER_COLUMNS = ("id", "title", "abstract", "authors", "published", "url", "pdf_url")
 STATUS_COLUMNS = ("justification", "passed", "status", "error", "model", "tokens")
@@ -29,10 +29,13 @@ def status_of(result: ScoredPaper) -> str:
     return "cached" if result.cached else "scored"
 
 
-def result_row(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
-    """One flat output row: the input columns (unknown ones carried through), scores, status."""
-    paper = result.paper
-    row: dict[str, Any] = {
+def paper_row(paper: Paper) -> dict[str, str]:
+    """A paper as a row of the batch columns (``PAPER_COLUMNS``; authors ``; ``-joined).
+
+    >>> paper_row(Paper(title="T", abstract="A", authors=["X", "Y"]))["authors"]
+    'X; Y'
+    """
+    return {
         "id": paper.id or "",
         "title": paper.title,
         "abstract": paper.abstract,
@@ -41,6 +44,12 @@ def result_row(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
         "url": paper.url or "",
         "pdf_url": paper.pdf_url or "",
     }
+
+
+def result_row(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
+    """One flat output row: the input columns (unknown ones carried through), scores, status."""
+    paper = result.paper
+    row: dict[str, Any] = paper_row(paper)
     for key, value in paper.extra_fields.items():
         row.setdefault(key, value)
     for dim in rubric.dimensions:

@@ -124,6 +124,7 @@ def service_examples() -> list[str]:
     return examples
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the README's examples use curl")
 def test_readme_service_examples_run(fake: FakeOpenAI, fake_settings: Settings) -> None:
     examples = service_examples()
     assert len(examples) == 2  # /v1/score and /v1/score/batch

@@ -19,9 +19,9 @@ import click
 from scorer.errors import ConfigError
 from scorer.models import Paper
 from scorer.sources.arxiv import DEFAULT_ARXIV_URL, MAX_PAGE_SIZE, fetch_arxiv
-from scorer.writers import PAPER_COLUMNS
+from scorer.writers import PAPER_COLUMNS, paper_row
 
-__all__ = ["arxiv_client_options", "arxiv_window_options", "fetch", "paper_row"]
+__all__ = ["arxiv_client_options", "arxiv_window_options", "fetch", "fetched_row"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -83,22 +83,9 @@ def day(value: dt.datetime | None) -> dt.date | None:
     return value.date() if value is not None else None
 
 
-def paper_row(paper: Paper) -> dict[str, str]:
-    """A paper as a row of the batch input columns (``authors`` and ``categories`` ``; ``-joined).
-
-    >>> paper_row(Paper(title="T", abstract="A", authors=["X", "Y"]))["authors"]
-    'X; Y'
-    """
-    return {
-        "id": paper.id or "",
-        "title": paper.title,
-        "abstract": paper.abstract,
-        "authors": "; ".join(paper.authors),
-        "published": paper.published.isoformat() if paper.published else "",
-        "url": paper.url or "",
-        "pdf_url": paper.pdf_url or "",
-        "categories": "; ".join(paper.categories),
-    }
+def fetched_row(paper: Paper) -> dict[str, str]:
+    """The batch columns plus ``categories`` (``; ``-joined), which arXiv gives."""
+    return {**paper_row(paper), "categories": "; ".join(paper.categories)}
 
 
 @click.group()
@@ -188,11 +175,11 @@ def _write(papers: Iterable[Paper], stream: TextIO, suffix: str) -> int:
         writer = csv.DictWriter(stream, fieldnames=FETCH_COLUMNS)
         writer.writeheader()
         for paper in papers:
-            writer.writerow(paper_row(paper))
+            writer.writerow(fetched_row(paper))
             count += 1
     else:
         for paper in papers:
-            stream.write(json.dumps(paper_row(paper), ensure_ascii=False) + "\n")
+            stream.write(json.dumps(fetched_row(paper), ensure_ascii=False) + "\n")
             stream.flush()
             count += 1
     return count
