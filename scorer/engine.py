@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from scorer.backends import Backend, backend_for
 from scorer.cache import ResultCache, cache_key
-from scorer.errors import BackendError, FatalBackendError, InputError
+from scorer.errors import BackendError, FatalBackendError, InputError, RetryExhausted
 from scorer.method_spec import MethodSpec, parse_method
 from scorer.methods import ScoringMethod, method_for
 from scorer.models import Paper, Score, ScoredPaper, Usage
@@ -34,12 +34,16 @@ class _RequestSlots:
 
     Only model calls take a slot, so cache hits never wait behind slow
     requests. After an error that will fail every request, a task that gets
-    a slot raises it instead of sending another doomed request.
+    a slot raises it instead of sending another doomed request. An endpoint
+    that cannot be connected to even after retries, before any request of
+    this call got through, is such an error: without it, a batch of ten
+    thousand papers would retry each one against a dead address for hours.
     """
 
     def __init__(self, limit: int) -> None:
         self._slots = asyncio.Semaphore(limit)
         self._fatal: FatalBackendError | None = None
+        self._reached = False  # some request of this call got an answer
 
     async def ask(self, request: Coroutine[Any, Any, Score]) -> Score:
         try:
@@ -47,10 +51,21 @@ class _RequestSlots:
                 if self._fatal is not None:
                     raise self._fatal
                 try:
-                    return await request
+                    score = await request
                 except FatalBackendError as exc:
                     self._fatal = exc
                     raise
+                except RetryExhausted as exc:
+                    if not exc.unreachable or self._reached:
+                        raise
+                    self._fatal = FatalBackendError(
+                        f"the model endpoint cannot be reached: {exc}",
+                        attempts=exc.attempts,
+                        usage=exc.usage,
+                    )
+                    raise self._fatal from exc
+                self._reached = True
+                return score
         finally:
             request.close()  # never started (cancelled while waiting, or fatal): no warning
 

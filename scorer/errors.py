@@ -108,7 +108,13 @@ class UnsupportedMethodError(FatalBackendError):
 
 
 class RetryExhausted(BackendError):
-    """Transient errors (429, 5xx, timeouts, connection) outlasted the retry policy."""
+    """Transient errors (429, 5xx, timeouts, connection) outlasted the retry policy.
+
+    ``unreachable`` is True when no attempt got any answer: the endpoint
+    could not be connected to at all.
+    """
+
+    unreachable: bool = False
 
 
 class InvalidOutputError(BackendError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import socket
 import sys
 import time
 import warnings
@@ -571,3 +572,29 @@ def test_closing_a_batch_early_leaves_no_unawaited_requests(
     never_awaited = [w for w in caught if "was never awaited" in str(w.message)]
     assert never_awaited == []
     assert fake.count == 3
+
+
+def test_an_endpoint_that_cannot_be_reached_stops_the_batch(
+    settings: Settings, sleeps: SleepRecorder, rubric: Rubric
+) -> None:
+    with socket.socket() as closed:  # a loopback port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    backend = OpenAICompatBackend(
+        base_url=f"http://127.0.0.1:{port}/v1",
+        api_key=KEY,
+        model="fake-model",
+        settings=settings,
+        sleep=sleeps,
+    )
+    papers = [{"title": f"Paper {i} on KV caches", "abstract": "Serving."} for i in range(50)]
+
+    async def run() -> list[ScoredPaper]:
+        scorer = Scorer(settings, backend=backend)
+        return [r async for r in scorer.ascore_many(papers, rubric, concurrency=2)]
+
+    with pytest.raises(FatalBackendError, match="cannot be reached") as info:
+        asyncio.run(run())
+    assert info.value.attempts == settings.retry.max_attempts
+    assert len(sleeps.waits) <= 2 * (settings.retry.max_attempts - 1)  # two papers, not fifty
+    assert_key_hidden(info.value)

@@ -151,11 +151,13 @@ def to_backend_error(exc: BaseException, *, attempts: int) -> BackendError:
             f"gave up after {attempts} attempt(s): request timed out", attempts=attempts
         )
     if isinstance(exc, openai.APIConnectionError):
-        return RetryExhausted(
+        error = RetryExhausted(
             f"gave up after {attempts} attempt(s): cannot connect to the model endpoint"
             f" ({exc.request.url.copy_with(query=None)})",
             attempts=attempts,
         )
+        error.unreachable = not isinstance(exc, openai.APITimeoutError)
+        return error
     return RetryExhausted(
         f"gave up after {attempts} attempt(s): unreadable answer from the model endpoint "
         f"({type(exc).__name__}: {exc})",
