@@ -143,14 +143,14 @@ def test_threshold_counts_equal_scores_as_above(rubric: Rubric) -> None:
     results = [result(rubric, "at", relevance=70), result(rubric, "under", relevance=69)]
     out = render_markdown(Digest.of(results, rubric))
     assert titles(out) == ["at"]
-    assert "**1** papers above threshold (70/100) out of **2** total scanned." in out
+    assert "**1** paper above threshold (70/100) out of **2** total scanned." in out
 
 
 def test_threshold_override(rubric: Rubric) -> None:
     results = [result(rubric, "a", relevance=95), result(rubric, "b", relevance=85)]
     out = render_markdown(Digest.of(results, rubric, threshold=90))
     assert titles(out) == ["a"]
-    assert "**1** papers above threshold (90/100) out of **2** total scanned." in out
+    assert "**1** paper above threshold (90/100) out of **2** total scanned." in out
 
 
 @pytest.mark.parametrize(
@@ -185,7 +185,7 @@ def test_failed_results_counted_not_listed(rubric: Rubric) -> None:
     ]
     out = render_markdown(Digest.of(results, rubric))
     assert titles(out) == ["ok"]
-    assert "**1** papers above threshold (70/100) out of **2** total scanned." in out
+    assert "**1** paper above threshold (70/100) out of **2** total scanned." in out
 
 
 def test_duplicates_first_seen_wins(rubric: Rubric) -> None:
@@ -233,7 +233,7 @@ def test_newlines_inside_fields_collapse(rubric: Rubric) -> None:
     )
     out = render_markdown(Digest.of([scored], rubric))
     lines = out.splitlines()
-    assert "### A title ### Injected heading" in lines
+    assert "### A title \\### Injected heading" in lines  # escaped: text, not a heading
     assert "**Relevance: 80/100 | Hype: 50/100** — Because --- reasons." in lines
     assert "*Authors: A B*" in lines
     assert any(line.startswith("> Line one. > quoted line zzz") for line in lines)
