@@ -29,7 +29,6 @@ Every field is escaped by :mod:`scorer.digest_text`, and only http(s) URLs
 become links, so no paper or model text can add Markdown or HTML.
 """
 
-
 from __future__ import annotations
 
 import datetime as dt
@@ -227,9 +226,9 @@ def failures_sentence(digest: Digest) -> str | None:
         return None
     named = reasons[:MAX_REASONS]
     other = sum(n for _, n in reasons[MAX_REASONS:])
-    parts = [f"{n} × {reason}" for reason, n in named]
+    parts = [f"{n} \N{MULTIPLICATION SIGN} {reason}" for reason, n in named]
     if other:
-        parts.append(f"{other} × other")
+        parts.append(f"{other} \N{MULTIPLICATION SIGN} other")
     return f"{count_papers(digest.failed)} could not be scored ({', '.join(parts)})."
 
 
