@@ -13,21 +13,26 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 from html import escape
 
-from scorer.digest import MAX_AUTHORS, Digest
+from scorer.digest import (
+    DEMO_NOTE,
+    MAX_AUTHORS,
+    Digest,
+    below_heading,
+    count_papers,
+    failures_sentence,
+)
+from scorer.digest_text import http_url, one_line
 from scorer.models import ScoredPaper
 from scorer.rubric import Rubric
 
 __all__ = ["render_html"]
 
 BUCKETS = 10  # histogram bars: 0-9, 10-19, ..., 90-100
-
-_SPACE = re.compile(r"\s+")
-# Only plain http(s) URLs become links; the literal prefix leaves no room for
-# "java\tscript:" tricks, and the excluded characters keep the URL one token.
-_HTTP_URL = re.compile(r"^https?://[^\s\"'<>\\\x00-\x1f\x7f]+$", re.IGNORECASE)
+# A bar holding one paper beside one holding hundreds would be a fraction of a
+# pixel high; every non-empty bar gets at least this height (drawing units).
+MIN_BAR_HEIGHT = 3
 
 _CSS = """
 :root{color-scheme:light dark;--bg:#f6f7f9;--card:#fff;--fg:#1d2430;--muted:#5b6472;
@@ -72,6 +77,8 @@ white-space:nowrap}
 .meta a{margin-right:.6rem}
 details summary{cursor:pointer;color:var(--muted);font-size:.9rem}
 details p{margin:.4rem 0 0}
+.demo{margin:0 0 .8rem;font-style:italic}.failures{margin:0 0 1rem;color:var(--mid)}
+.below>h2{font-size:1.2rem;margin:1.8rem 0 .8rem}.paper.below{border-style:dashed}
 .empty{background:var(--card);border:1px dashed var(--line);border-radius:10px;padding:2rem;
 text-align:center;color:var(--muted)}
 @media (max-width:34rem){main{padding:1rem .7rem 3rem}h1{font-size:1.35rem}.paper{padding:.8rem}}
@@ -110,7 +117,8 @@ _JS = """
       if (!p.hidden) visible++;
       list.appendChild(p);
     });
-    shown.textContent = "Showing " + visible + " of " + papers.length + " papers.";
+    shown.textContent = "Showing " + visible + " of " + papers.length +
+      (papers.length === 1 ? " paper." : " papers.");
   }
   form.addEventListener("input", update);
   form.addEventListener("change", update);
@@ -142,12 +150,12 @@ def render_html(digest: Digest) -> str:
     rubric = digest.rubric
     listed = digest.listed
     title = _text(rubric.title)
+    noun = "paper" if len(listed) == 1 else "papers"
     summary = (
-        f"<strong>{len(listed)}</strong> papers above threshold ({digest.threshold}/100) "
+        f"<strong>{len(listed)}</strong> {noun} above threshold ({digest.threshold}/100) "
         f"out of <strong>{digest.scanned}</strong> total scanned."
     )
-    if digest.failed:
-        summary += f" {digest.failed} could not be scored."
+    failures = failures_sentence(digest)
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -158,7 +166,10 @@ def render_html(digest: Digest) -> str:
         f"<body><main><header><h1>{title}</h1>",
         '<p class="lede">Automatically discovered papers scored for relevance to: '
         f"{_text(rubric.description)}</p>",
-        f'<p class="summary">{summary}</p></header>',
+        f'<p class="demo">{DEMO_NOTE}</p>' if digest.demo else "",
+        f'<p class="summary">{summary}</p>',
+        f'<p class="failures">{_text(failures)}</p>' if failures else "",
+        "</header>",
     ]
     overview = [_histogram(digest)] if digest.score_counts else []
     if listed:
@@ -173,8 +184,20 @@ def render_html(digest: Digest) -> str:
         parts.append(
             f'<p class="empty">No papers above threshold ({digest.threshold}/100) this time.</p>'
         )
+    below = digest.below_threshold
+    if below:
+        # Outside #papers: the script's filter starts at the threshold and would hide them.
+        parts.append(
+            f'<section id="below" class="below" aria-labelledby="below-title">'
+            f'<h2 id="below-title">{_text(below_heading(digest, len(below)))}</h2>'
+        )
+        parts += [
+            _paper(len(listed) + rank, result, rubric, below=True)
+            for rank, result in enumerate(below)
+        ]
+        parts.append("</section>")
     parts.append(f"</main><script>{_JS}</script></body></html>")
-    return "\n".join(parts) + "\n"
+    return "\n".join(part for part in parts if part) + "\n"
 
 
 def _controls(rubric: Rubric, threshold: int) -> str:
@@ -209,11 +232,11 @@ def _histogram(digest: Digest) -> str:
     scale = (bottom - top) / max(counts)
     bars = []
     for i, (label, n) in enumerate(zip(labels, counts, strict=True)):
-        x, h = i * width / BUCKETS, n * scale
+        x, h = i * width / BUCKETS, max(n * scale, MIN_BAR_HEIGHT) if n else 0
         cls = "bar in" if (i + 1) * step > digest.threshold else "bar"
         bars.append(
             f'<rect class="{cls}" x="{x + 2:g}" y="{bottom - h:g}" width="{width / BUCKETS - 4:g}"'
-            f' height="{h:g}"><title>{label}: {n} papers</title></rect>'
+            f' height="{h:g}"><title>{label}: {count_papers(n)}</title></rect>'
         )
         if n:
             bars.append(
@@ -237,18 +260,18 @@ def _histogram(digest: Digest) -> str:
         f'<line class="cut" x1="{cut:g}" x2="{cut:g}" y1="12" y2="{bottom}"/>'
         f'<text class="cut-label" x="{label_x:g}" y="9" text-anchor="{anchor}">'
         f"threshold {digest.threshold}</text></svg>"
-        f"<figcaption>{name} scores of the {sum(counts)} papers scored; "
+        f"<figcaption>{name} scores of the {count_papers(sum(counts))} scored; "
         "highlighted bars reach the threshold.</figcaption></figure>"
     )
 
 
-def _paper(rank: int, result: ScoredPaper, rubric: Rubric) -> str:
+def _paper(rank: int, result: ScoredPaper, rubric: Rubric, *, below: bool = False) -> str:
     paper = result.paper
     scores = [result.scores.get(d.name) for d in rubric.dimensions]
     data = "".join(f' data-s{i}="{"" if s is None else s}"' for i, s in enumerate(scores))
     date = paper.published.isoformat() if paper.published else ""
     title = _text(paper.title)
-    url = _link_target(paper.url)
+    url = _href(paper.url)
     heading = f'<a href="{url}">{title}</a>' if url else title
     badges = "".join(
         f'<span class="badge {_tier(s)}">{_text(d.display)} <b>{"?" if s is None else s}</b>'
@@ -263,13 +286,16 @@ def _paper(rank: int, result: ScoredPaper, rubric: Rubric) -> str:
         meta.append(f'Published <time datetime="{date}">{date}</time>')
     links = [
         f'<a href="{target}">{label}</a>'
-        for label, target in (("arXiv", url), ("PDF", _link_target(paper.pdf_url)))
+        for label, target in (("arXiv", url), ("PDF", _href(paper.pdf_url)))
         if target
     ]
+    if below:
+        badges += '<span class="badge lo">below threshold</span>'
     justification = _text(result.justification)
+    cls = "paper below" if below else "paper"
     return "".join(
         [
-            f'<article class="paper" data-rank="{rank}" data-date="{date}"{data}>',
+            f'<article class="{cls}" data-rank="{rank}" data-date="{date}"{data}>',
             f"<h2>{heading}</h2>",
             f'<p class="scores">{badges}</p>',
             f'<p class="why">{justification}</p>' if justification else "",
@@ -287,13 +313,12 @@ def _tier(score: int | None) -> str:
     return "hi" if score >= 85 else "mid" if score >= 70 else "lo"
 
 
-def _link_target(url: str | None) -> str | None:
+def _href(url: str | None) -> str | None:
     """``url`` escaped for an href, or None unless it is a plain http(s) URL."""
-    if url is None or not _HTTP_URL.match(url):
-        return None
-    return escape(url, quote=True)
+    target = http_url(url)
+    return None if target is None else escape(target, quote=True)
 
 
 def _text(text: str) -> str:
     """Escape for HTML text or attributes; whitespace collapses as in the Markdown digest."""
-    return escape(_SPACE.sub(" ", text).strip(), quote=True)
+    return escape(one_line(text), quote=True)
