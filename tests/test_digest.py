@@ -12,6 +12,7 @@ import pytest
 from scorer import Paper, ScoredPaper
 from scorer.digest import Digest, render_markdown
 from scorer.rubric import Rubric, load_rubric
+from scorer.settings import EMBEDDED_MODEL
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SEED = (FIXTURES / "seed_digest.md").read_text(encoding="utf-8")
@@ -20,6 +21,7 @@ SEED_ROWS = [
     for line in (FIXTURES / "seed_digest_scored.jsonl").read_text(encoding="utf-8").splitlines()
 ]
 SEED_UNIQUE_PAPERS = 31
+TIMES = " \N{MULTIPLICATION SIGN} "
 
 
 @pytest.fixture(scope="module")
@@ -244,3 +246,125 @@ def test_missing_date_omits_the_line(rubric: Rubric) -> None:
     out = render_markdown(Digest.of([result(rubric, published=None)], rubric))
     assert "*Published:" not in out
     assert dt.date.min.isoformat() not in out
+
+
+# The embedded demo model, the best papers below the threshold, and failures.
+
+
+def demo(scored: ScoredPaper) -> ScoredPaper:
+    return scored.model_copy(update={"model": EMBEDDED_MODEL})
+
+
+def header(markdown: str) -> list[str]:
+    return markdown.split("\n---\n")[0].splitlines()
+
+
+def test_demo_model_is_named_in_the_header(rubric: Rubric) -> None:
+    out = render_markdown(Digest.of([demo(result(rubric, relevance=90))], rubric))
+    assert header(out)[4:7] == [
+        "*Scored offline by the embedded demo model (SmolLM2-135M): scores show the "
+        "pipeline working, not expert judgement.*",
+        "",
+        "**1** paper above threshold (70/100) out of **1** total scanned.",
+    ]
+
+
+def test_other_models_get_no_demo_note(rubric: Rubric) -> None:
+    local_gguf = result(rubric).model_copy(update={"model": "/models/qwen2.5-7b-q4.gguf"})
+    out = render_markdown(Digest.of([local_gguf, result(rubric, "b", id="2")], rubric))
+    assert "demo model" not in out
+
+
+def test_demo_model_lists_the_top_10_when_none_pass(rubric: Rubric) -> None:
+    results = [
+        demo(result(rubric, f"p{score}", relevance=score, id=str(score))) for score in range(12)
+    ]
+    out = render_markdown(Digest.of(results, rubric))
+    assert "**0** papers above threshold (70/100) out of **12** total scanned." in out
+    assert "## Top 10 by score (none reached the threshold of 70)" in out.splitlines()
+    assert titles(out) == [f"p{score}" for score in range(11, 1, -1)]
+    marked = [line for line in out.splitlines() if line.startswith("**Relevance")]
+    assert marked[0] == "**Relevance: 11/100 | Hype: 50/100** (below threshold) — Why."
+    assert len(marked) == 10 and all("(below threshold)" in line for line in marked)
+    assert out.endswith("> An abstract.\n\n---\n")
+
+
+def test_demo_model_fills_up_to_top_n_after_the_papers_that_pass(rubric: Rubric) -> None:
+    results = [
+        demo(result(rubric, "below 40", relevance=40, id="1")),
+        demo(result(rubric, "pass 80", relevance=80, id="2")),
+        demo(result(rubric, "below 60", relevance=60, id="3")),
+        demo(result(rubric, "below 50", relevance=50, id="4")),
+        demo(result(rubric, "below 50 later", relevance=50, id="5")),
+    ]
+    out = render_markdown(Digest.of(results, rubric, top_n=3))
+    assert titles(out) == ["pass 80", "below 60", "below 50"]
+    lines = out.splitlines()
+    heading = lines.index("## Below the threshold of 70: the next 2 by score")
+    assert lines.index("### pass 80") < heading < lines.index("### below 60")
+    assert "**Relevance: 80/100 | Hype: 50/100** — Why." in lines  # passing: not marked
+
+
+def test_top_n_lists_a_duplicate_below_the_threshold_once(rubric: Rubric) -> None:
+    results = [
+        demo(result(rubric, "first", relevance=30, id="2602.21548v1")),
+        demo(result(rubric, "again", relevance=60, id="arXiv:2602.21548v2")),
+        demo(result(rubric, "other", relevance=20, id="2602.00002")),
+    ]
+    out = render_markdown(Digest.of(results, rubric))
+    assert titles(out) == ["first", "other"]
+    assert "## Top 2 by score (none reached the threshold of 70)" in out
+
+
+def test_top_n_is_off_for_other_models_unless_asked(rubric: Rubric) -> None:
+    results = [result(rubric, "a", relevance=50, id="1"), result(rubric, "b", relevance=60, id="2")]
+    assert titles(render_markdown(Digest.of(results, rubric))) == []
+    assert titles(render_markdown(Digest.of(results, rubric, top_n=1))) == ["b"]
+    demo_results = [demo(r) for r in results]
+    assert titles(render_markdown(Digest.of(demo_results, rubric, top_n=0))) == []
+    with pytest.raises(ValueError, match="top_n"):
+        Digest(rubric, top_n=-1)
+
+
+def test_failures_are_counted_with_their_reasons_in_one_line(rubric: Rubric) -> None:
+    results = [
+        result(rubric, "ok", relevance=90),
+        result(rubric, "t1", error="gave up after 6 attempt(s): request timed out", id="1"),
+        result(rubric, "t2", error="gave up after 3 attempt(s): request timed out", id="2"),
+        result(rubric, "t1", error="gave up after 6 attempt(s): request timed out", id="1"),
+        result(
+            rubric,
+            "bad",
+            error="the model's answer failed validation after 2 attempt(s): relevance: "
+            "Input should be less than or equal to 100",
+            id="3",
+        ),
+        result(rubric, "recovered", error="gave up after 4 attempt(s): HTTP 503: busy", id="4"),
+        result(rubric, "recovered", relevance=10, id="4"),
+    ]
+    out = render_markdown(Digest.of(results, rubric))
+    assert header(out)[4:] == [
+        "**1** paper above threshold (70/100) out of **5** total scanned.",
+        "",
+        f"3 papers could not be scored (2{TIMES}request timed out, "
+        f"1{TIMES}the model's answer failed validation).",
+    ]
+    assert titles(out) == ["ok"]
+
+
+def test_one_failure_and_many_reasons(rubric: Rubric) -> None:
+    one = [result(rubric, "x", error="gave up after 4 attempt(s): HTTP 500: boom", id="1")]
+    assert f"1 paper could not be scored (1{TIMES}HTTP 500)." in render_markdown(
+        Digest.of(one, rubric)
+    )
+    many = [result(rubric, f"p{i}", error=f"reason {i}: detail", id=str(i)) for i in range(6)]
+    assert (
+        f"6 papers could not be scored (1{TIMES}reason 0, 1{TIMES}reason 1, 1{TIMES}reason 2, "
+        f"1{TIMES}reason 3, 2{TIMES}other)."
+    ) in render_markdown(Digest.of(many, rubric))
+
+
+def test_failure_reasons_are_escaped(rubric: Rubric) -> None:
+    evil = [result(rubric, "x", error="<img src=x onerror=alert`1`>*", id="1")]
+    out = render_markdown(Digest.of(evil, rubric))
+    assert f"1 paper could not be scored (1{TIMES}\\<img src=x onerror=alert\\`1\\`>\\*)." in out
