@@ -73,6 +73,14 @@ _ROW_FORMATS: dict[str, type[CsvWriter] | type[JsonlWriter]] = {
     "--threshold", type=click.IntRange(0, 100), help="Digest threshold (default: the rubric's)."
 )
 @click.option(
+    "--top",
+    "top_n",
+    type=click.IntRange(0),
+    metavar="N",
+    help="When fewer than N papers reach the threshold, the digest also lists the best "
+    "below it, marked, up to N in all (default: 10 with the embedded demo model, else off).",
+)
+@click.option(
     "--arxiv",
     "arxiv_query",
     metavar="QUERY",
@@ -95,6 +103,7 @@ def batch(
     columns: tuple[str, ...],
     concurrency: int,
     threshold: int | None,
+    top_n: int | None,
     progress: bool | None,
     **model_opts: Any,
 ) -> None:
@@ -156,7 +165,7 @@ def batch(
 
     with contextlib.ExitStack() as stack:
         sinks: list[ResultWriter] = []
-        digest = Digest(rubric_obj, threshold=threshold)
+        digest = Digest(rubric_obj, threshold=threshold, top_n=top_n)
         for path in outputs:
             kind = _ROW_FORMATS.get(path.suffix.lower())
             if kind is not None:

@@ -32,7 +32,21 @@ __all__ = ["digest"]
 @click.option(
     "--threshold", type=click.IntRange(0, 100), help="Digest threshold (default: the rubric's)."
 )
-def digest(source: str, rubric: str, outputs: tuple[Path, ...], threshold: int | None) -> None:
+@click.option(
+    "--top",
+    "top_n",
+    type=click.IntRange(0),
+    metavar="N",
+    help="When fewer than N papers reach the threshold, the digest also lists the best "
+    "below it, marked, up to N in all (default: 10 with the embedded demo model, else off).",
+)
+def digest(
+    source: str,
+    rubric: str,
+    outputs: tuple[Path, ...],
+    threshold: int | None,
+    top_n: int | None,
+) -> None:
     """Render a digest from SCORED (.csv or .jsonl written by `scorer batch`).
 
     \b
@@ -58,7 +72,7 @@ def digest(source: str, rubric: str, outputs: tuple[Path, ...], threshold: int |
         click.echo(f"{where}: {verdict}: {problem.message}", err=True)
 
     scored = read_scored(source, rubric_obj, on_problem=report)
-    result = Digest.of(scored, rubric_obj, threshold=threshold)
+    result = Digest.of(scored, rubric_obj, threshold=threshold, top_n=top_n)
     if not outputs:
         sys.stdout.write(render_markdown(result))
     for path in outputs:
