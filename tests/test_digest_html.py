@@ -19,6 +19,7 @@ from scorer.digest import Digest, render_markdown
 from scorer.digest_html import render_html
 from scorer.rubric import Rubric, load_rubric
 from scorer.scored_rows import read_scored
+from scorer.settings import EMBEDDED_MODEL
 
 SEED_SCORED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_digest_scored.jsonl"
 CHROMIUM = "/usr/bin/chromium"
@@ -358,3 +359,94 @@ def test_cli_unknown_format_lists_both(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
     assert "unknown digest format (use .md or .html)" in result.stderr
+
+
+# Links: the same http(s)-only rule as the Markdown digest.
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+        "file:///etc/passwd",
+        "/relative/path",
+        "//evil.example/protocol-relative",
+        "http:///no-host",
+        "https://x.org/a b",
+        "https://x.org/<b>",
+        "java\nscript:alert(1)",
+    ],
+)
+def test_no_link_but_http(rubric: Rubric, url: str) -> None:
+    page = Page(render_html(Digest.of([scored(rubric, url=url, pdf_url=url)], rubric)))
+    assert page.hrefs() == []
+    assert page.titles == ["A paper"]
+
+
+def test_link_with_parentheses_is_the_same_as_in_markdown(rubric: Rubric) -> None:
+    url = "https://en.wikipedia.org/wiki/Bias_(statistics)"
+    digest = Digest.of([scored(rubric, url=url, pdf_url=None)], rubric)
+    assert (
+        Page(render_html(digest)).hrefs()
+        == ["https://en.wikipedia.org/wiki/Bias_%28statistics%29"] * 2
+    )
+    assert "[arXiv](https://en.wikipedia.org/wiki/Bias_%28statistics%29)" in render_markdown(digest)
+
+
+# The demo model, papers below the threshold, failures and counts of one.
+
+
+def demo_digest(rubric: Rubric, below: int) -> Digest:
+    """One paper above the threshold, ``below`` papers at 15, one failure; demo model scores."""
+    results = [scored(rubric, "Top paper", relevance=95, url="https://arxiv.org/abs/2602.00001")]
+    results += [
+        scored(rubric, f"Low {i}", relevance=15, url=f"https://arxiv.org/abs/2602.1{i:04d}")
+        for i in range(below)
+    ]
+    results = [r.model_copy(update={"model": EMBEDDED_MODEL}) for r in results]
+    failed = scored(rubric, "Failed", url="https://arxiv.org/abs/2602.99999")
+    results.append(
+        failed.model_copy(
+            update={"scores": {}, "error": "gave up after 6 attempt(s): request timed out"}
+        )
+    )
+    return Digest.of(results, rubric)
+
+
+def test_demo_digest_names_the_model_fills_up_and_counts_failures(rubric: Rubric) -> None:
+    html = render_html(demo_digest(rubric, below=300))
+    page = Page(html)
+    text = " ".join(page.all_text().split())
+    assert "Scored offline by the embedded demo model (SmolLM2-135M)" in text
+    assert "1 paper above threshold (70/100) out of 302 total scanned." in text
+    assert "1 paper could not be scored (1 \N{MULTIPLICATION SIGN} request timed out)." in text
+    assert "Below the threshold of 70: the next 9 by score" in text
+    assert page.titles == ["Top paper", *(f"Low {i}" for i in range(9))]
+    assert html.count("below threshold</span>") == 9
+    assert "<title>90-100: 1 paper</title>" in html
+    assert "scores of the 301 papers scored" in html
+
+
+def test_histogram_bar_of_one_paper_has_a_visible_height(rubric: Rubric) -> None:
+    html = render_html(demo_digest(rubric, below=300))
+    heights = {
+        label: float(height)
+        for height, label in re.findall(r'height="([\d.]+)"><title>(\d+-\d+): ', html)
+    }
+    assert heights["10-19"] > 80
+    assert heights["90-100"] >= 3  # 1/300 of the tallest bar would be 0.3 units
+    assert heights["50-59"] == 0
+
+
+def test_browser_shows_one_paper_bar_and_below_threshold_papers(
+    browser: Browser, rubric: Rubric, tmp_path: Path
+) -> None:
+    page, requests, dialogs = open_page(browser, render_html(demo_digest(rubric, 300)), tmp_path)
+    bar = page.locator("svg.hist rect").nth(9).bounding_box()
+    assert bar is not None and bar["height"] >= 2  # pixels on the screen
+    assert page.locator("#shown").inner_text() == "Showing 1 of 1 paper."
+    below = page.locator("#below article.paper:visible h2")
+    assert below.count() == 9
+    page.locator("input[name=min]").fill("100")  # the filter is for papers above the threshold
+    assert visible_titles(page)[:1] == ["Low 0"] and below.count() == 9
+    assert requests == [] and dialogs == []
