@@ -28,25 +28,25 @@ EXIT_BACKEND = 3
 EXIT_CACHE = 4
 EXIT_INTERRUPTED = 130
 
-# name -> (module, attribute, the one-line help `scorer --help` lists). The
-# help lines are copied here so that listing the commands imports none of
-# them; tests/test_cli.py checks they match each command's own help.
+# name -> (module, attribute, the first paragraph of its help). The help is
+# copied here so that `scorer --help` can list the commands without importing
+# them; tests/test_cli.py checks that it matches each command's own.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "batch": (
         "scorer.cli.batch_cmd",
         "batch",
-        "Score every paper in INPUT (.csv, .jsonl, or - for JSONL on...",
+        "Score every paper in INPUT (.csv, .jsonl, or - for JSONL on stdin), or from --arxiv.",
     ),
     "cache": ("scorer.cli.cache_cmd", "cache", "The result cache (scores already paid for)."),
     "digest": (
         "scorer.cli.digest_cmd",
         "digest",
-        "Render a digest from SCORED (.csv or .jsonl written by `scorer...",
+        "Render a digest from SCORED (.csv or .jsonl written by `scorer batch`).",
     ),
     "eval": (
         "scorer.cli.eval_cmd",
         "evaluate_cmd",
-        "Score LABELLED (.csv or .jsonl with a human label per paper)...",
+        "Score LABELLED (.csv or .jsonl with a human label per paper) and compare.",
     ),
     "fetch": (
         "scorer.cli.fetch_cmd",
@@ -92,8 +92,13 @@ class _ScorerGroup(click.Group):
         return load_command(cmd_name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # click's own version calls get_command for every row: it would import them all.
-        rows = [(name, help_line) for name, (_, _, help_line) in sorted(COMMANDS.items())]
+        # click's own version calls get_command for every row, importing them all;
+        # this one shortens the copied help lines exactly as click would.
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [
+            (name, click.Command(name, help=help_text).get_short_help_str(limit))
+            for name, (_, _, help_text) in sorted(COMMANDS.items())
+        ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
