@@ -553,6 +553,15 @@ def test_shell_completion_script_and_completions() -> None:
     assert "compdef _scorer_completion scorer" in zsh.stdout
 
 
+def test_a_count_of_one_reads_one_paper(fake: FakeOpenAI, tmp_path: Path) -> None:
+    labelled = tmp_path / "labelled.jsonl"
+    labelled.write_text(json.dumps({"title": TITLE, "abstract": ABSTRACT, "label": "yes"}) + "\n")
+    result = invoke(["eval", str(labelled), "--rubric", "llm-inference"], env=endpoint(fake))
+    assert result.exit_code == 0, result.output
+    assert "\n1 paper scored (0 from the cache) in " in result.stdout
+    assert "1 papers" not in result.output
+
+
 # -- the unreachable endpoint (started in the background at module start) -------------------------
 
 
