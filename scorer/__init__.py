@@ -2,25 +2,35 @@
 
 >>> from scorer import score
 >>> result = score({"title": "...", "abstract": "..."}, "llm-inference")  # doctest: +SKIP
+
+The names below are imported on first use (PEP 562): ``import scorer`` and the
+``scorer`` command's start-up stay fast, and the scoring engine (with the
+OpenAI client behind it) loads only for a program that scores.
 """
 
-from scorer.api import ascore, ascore_many, score, score_many
-from scorer.engine import Scorer
-from scorer.errors import (
-    BackendError,
-    CacheError,
-    ConfigError,
-    FatalBackendError,
-    InputError,
-    InvalidOutputError,
-    RetryExhausted,
-    RubricError,
-    ScorerError,
-    UnsupportedMethodError,
-)
-from scorer.models import Paper, Score, ScoredPaper, Usage
-from scorer.rubric import Dimension, Rubric, builtin_rubric_names, load_rubric
-from scorer.settings import RetryPolicy, Sampling, Settings
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from scorer.api import ascore, ascore_many, score, score_many
+    from scorer.engine import Scorer
+    from scorer.errors import (
+        BackendError,
+        CacheError,
+        ConfigError,
+        FatalBackendError,
+        InputError,
+        InvalidOutputError,
+        RetryExhausted,
+        RubricError,
+        ScorerError,
+        UnsupportedMethodError,
+    )
+    from scorer.models import Paper, Score, ScoredPaper, Usage
+    from scorer.rubric import Dimension, Rubric, builtin_rubric_names, load_rubric
+    from scorer.settings import RetryPolicy, Sampling, Settings
 
 __all__ = [
     "BackendError",
@@ -53,3 +63,38 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# Each public name -> the private module that defines it.
+_SOURCES = {
+    "scorer.api": ("ascore", "ascore_many", "score", "score_many"),
+    "scorer.engine": ("Scorer",),
+    "scorer.errors": (
+        "BackendError",
+        "CacheError",
+        "ConfigError",
+        "FatalBackendError",
+        "InputError",
+        "InvalidOutputError",
+        "RetryExhausted",
+        "RubricError",
+        "ScorerError",
+        "UnsupportedMethodError",
+    ),
+    "scorer.models": ("Paper", "Score", "ScoredPaper", "Usage"),
+    "scorer.rubric": ("Dimension", "Rubric", "builtin_rubric_names", "load_rubric"),
+    "scorer.settings": ("RetryPolicy", "Sampling", "Settings"),
+}
+_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'scorer' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -17,6 +17,22 @@ from scorer import RetryPolicy, Settings
 from scorer.testing import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
+# What tools themselves keep in a checkout; anything else new in it came from a test.
+TOOL_FOLDERS = {".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", "__pycache__"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def repository_root_untouched() -> Iterator[None]:
+    """Fails the run when a test leaves a file in the checkout's root folder.
+
+    The root is the user's: the quick start writes its digest.md there, and a
+    test that wrote (or deleted) one there would clobber it.
+    """
+    before = {path.name for path in ROOT.iterdir()}
+    yield
+    after = {path.name for path in ROOT.iterdir()}
+    added = sorted(after - before - TOOL_FOLDERS)
+    assert not added, f"the tests wrote into the repository root: {', '.join(added)}"
 
 
 @pytest.fixture(autouse=True)

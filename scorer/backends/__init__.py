@@ -6,9 +6,13 @@ the implementation from settings.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from scorer.backends.base import Backend, Completion
-from scorer.backends.openai_compat import OpenAICompatBackend
 from scorer.settings import Settings
+
+if TYPE_CHECKING:
+    from scorer.backends.openai_compat import OpenAICompatBackend
 
 __all__ = ["Backend", "Completion", "OpenAICompatBackend", "backend_for"]
 
@@ -19,6 +23,9 @@ def backend_for(settings: Settings) -> Backend:
         from scorer.backends.embedded import embedded_backend  # starts a server: import late
 
         return embedded_backend(settings)
+    # openai and instructor take about a second to import: only a cache miss needs them.
+    from scorer.backends.openai_compat import OpenAICompatBackend
+
     api_key = settings.api_key.get_secret_value() if settings.api_key else None
     return OpenAICompatBackend(
         base_url=settings.base_url,
@@ -26,3 +33,11 @@ def backend_for(settings: Settings) -> Backend:
         model=settings.model_id,
         settings=settings,
     )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "OpenAICompatBackend":
+        from scorer.backends.openai_compat import OpenAICompatBackend
+
+        return OpenAICompatBackend
+    raise AttributeError(f"module 'scorer.backends' has no attribute {name!r}")

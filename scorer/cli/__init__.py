@@ -3,24 +3,22 @@
 Exit codes: 0 success; 2 bad usage or input (unknown rubric, invalid paper or
 option); 3 the model could not score (endpoint errors, invalid answers);
 4 the cache could not be used; 130 interrupted.
+
+Each command's module is imported only when that command runs (click's
+"lazily loading subcommands" pattern): the commands between them import the
+OpenAI client, instructor, jinja, rich, FastAPI and scikit-learn, which took
+2 s before ``scorer --help`` could print anything.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 from typing import Any
 
 import click
 
 from scorer import __version__
-from scorer.cli.batch_cmd import batch
-from scorer.cli.cache_cmd import cache
-from scorer.cli.digest_cmd import digest
-from scorer.cli.eval_cmd import evaluate_cmd
-from scorer.cli.fetch_cmd import fetch
-from scorer.cli.rubrics_cmd import rubrics
-from scorer.cli.score_cmd import score
-from scorer.cli.serve_cmd import serve
 from scorer.errors import BackendError, CacheError, ScorerError
 
 __all__ = ["cli", "main"]
@@ -30,8 +28,43 @@ EXIT_BACKEND = 3
 EXIT_CACHE = 4
 EXIT_INTERRUPTED = 130
 
+# name -> (module, attribute, the first paragraph of its help). The help is
+# copied here so that `scorer --help` can list the commands without importing
+# them; tests/test_cli.py checks that it matches each command's own.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "batch": (
+        "scorer.cli.batch_cmd",
+        "batch",
+        "Score every paper in INPUT (.csv, .jsonl, or - for JSONL on stdin), or from --arxiv.",
+    ),
+    "cache": ("scorer.cli.cache_cmd", "cache", "The result cache (scores already paid for)."),
+    "digest": (
+        "scorer.cli.digest_cmd",
+        "digest",
+        "Render a digest from SCORED (.csv or .jsonl written by `scorer batch`).",
+    ),
+    "eval": (
+        "scorer.cli.eval_cmd",
+        "evaluate_cmd",
+        "Score LABELLED (.csv or .jsonl with a human label per paper) and compare.",
+    ),
+    "fetch": (
+        "scorer.cli.fetch_cmd",
+        "fetch",
+        "Fetch papers from a source into a file that `scorer batch` reads.",
+    ),
+    "rubrics": ("scorer.cli.rubrics_cmd", "rubrics", "Built-in rubrics, and checking your own."),
+    "score": ("scorer.cli.score_cmd", "score", "Score one paper against a rubric."),
+    "serve": (
+        "scorer.cli.serve_cmd",
+        "serve",
+        "Serve the scoring API over HTTP (OpenAPI docs at /docs).",
+    ),
+}
+
 
 def exit_code_for(error: ScorerError) -> int:
+    """The documented exit code for ``error``."""
     if isinstance(error, BackendError):
         return EXIT_BACKEND
     if isinstance(error, CacheError):
@@ -39,8 +72,35 @@ def exit_code_for(error: ScorerError) -> int:
     return EXIT_USAGE
 
 
+def load_command(name: str) -> click.Command:
+    """Import the command ``name`` (a key of ``COMMANDS``)."""
+    module, attribute, _ = COMMANDS[name]
+    command = getattr(importlib.import_module(module), attribute)
+    assert isinstance(command, click.Command), (name, command)
+    return command
+
+
 class _ScorerGroup(click.Group):
-    """Turns every ``ScorerError`` into one line on stderr and an exit code."""
+    """Loads commands on demand; turns every ``ScorerError`` into one line and an exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        return load_command(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # click's own version calls get_command for every row, importing them all;
+        # this one shortens the copied help lines exactly as click would.
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [
+            (name, click.Command(name, help=help_text).get_short_help_str(limit))
+            for name, (_, _, help_text) in sorted(COMMANDS.items())
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -55,23 +115,18 @@ class _ScorerGroup(click.Group):
 
 
 @click.group(cls=_ScorerGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="scorer")
+@click.version_option(__version__, "-V", "--version", prog_name="scorer")
 def cli() -> None:
-    """Score research papers against a topic rubric with an LLM."""
+    """Score research papers against a topic rubric with an LLM.
+
+    \b
+    Shell completion (bash; zsh and fish alike, with zsh_source/fish_source):
+      eval "$(_SCORER_COMPLETE=bash_source scorer)"
+    """
     # instructor logs every failed request at ERROR. With logging unconfigured,
     # Python prints those records to stderr, so one failure would show up three
     # times around the single line this command prints for it.
     logging.getLogger("instructor").setLevel(logging.CRITICAL)
-
-
-cli.add_command(score)
-cli.add_command(batch)
-cli.add_command(digest)
-cli.add_command(evaluate_cmd)
-cli.add_command(rubrics)
-cli.add_command(cache)
-cli.add_command(serve)
-cli.add_command(fetch)
 
 
 def main() -> None:

@@ -19,6 +19,7 @@ from scorer.cli.files import is_digest, write_digest
 from scorer.cli.options import model_options, parse_columns, settings_from
 from scorer.cli.progress import BatchProgress, count_records
 from scorer.cli.score_cmd import EMBEDDED_NOTICE
+from scorer.cli.wording import plural
 from scorer.digest import Digest
 from scorer.errors import ConfigError, InputError
 from scorer.models import Paper
@@ -159,7 +160,7 @@ def batch(
             )
         )
         total = len(papers)
-        click.echo(f"scorer: fetched {total} papers from arXiv", err=True)
+        click.echo(f"scorer: fetched {total} {plural(total, 'paper')} from arXiv", err=True)
     if settings.uses_embedded:
         click.echo(EMBEDDED_NOTICE, err=True)
 

@@ -12,6 +12,7 @@ import click
 from scorer.cli.files import write_atomically
 from scorer.cli.options import model_options, parse_columns, settings_from
 from scorer.cli.score_cmd import EMBEDDED_NOTICE
+from scorer.cli.wording import plural
 from scorer.engine import Scorer
 from scorer.errors import InputError
 from scorer.prices import PRICES, parse_price
@@ -164,11 +165,13 @@ def _text(outcome: EvalRun) -> str:
     )
     if outcome.prefiltered_out:
         lines.append(
-            f"prefilter: {outcome.prefiltered_out} papers not sent to the model, "
+            f"prefilter: {outcome.prefiltered_out} {plural(outcome.prefiltered_out, 'paper')} not "
+            "sent to the model, "
             f"{outcome.positives_prefiltered_out} of them relevant (counted as missed)"
         )
     lines.append(
-        f"{outcome.sent_to_model} papers scored ({outcome.cached} from the cache) "
+        f"{outcome.sent_to_model} {plural(outcome.sent_to_model, 'paper')} scored "
+        f"({outcome.cached} from the cache) "
         f"in {outcome.wall_s:.1f} s"
     )
     return "\n".join(lines)

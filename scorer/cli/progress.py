@@ -21,6 +21,7 @@ from rich.progress import (
 )
 
 from scorer.batch import BatchSummary
+from scorer.cli.wording import plural
 from scorer.models import ScoredPaper
 
 __all__ = ["BatchProgress", "count_records"]
@@ -105,7 +106,8 @@ class BatchProgress:
         elif not self._quiet and now - self._last_line >= self._interval:
             self._last_line = now
             of_total = f"/{self.total}" if self.total is not None else ""
-            self._stream.write(f"scorer: {done}{of_total} papers, {self._detail(summary, now)}\n")
+            noun = plural(self.total if self.total is not None else done, "paper")
+            self._stream.write(f"scorer: {done}{of_total} {noun}, {self._detail(summary, now)}\n")
             self._stream.flush()
 
     def _detail(self, summary: BatchSummary, now: float) -> str:
