@@ -105,3 +105,107 @@ def test_serve_refuses_a_bad_max_inflight(bad: str) -> None:
     result = CliRunner().invoke(cli, ["serve", "--max-inflight", bad])
     assert result.exit_code == 2
     assert "Invalid value for '--max-inflight'" in result.output
+
+
+# -- bounded memory: inline-rubric limits, per-rubric objects in LRUs ----------------------------
+
+
+def rubric(i: int, **changes: Any) -> dict[str, Any]:
+    """A distinct inline rubric (its own fingerprint) for each ``i``."""
+    return {
+        "title": f"Topic {i}",
+        "description": f"Papers about topic number {i}.",
+        "dimensions": [{"name": "fit", "description": f"Fit to topic {i}."}],
+        **changes,
+    }
+
+
+def dimension(i: int, description: str = "How well it fits.") -> dict[str, Any]:
+    return {"name": f"d{i}", "description": description}
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"dimensions": [dimension(i) for i in range(17)]}, "17 dimensions (the limit is 16)"),
+        ({"description": "x" * 2001}, "description is 2001 characters (the limit is 2000)"),
+        (
+            {"dimensions": [{**dimension(0), "scale": {str(p): "a" for p in range(12)}}]},
+            "dimensions.0.scale has 12 points (the limit is 11)",
+        ),
+        (
+            {"dimensions": [{**dimension(0), "scale": {"50": "a" * 501}}]},
+            "dimensions.0.scale.50 is 501 characters (the limit is 500)",
+        ),
+        ({"exclude": ["x"] * 33}, "33 exclude items (the limit is 32)"),
+        (
+            {
+                "examples": [
+                    {
+                        "title": "t",
+                        "abstract": "a" * 4000,
+                        "scores": {"fit": 1},
+                        "justification": "j",
+                    }
+                ]
+            },
+            "examples.0 is 4002 characters (the limit is 4000)",
+        ),
+        (
+            {
+                "dimensions": [
+                    {
+                        **dimension(i, "y" * 2000),
+                        "scale": {str(p): "z" * 500 for p in range(0, 101, 10)},
+                    }
+                    for i in range(16)
+                ]
+            },
+            "bytes as JSON (the limit is 65536)",
+        ),
+    ],
+)
+def test_an_inline_rubric_over_a_limit_is_a_422_naming_it(
+    fake: FakeOpenAI, fake_settings: Settings, changes: dict[str, Any], message: str
+) -> None:
+    with serving(fake_settings) as base_url:
+        answer = httpx.post(
+            f"{base_url}/v1/score",
+            json={"paper": PAPER, "rubric": rubric(0, **changes)},
+            trust_env=False,
+            timeout=30,
+        )
+    assert answer.status_code == 422, answer.text
+    assert "rubric too large: " in answer.text and message in answer.text
+    assert fake.count == 0
+
+
+def test_every_builtin_rubric_can_be_sent_inline() -> None:
+    from scorer.rubric import builtin_rubric_names, check_limits, load_rubric
+
+    for name in builtin_rubric_names():
+        check_limits(load_rubric(name))  # GET /v1/rubrics/{name} is a starting point
+
+
+def test_answer_models_stay_bounded_across_many_rubrics(
+    fake: FakeOpenAI, fake_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scorer.response import ANSWER_MODELS
+
+    monkeypatch.setattr(ANSWER_MODELS, "maxsize", 8)  # the real bound is 256: same code, faster
+    with (
+        serving(fake_settings) as base_url,
+        httpx.Client(base_url=base_url, trust_env=False, timeout=30) as client,
+    ):
+        answers = [
+            client.post("/v1/score", json={"paper": PAPER, "rubric": rubric(i)}) for i in range(30)
+        ]
+        assert len(ANSWER_MODELS) <= 8
+        again = client.post("/v1/score", json={"paper": PAPER, "rubric": rubric(0)})
+        other = {"title": "A second paper", "abstract": "Long since evicted rubric."}
+        rebuilt = client.post("/v1/score", json={"paper": other, "rubric": rubric(0)})
+    assert [a.status_code for a in answers] == [200] * 30
+    assert again.json()["cached"]  # the cache key does not depend on the evicted model
+    assert rebuilt.status_code == 200 and set(rebuilt.json()["scores"]) == {"fit"}
+    assert len(ANSWER_MODELS) <= 8
+    assert fake.count == 31
