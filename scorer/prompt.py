@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import jinja2
 
+from scorer.lru import LRU
 from scorer.models import Paper
 from scorer.resources import resource_dir
 from scorer.rubric import Example, Rubric
@@ -64,7 +65,7 @@ class PromptTemplate:
 
 
 # The fingerprint covers everything the system template reads from a rubric.
-_SYSTEM_TEXTS: dict[tuple[str, str], str] = {}
+_SYSTEM_TEXTS: LRU[tuple[str, str], str] = LRU(maxsize=256)  # bounded: a server sees many
 
 
 def _example_answer(example: Example) -> str:

@@ -11,13 +11,15 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from scorer.lru import LRU
 from scorer.models import Score, Usage
 from scorer.prompt import MAX_JUSTIFICATION
 from scorer.rubric import Rubric
 
-__all__ = ["response_model_for", "to_score"]
+__all__ = ["ANSWER_MODELS", "response_model_for", "to_score"]
 
-_MODELS: dict[str, type[BaseModel]] = {}
+ANSWER_MODELS: LRU[str, type[BaseModel]] = LRU(maxsize=256)
+"""Answer models by rubric fingerprint: the most recently used 256 (a server sees many rubrics)."""
 
 
 class _Answer(BaseModel):
@@ -26,7 +28,7 @@ class _Answer(BaseModel):
 
 def response_model_for(rubric: Rubric) -> type[BaseModel]:
     """The pydantic model of a valid answer for ``rubric`` (cached by fingerprint)."""
-    model = _MODELS.get(rubric.fingerprint)
+    model = ANSWER_MODELS.get(rubric.fingerprint)
     if model is None:
         fields: dict[str, Any] = {
             "justification": (
@@ -41,7 +43,7 @@ def response_model_for(rubric: Rubric) -> type[BaseModel]:
         for dim in rubric.dimensions:
             fields[dim.name] = (int, Field(ge=0, le=100, description=dim.description))
         model = create_model("PaperScores", __base__=_Answer, **fields)
-        _MODELS[rubric.fingerprint] = model
+        ANSWER_MODELS[rubric.fingerprint] = model
     return model
 
 

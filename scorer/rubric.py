@@ -17,6 +17,7 @@ A rubric is a TOML file (see ``rubrics/`` for the built-ins)::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -40,10 +41,12 @@ from scorer.method_spec import METHOD_HELP, parse_method
 from scorer.resources import resource_dir
 
 __all__ = [
+    "INLINE_LIMITS",
     "Dimension",
     "Example",
     "Rubric",
     "builtin_rubric_names",
+    "check_limits",
     "load_rubric",
     "rubric_fingerprint",
 ]
@@ -185,6 +188,77 @@ def rubric_fingerprint(rubric: Rubric) -> str:
     payload = rubric.model_dump(mode="json", exclude={"name", "threshold", "method"})
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+@dataclasses.dataclass(frozen=True)
+class RubricLimits:
+    """How large a rubric may be. The service holds inline rubrics to :data:`INLINE_LIMITS`.
+
+    Every rubric is kept in memory while its papers are scored, its answer
+    model and system text are built from it, and its text is sent (and paid
+    for) with every paper: a rubric from a client must not be unbounded.
+    """
+
+    dimensions: int = 16
+    scale_points: int = 11  # per dimension: 0, 10, ..., 100
+    text_chars: int = 2000  # title, description, each dimension's description and label
+    anchor_chars: int = 500  # each scale point's text, each include/exclude item
+    criteria: int = 32  # include and exclude items, each
+    examples: int = 8
+    example_chars: int = 4000  # each example's title + abstract + justification
+    total_bytes: int = 64 * 1024  # the whole rubric as JSON
+
+
+INLINE_LIMITS = RubricLimits()
+
+
+def check_limits(rubric: Rubric, limits: RubricLimits = INLINE_LIMITS) -> None:
+    """Raise ``ValueError`` naming the first limit ``rubric`` is over.
+
+    >>> check_limits(load_rubric("llm-inference"))
+    """
+    over = _first_over(rubric, limits)
+    if over is not None:
+        raise ValueError(f"rubric too large: {over}")
+
+
+def _first_over(rubric: Rubric, limits: RubricLimits) -> str | None:
+    if len(rubric.dimensions) > limits.dimensions:
+        return f"{len(rubric.dimensions)} dimensions (the limit is {limits.dimensions})"
+    texts = {"title": rubric.title, "description": rubric.description}
+    for i, dim in enumerate(rubric.dimensions):
+        texts[f"dimensions.{i}.description"] = dim.description
+        texts[f"dimensions.{i}.label"] = dim.label or ""
+        if len(dim.scale) > limits.scale_points:
+            return (
+                f"dimensions.{i}.scale has {len(dim.scale)} points "
+                f"(the limit is {limits.scale_points})"
+            )
+        for point, anchor in dim.scale.items():
+            if len(anchor) > limits.anchor_chars:
+                return (
+                    f"dimensions.{i}.scale.{point} is {len(anchor)} characters "
+                    f"(the limit is {limits.anchor_chars})"
+                )
+    for field, text in texts.items():
+        if len(text) > limits.text_chars:
+            return f"{field} is {len(text)} characters (the limit is {limits.text_chars})"
+    for kind, items in (("include", rubric.include), ("exclude", rubric.exclude)):
+        if len(items) > limits.criteria:
+            return f"{len(items)} {kind} items (the limit is {limits.criteria})"
+        for i, item in enumerate(items):
+            if len(item) > limits.anchor_chars:
+                return f"{kind}.{i} is {len(item)} characters (the limit is {limits.anchor_chars})"
+    if len(rubric.examples) > limits.examples:
+        return f"{len(rubric.examples)} examples (the limit is {limits.examples})"
+    for i, ex in enumerate(rubric.examples):
+        size = len(ex.title) + len(ex.abstract) + len(ex.justification)
+        if size > limits.example_chars:
+            return f"examples.{i} is {size} characters (the limit is {limits.example_chars})"
+    size = len(rubric.model_dump_json().encode())
+    if size > limits.total_bytes:
+        return f"{size} bytes as JSON (the limit is {limits.total_bytes})"
+    return None
 
 
 def builtin_rubric_names() -> list[str]:

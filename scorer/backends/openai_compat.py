@@ -233,7 +233,7 @@ class OpenAICompatBackend:
         return error
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)  # bounded: a server sees many rubrics
 def _prepared(model: type[BaseModel]) -> type[BaseModel]:
     """``model`` as an instructor ``OpenAISchema`` whose JSON schema is built once.
 

@@ -55,6 +55,14 @@ TOKEN_ENV = "SCORER_API_TOKEN"
     help="Model requests in flight for one batch request.",
 )
 @click.option(
+    "--max-inflight",
+    type=click.IntRange(1, 4096),
+    default=64,
+    show_default=True,
+    help="Model requests in flight at once across all requests (single and batch); "
+    "more wait their turn. Cache hits never wait.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
@@ -69,6 +77,7 @@ def serve(
     max_batch: int,
     max_body_mb: float,
     concurrency: int,
+    max_inflight: int,
     log_level: str,
     **model_opts: Any,
 ) -> None:
@@ -98,6 +107,7 @@ def serve(
         max_batch=max_batch,
         max_body_bytes=max(1, int(max_body_mb * 1024 * 1024)),
         concurrency=concurrency,
+        max_inflight=max_inflight,
     )
     if settings.uses_embedded:
         click.echo(EMBEDDED_NOTICE, err=True)

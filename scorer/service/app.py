@@ -11,11 +11,13 @@ from fastapi.security import HTTPBearer
 from starlette.routing import Route
 
 from scorer import __version__
+from scorer.backends import backend_for
 from scorer.engine import Scorer
 from scorer.errors import ScorerError
 from scorer.rubric import builtin_rubric_names, load_rubric
 from scorer.service.auth import BearerAuthMiddleware
 from scorer.service.errors import error_handler, request_validation_error
+from scorer.service.inflight import DEFAULT_MAX_INFLIGHT, LimitedBackend
 from scorer.service.limits import BodyLimitMiddleware
 from scorer.service.metrics import MetricsMiddleware
 from scorer.service.routes import api, public
@@ -45,6 +47,7 @@ def create_app(
     max_batch: int = DEFAULT_MAX_BATCH,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     concurrency: int = 16,
+    max_inflight: int = DEFAULT_MAX_INFLIGHT,
 ) -> FastAPI:
     """The HTTP service scoring with ``settings``.
 
@@ -53,10 +56,11 @@ def create_app(
     request shares its cache, connections and in-flight requests.
     ``api_token`` turns on bearer-token auth. ``max_body_bytes`` (413 above
     it) bounds a request body, ``max_batch`` the papers of one batch (413),
-    ``concurrency`` the model requests in flight for one batch.
+    ``concurrency`` the model requests in flight for one batch, and
+    ``max_inflight`` those of all requests together.
     """
-    if max_batch < 1 or concurrency < 1 or max_body_bytes < 1:
-        raise ValueError("max_batch, concurrency and max_body_bytes must be positive")
+    if min(max_batch, concurrency, max_body_bytes, max_inflight) < 1:
+        raise ValueError("max_batch, concurrency, max_body_bytes and max_inflight must be positive")
     state = ServiceState(
         settings=settings,
         rubrics={name: load_rubric(name) for name in builtin_rubric_names()},
@@ -67,7 +71,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with Scorer(settings) as scorer:
+        # Made here, on the serving event loop, which the semaphore belongs to.
+        backend = LimitedBackend(
+            lambda: backend_for(settings), limit=max_inflight, model_id=settings.model_id
+        )
+        async with Scorer(settings, backend=backend) as scorer:
             state.scorer = scorer
             try:
                 yield

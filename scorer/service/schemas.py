@@ -21,10 +21,11 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
     WrapValidator,
     field_validator,
+    model_validator,
 )
 
 from scorer.models import Paper
-from scorer.rubric import Dimension, Rubric
+from scorer.rubric import INLINE_LIMITS, Dimension, Rubric, check_limits
 
 __all__ = [
     "BatchAbort",
@@ -52,10 +53,25 @@ RubricName = Annotated[
 ]
 
 
+_L = INLINE_LIMITS
+
+
 class InlineRubric(Rubric):
-    """A rubric given in full: the fields of a rubric TOML file, as JSON (``name`` optional)."""
+    __doc__ = f"""A rubric given in full: a rubric TOML file's fields as JSON (``name`` optional).
+
+    Limits (a 422 names the one exceeded): at most {_L.dimensions} dimensions of
+    at most {_L.scale_points} scale points; {_L.text_chars} characters per title,
+    description or label, {_L.anchor_chars} per scale point and per include or
+    exclude item ({_L.criteria} items each); {_L.examples} examples of at most
+    {_L.example_chars} characters; {_L.total_bytes // 1024} KiB in all, as JSON.
+    """
 
     name: Annotated[str, StringConstraints(pattern=RUBRIC_NAME_PATTERN)] = "inline"
+
+    @model_validator(mode="after")
+    def _within_limits(self) -> InlineRubric:
+        check_limits(self)
+        return self
 
     @field_validator("dimensions")
     @classmethod
