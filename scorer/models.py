@@ -19,7 +19,7 @@ __all__ = ["MAX_NESTING", "Paper", "Score", "ScoredPaper", "Usage", "clean_value
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
-_YEAR = re.compile(r"^\d{4}$")
+_YEAR = re.compile(r"^\d+$")  # digits are a year: 20240102 is no Unix timestamp here
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 MAX_NESTING = 32

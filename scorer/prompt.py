@@ -86,16 +86,23 @@ def _paper_fields(*sources: str) -> frozenset[str] | None:
         tree = _ENV.parse(source)
         uses += sum(1 for name in tree.find_all(jinja2.nodes.Name) if name.name == "paper")
         for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem)):
-            target = node.node
-            if not (isinstance(target, jinja2.nodes.Name) and target.name == "paper"):
-                continue
-            if isinstance(node, jinja2.nodes.Getattr):
-                fields.add(node.attr)
-                uses -= 1
-            elif isinstance(node.arg, jinja2.nodes.Const) and isinstance(node.arg.value, str):
-                fields.add(node.arg.value)
+            field = _paper_field(node)
+            if field is not None:
+                fields.add(field)
                 uses -= 1
     return frozenset(fields) if uses == 0 else None
+
+
+def _paper_field(node: jinja2.nodes.Node) -> str | None:
+    """``X`` when ``node`` is ``paper.X`` or ``paper["X"]``."""
+    if isinstance(node, jinja2.nodes.Getattr):
+        target, field = node.node, node.attr
+    elif isinstance(node, jinja2.nodes.Getitem) and isinstance(node.arg, jinja2.nodes.Const):
+        target, field = node.node, node.arg.value
+    else:
+        return None
+    is_paper = isinstance(target, jinja2.nodes.Name) and target.name == "paper"
+    return field if is_paper and isinstance(field, str) else None
 
 
 _ENV = jinja2.Environment(

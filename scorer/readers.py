@@ -75,6 +75,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 }
 
 _ICONV_HINT = "re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`"
+_NOT_TEXT = "{name}: not UTF-8 text (NUL byte at line 1: UTF-16 or binary?); " + _ICONV_HINT
 
 
 def read_papers(
@@ -184,11 +185,7 @@ def _screened(lines: Iterable[str], name: str, bad: _BadLines) -> Iterator[str]:
     for number, line in enumerate(lines, start=1):
         if "\0" in line:
             if number == 1:
-                raise InputError(
-                    f"{name}: not UTF-8 text (NUL byte at line 1: UTF-16 or binary?); "
-                    f"{_ICONV_HINT}",
-                    line=1,
-                )
+                raise InputError(_NOT_TEXT.format(name=name), line=1)
             bad.setdefault(number, "NUL byte in the line (a damaged file?)")
             line = line.replace("\0", "")
         yield line
@@ -221,6 +218,8 @@ def _decode_lines(
             if line.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
                 raise InputError(f"{name}: UTF-16 text, not UTF-8; {_ICONV_HINT}", line=1)
             line = line.removeprefix(codecs.BOM_UTF8)
+            if b"\0" in line:  # before any decoding notice: the file is not text
+                raise InputError(_NOT_TEXT.format(name=name), line=1)
         try:
             text = line.decode(encoding or "utf-8")
         except UnicodeDecodeError as exc:
@@ -262,9 +261,9 @@ def _read_csv(
         except csv.Error as exc:
             line = reader.line_num
             raise InputError(f"{name}: line {line}: {exc}", line=line) from exc
-        trouble = _bad_in(bad, reader.line_num)
+        trouble = _bad_in(bad, 1, reader.line_num)
         if trouble is not None:
-            raise InputError(f"{name}: line {trouble[0]}: {trouble[1]}", line=trouble[0])
+            raise InputError(f"{name}: header: {trouble}", line=1)
     fields = _resolve(header, overrides, name)
     missing = [f for f in ("title", "abstract") if f not in fields]
     if missing:
@@ -284,13 +283,12 @@ def _read_csv(
         except csv.Error as exc:
             # The reader starts afresh at the next line: one bad record, not a bad file.
             start, last_line = last_line + 1, reader.line_num
-            trouble = _bad_in(bad, last_line)
-            report(RowProblem(start, trouble[1] if trouble else str(exc)))
+            report(RowProblem(start, _bad_in(bad, start, last_line) or str(exc)))
             continue
         start, last_line = last_line + 1, reader.line_num
-        trouble = _bad_in(bad, last_line)
+        trouble = _bad_in(bad, start, last_line)
         if trouble is not None:
-            report(RowProblem(trouble[0], trouble[1]))
+            report(RowProblem(start, trouble))
             continue
         if not any(cell.strip() for cell in row):
             continue
@@ -311,15 +309,17 @@ def _read_csv(
             yield paper
 
 
-def _bad_in(bad: _BadLines, last_line: int) -> tuple[int, str] | None:
-    """The first bad line up to ``last_line`` (and forget those): the record's problem."""
+def _bad_in(bad: _BadLines, start: int, last_line: int) -> str | None:
+    """The problem of the record on lines ``start``..``last_line``: its first bad line's."""
     found = sorted(number for number in bad if number <= last_line)
     if not found:
         return None
-    first = (found[0], bad[found[0]])
+    problem = bad[found[0]]
+    if found[0] != start:
+        problem = f"{problem} (line {found[0]})"
     for number in found:
         del bad[number]
-    return first
+    return problem
 
 
 def _allow_long_fields() -> None:

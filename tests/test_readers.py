@@ -141,7 +141,7 @@ def test_an_explicit_utf8_encoding_rejects_a_latin1_row_with_the_place(tmp_path:
 
 def test_an_explicit_encoding_that_fails_on_the_header_stops_the_file(tmp_path: Path) -> None:
     path = write(tmp_path / "papers.csv", "títle,abstract\nT,A\n", encoding="latin-1")
-    with pytest.raises(InputError, match=r"line 1: not utf-8 text \(byte 0xed") as e:
+    with pytest.raises(InputError, match=r"header: not utf-8 text \(byte 0xed") as e:
         list(read_papers(path, encoding="utf-8"))
     assert e.value.line == 1
 
