@@ -20,6 +20,7 @@ from scorer.errors import BackendError, FatalBackendError, InputError, RetryExha
 from scorer.method_spec import MethodSpec, parse_method
 from scorer.methods import ScoringMethod, method_for
 from scorer.models import Paper, Score, ScoredPaper, Usage
+from scorer.paper_limits import bounded_paper
 from scorer.prompt import PromptTemplate
 from scorer.rubric import Rubric
 from scorer.settings import Settings
@@ -157,15 +158,18 @@ class Scorer:
         item = to_paper(paper)
         started = time.perf_counter()
         method = self.method(rubric)
+        # What the model is sent, and what the cache key names: the fields the
+        # prompt reads, cut to the settings' limits (the result keeps them whole).
+        sent = bounded_paper(item, self.settings.paper_limits, method.prompt.paper_fields)
         key = cache_key(
-            item,
+            sent,
             rubric,
             prompt_hash=method.prompt.content_hash,
             model_id=self.model_id,
             sampling=self.settings.sampling,
             method=str(method.spec),
         )
-        score, cached = await self._single_flight(key, item, rubric, method)
+        score, cached = await self._single_flight(key, sent, rubric, method)
         passed = score.scores[rubric.primary.name] >= rubric.threshold
         return ScoredPaper(
             paper=item,

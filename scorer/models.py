@@ -6,13 +6,76 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
-__all__ = ["Paper", "Score", "ScoredPaper", "Usage"]
+__all__ = ["MAX_NESTING", "Paper", "Score", "ScoredPaper", "Usage", "clean_value"]
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
-_YEAR = re.compile(r"^\d{4}$")
+_YEAR = re.compile(r"^\d+$")  # digits are a year: 20240102 is no Unix timestamp here
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+MAX_NESTING = 32
+"""Deepest nesting of lists and objects a paper field may hold.
+
+Deeper values are refused: dumping them (JSON, CSV ``extra`` cells, the cache)
+would recurse once per level, and a hostile record nests thousands deep.
+"""
+
+
+def clean_value(value: Any, *, max_depth: int = MAX_NESTING) -> tuple[Any, bool]:
+    """``value`` with lone surrogates replaced by U+FFFD, and whether any were.
+
+    Walks nested lists, tuples and dicts without recursion and raises
+    ``ValueError`` when they nest deeper than ``max_depth``. Lone surrogates
+    (``"\\ud800"`` in JSON) cannot be written as UTF-8, so they would fail the
+    run at the first output instead of at the record.
+
+    >>> clean_value({"a": ["x\\ud800"]})
+    ({'a': ['x\ufffd']}, True)
+    """
+    if isinstance(value, str):
+        if _SURROGATE.search(value) is None:
+            return value, False
+        return _SURROGATE.sub("\ufffd", value), True
+    if not isinstance(value, list | tuple | dict):
+        return value, False
+    fixed = False
+    # A container is rebuilt only when something inside it changed.
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > max_depth:
+            raise ValueError(f"nested deeper than {max_depth} levels")
+        children = item.items() if isinstance(item, dict) else enumerate(item)
+        for key, child in children:
+            if isinstance(child, list | tuple | dict):
+                stack.append((child, depth + 1))
+            elif isinstance(child, str) and _SURROGATE.search(child) is not None:
+                fixed = True
+            if isinstance(key, str) and _SURROGATE.search(key) is not None:
+                fixed = True
+    if not fixed:
+        return value, False
+    return _replace_surrogates(value), True
+
+
+def _replace_surrogates(value: Any) -> Any:
+    # Only called on values clean_value() has bounded in depth: recursion is safe.
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_replace_surrogates(v) for v in value)
+    return value
 
 
 class Paper(BaseModel):
@@ -33,6 +96,24 @@ class Paper(BaseModel):
     pdf_url: str | None = None
     categories: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded_nesting(cls, data: Any) -> Any:
+        # Before any field is looked at: a field nested thousands deep must
+        # fail here, as one invalid paper, not as a RecursionError later.
+        if not isinstance(data, dict):
+            return data
+        out = data
+        for key, value in data.items():
+            try:
+                cleaned, fixed = clean_value(value)
+            except ValueError as exc:
+                raise ValueError(f"{key}: {exc}") from None
+            if fixed:
+                out = dict(data) if out is data else out
+                out[key] = cleaned
+        return out
+
     @field_validator("authors", "categories", mode="before")
     @classmethod
     def _split_list(cls, value: Any) -> Any:
@@ -41,6 +122,13 @@ class Paper(BaseModel):
         if isinstance(value, str):
             sep = ";" if ";" in value else ","
             return [part.strip() for part in value.split(sep) if part.strip()]
+        if isinstance(value, list):
+            # Exports such as Semantic Scholar's list authors as {"name": ...} objects.
+            return [
+                item["name"] if isinstance(item, dict) and isinstance(item.get("name"), str)
+                else item
+                for item in value
+            ]
         return value
 
     @field_validator("published", mode="before")
@@ -48,6 +136,13 @@ class Paper(BaseModel):
     def _parse_date(cls, value: Any) -> Any:
         if value is None or (isinstance(value, str) and not value.strip()):
             return None
+        if isinstance(value, bool):
+            raise ValueError(f"a date or a year, not {value}")
+        if isinstance(value, float):
+            # A year written as 2020.0; never a Unix timestamp (86400.0 is no date here).
+            if not (value.is_integer() and dt.MINYEAR <= value <= dt.MAXYEAR):
+                raise ValueError(f"a date or a year, not {value!r}")
+            value = int(value)
         if isinstance(value, int) or (isinstance(value, str) and _YEAR.match(value.strip())):
             year = int(value)
             if not dt.MINYEAR <= year <= dt.MAXYEAR:
@@ -62,6 +157,11 @@ class Paper(BaseModel):
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
             return None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return str(value)  # a numeric id column: 12 is the id "12"
+        if isinstance(value, float | bool):
+            # 2602.1 may have been the arXiv id 2602.10000: only text keeps it.
+            raise ValueError(f"text, not the number {value!r} (quote it in the file)")
         return value.strip() if isinstance(value, str) else value
 
     @property

@@ -14,7 +14,9 @@ import json
 from dataclasses import dataclass
 
 import jinja2
+import jinja2.nodes
 
+from scorer.data_block import neutralised_paper
 from scorer.lru import LRU
 from scorer.models import Paper
 from scorer.resources import resource_dir
@@ -25,17 +27,20 @@ __all__ = ["MAX_JUSTIFICATION", "PromptTemplate", "load_prompt"]
 MAX_JUSTIFICATION = 300
 """Upper bound on the justification's length, in characters (schema and prompt)."""
 
-_DELIMITERS = ("<paper>", "</paper>")
-
 
 @dataclass(frozen=True)
 class PromptTemplate:
-    """A pair of templates (system, user) and the hash of their text."""
+    """A pair of templates (system, user) and the hash of their text.
+
+    ``paper_fields`` names the paper fields the templates read (None: they
+    use the paper as a whole); only those are cut to the input limits.
+    """
 
     name: str
     system: jinja2.Template
     user: jinja2.Template
     content_hash: str
+    paper_fields: frozenset[str] | None = None
 
     def messages(self, rubric: Rubric, paper: Paper, **extra: object) -> list[dict[str, str]]:
         """Chat messages asking for ``paper`` to be scored against ``rubric``.
@@ -50,7 +55,9 @@ class PromptTemplate:
 
     def user_text(self, rubric: Rubric, paper: Paper, **extra: object) -> str:
         """The paper part, closed by a reminder of the answer format."""
-        return self.user.render(paper=_defanged(paper), rubric=rubric, **extra).strip()
+        # Every field is neutralised, so no paper text can open or close the
+        # <paper> data block (see scorer.data_block).
+        return self.user.render(paper=neutralised_paper(paper), rubric=rubric, **extra).strip()
 
     def system_text(self, rubric: Rubric) -> str:
         """The rubric part; rendered once per (template, rubric fingerprint)."""
@@ -72,16 +79,31 @@ def _example_answer(example: Example) -> str:
     return json.dumps({"justification": example.justification, **example.scores})
 
 
-def _defanged(paper: Paper) -> Paper:
-    """Stop paper text from closing the data block early."""
-    fields = {"title": paper.title, "abstract": paper.abstract}
-    if not any(tag in value for value in fields.values() for tag in _DELIMITERS):
-        return paper
-    cleaned = {
-        key: value.replace("</paper>", "</ paper>").replace("<paper>", "< paper>")
-        for key, value in fields.items()
-    }
-    return paper.model_copy(update=cleaned)
+def _paper_fields(*sources: str) -> frozenset[str] | None:
+    """The ``paper.X`` / ``paper["X"]`` the templates read; None if they use ``paper`` whole."""
+    fields: set[str] = set()
+    uses = 0
+    for source in sources:
+        tree = _ENV.parse(source)
+        uses += sum(1 for name in tree.find_all(jinja2.nodes.Name) if name.name == "paper")
+        for node in tree.find_all((jinja2.nodes.Getattr, jinja2.nodes.Getitem)):
+            field = _paper_field(node)
+            if field is not None:
+                fields.add(field)
+                uses -= 1
+    return frozenset(fields) if uses == 0 else None
+
+
+def _paper_field(node: jinja2.nodes.Node) -> str | None:
+    """``X`` when ``node`` is ``paper.X`` or ``paper["X"]``."""
+    if isinstance(node, jinja2.nodes.Getattr):
+        target, field = node.node, node.attr
+    elif isinstance(node, jinja2.nodes.Getitem) and isinstance(node.arg, jinja2.nodes.Const):
+        target, field = node.node, node.arg.value
+    else:
+        return None
+    is_paper = isinstance(target, jinja2.nodes.Name) and target.name == "paper"
+    return field if is_paper and isinstance(field, str) else None
 
 
 _ENV = jinja2.Environment(
@@ -103,4 +125,5 @@ def load_prompt(name: str = "score") -> PromptTemplate:
         system=_ENV.from_string(system_src),
         user=_ENV.from_string(user_src),
         content_hash=digest,
+        paper_fields=_paper_fields(system_src, user_src),
     )

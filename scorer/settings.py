@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from scorer.errors import ConfigError
 from scorer.method_spec import MethodSpec, parse_method
+from scorer.paper_limits import PaperLimits
 
 __all__ = [
     "DEFAULT_OPENAI_MODEL",
@@ -96,6 +97,21 @@ class Settings:
     retry: RetryPolicy = RetryPolicy()
     limits: RateLimits = RateLimits()
     method: MethodSpec | None = None  # None: the rubric's method, else generate
+    # How much of a paper is sent to the model (see scorer.paper_limits).
+    max_title_chars: int = PaperLimits.title
+    max_abstract_chars: int = PaperLimits.abstract
+    max_authors: int = PaperLimits.authors
+    max_author_chars: int = PaperLimits.author
+
+    @property
+    def paper_limits(self) -> PaperLimits:
+        """The limits on paper fields sent to the model."""
+        return PaperLimits(
+            title=self.max_title_chars,
+            abstract=self.max_abstract_chars,
+            authors=self.max_authors,
+            author=self.max_author_chars,
+        )
 
     @property
     def uses_embedded(self) -> bool:
@@ -118,7 +134,8 @@ class Settings:
         Environment variables: ``SCORER_BACKEND``, ``SCORER_MODEL``,
         ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``SCORER_CACHE_DIR``,
         ``SCORER_NO_CACHE`` (``1`` disables the cache), ``SCORER_TIMEOUT``,
-        ``SCORER_METHOD``.
+        ``SCORER_METHOD``, ``SCORER_MAX_TITLE_CHARS``, ``SCORER_MAX_ABSTRACT_CHARS``,
+        ``SCORER_MAX_AUTHORS``, ``SCORER_MAX_AUTHOR_CHARS``.
         """
         env = os.environ if env is None else env
         given = {key: value for key, value in explicit.items() if value is not None}
@@ -149,6 +166,9 @@ class Settings:
             out["base_url"] = str(out["base_url"]).rstrip("/")
         if "method" in out:
             out["method"] = parse_method(out["method"])
+        for name in _LIMITS:
+            if name in out:
+                out[name] = _positive_int(name, out[name])
         return replace(self, **out)
 
 
@@ -160,7 +180,13 @@ _ENV_VARS = {
     "cache_dir": "SCORER_CACHE_DIR",
     "timeout": "SCORER_TIMEOUT",
     "method": "SCORER_METHOD",
+    "max_title_chars": "SCORER_MAX_TITLE_CHARS",
+    "max_abstract_chars": "SCORER_MAX_ABSTRACT_CHARS",
+    "max_authors": "SCORER_MAX_AUTHORS",
+    "max_author_chars": "SCORER_MAX_AUTHOR_CHARS",
 }
+
+_LIMITS = ("max_title_chars", "max_abstract_chars", "max_authors", "max_author_chars")
 
 
 def default_cache_dir() -> Path:
@@ -173,6 +199,16 @@ def _positive_float(name: str, value: Any) -> float:
         number = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{name} must be a number, not {value!r}") from None
+    if number <= 0:
+        raise ConfigError(f"{name} must be positive, not {value!r}")
+    return number
+
+
+def _positive_int(name: str, value: Any) -> int:
+    try:
+        number = int(str(value).strip().replace("_", "").replace(",", ""))
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
     if number <= 0:
         raise ConfigError(f"{name} must be positive, not {value!r}")
     return number

@@ -129,14 +129,21 @@ def test_a_file_without_title_or_abstract_column_fails_at_once(tmp_path: Path) -
         next(read_papers(path))
 
 
-def test_an_explicit_utf8_encoding_rejects_latin1_with_the_place(tmp_path: Path) -> None:
-    lines = ["title,abstract"] + [f"T{i},A{i}" for i in range(10)] + ["Café,Résumé"]
+def test_an_explicit_utf8_encoding_rejects_a_latin1_row_with_the_place(tmp_path: Path) -> None:
+    lines = ["title,abstract"] + [f"T{i},A{i}" for i in range(10)] + ["Café,Résumé", "Z,z"]
     path = write(tmp_path / "papers.csv", "\n".join(lines) + "\n", encoding="latin-1")
-    papers = read_papers(path, encoding="utf-8")
-    assert next(papers).title == "T0"  # lazy: the error comes when line 12 is reached
-    with pytest.raises(InputError, match=r"not utf-8 text \(byte 0xe9 at line 12\).*UTF-8") as e:
-        list(papers)
-    assert e.value.line == 12
+    papers, problems = read_all(path, encoding="utf-8")
+    assert [p.title for p in papers] == [f"T{i}" for i in range(10)] + ["Z"]
+    [problem] = problems
+    assert (problem.line, problem.skipped) == (12, True)
+    assert "not utf-8 text (byte 0xe9 at line 12)" in problem.message
+
+
+def test_an_explicit_encoding_that_fails_on_the_header_stops_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "papers.csv", "títle,abstract\nT,A\n", encoding="latin-1")
+    with pytest.raises(InputError, match=r"header: not utf-8 text \(byte 0xed") as e:
+        list(read_papers(path, encoding="utf-8"))
+    assert e.value.line == 1
 
 
 def test_by_default_non_utf8_lines_are_read_as_windows_1252_with_a_notice(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import sys
-from typing import Any
+from typing import IO, Any
 
 import click
 
@@ -12,7 +13,8 @@ from scorer._loop import run_sync
 from scorer.api import ascore
 from scorer.cli.options import model_options, settings_from
 from scorer.errors import InputError
-from scorer.models import ScoredPaper
+from scorer.models import MAX_NESTING, ScoredPaper
+from scorer.readers import MAX_LINE_BYTES
 from scorer.rubric import Rubric, load_rubric
 
 __all__ = ["score"]
@@ -36,7 +38,7 @@ EMBEDDED_NOTICE = (
 @click.option(
     "--paper",
     "paper_file",
-    type=click.File("r", encoding="utf-8"),
+    type=click.File("rb"),
     help="A JSON file with the paper's fields ('-' reads standard input).",
 )
 @click.option(
@@ -93,19 +95,48 @@ def score(
 def _paper_from(flags: dict[str, str | None], paper_file: Any) -> dict[str, Any]:
     given = {key: value for key, value in flags.items() if value is not None}
     if paper_file is None and not given and not sys.stdin.isatty():
-        paper_file = sys.stdin
+        paper_file = getattr(sys.stdin, "buffer", sys.stdin)
     if paper_file is None:
         if not given:
             raise InputError("no paper given: use --title and --abstract, --paper FILE, or stdin")
         return given
-    name = getattr(paper_file, "name", "<stdin>")
+    name = str(getattr(paper_file, "name", "<stdin>"))
+    if name.startswith("<") or name == "-":
+        name = "<stdin>"
+    data = _paper_json(paper_file, name)
+    return {**data, **given}  # flags win over the file
+
+
+def _paper_json(stream: IO[bytes] | IO[str], name: str) -> dict[str, Any]:
+    """The one JSON object in ``stream``; any way it is not one is an ``InputError``."""
+    raw = stream.read(MAX_LINE_BYTES + 1)
+    if len(raw) > MAX_LINE_BYTES:
+        raise InputError(f"{name}: larger than {MAX_LINE_BYTES // 2**20} MiB; not one paper")
+    if isinstance(raw, bytes):
+        if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise InputError(f"{name}: UTF-16 text, not UTF-8; re-save it as UTF-8")
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise InputError(
+                f"{name}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}); "
+                "re-save it as UTF-8",
+                line=line,
+            ) from exc
+    else:
+        text = raw
     try:
-        data = json.load(paper_file)
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InputError(f"{name}: not valid JSON: {exc}", line=exc.lineno) from exc
+    except RecursionError as exc:
+        raise InputError(f"{name}: JSON nested too deep (more than {MAX_NESTING} levels)") from exc
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise InputError(f"{name}: not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise InputError(f"{name}: expected one JSON object with the paper's fields")
-    return {**data, **given}  # flags win over the file
+    return data
 
 
 def _render_text(result: ScoredPaper, rubric: Rubric) -> str:
