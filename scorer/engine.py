@@ -8,16 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import time
 import urllib.parse
-from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable, Mapping
-from typing import Any
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+)
+from typing import Any, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 
 from scorer.backends import Backend, backend_for
-from scorer.cache import ResultCache, cache_key
-from scorer.errors import BackendError, FatalBackendError, InputError, RetryExhausted
+from scorer.cache import Claimed, ResultCache, cache_key
+from scorer.errors import BackendError, CacheError, FatalBackendError, InputError, RetryExhausted
 from scorer.method_spec import MethodSpec, parse_method
 from scorer.methods import ScoringMethod, method_for
 from scorer.models import Paper, Score, ScoredPaper, Usage
@@ -28,6 +37,14 @@ from scorer.settings import Settings
 __all__ = ["PaperLike", "Scorer", "to_paper"]
 
 PaperLike = Paper | Mapping[str, Any]
+
+_log = logging.getLogger(__name__)
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+# Polling for another process's answer: soon at first (answers take about a
+# second), then at most once a second.
+_FIRST_POLL_S = 0.05
+_LAST_POLL_S = 1.0
 
 
 class _RequestSlots:
@@ -139,10 +156,13 @@ class Scorer:
         backend: Backend | None = None,
         cache: ResultCache | None = None,
         template: PromptTemplate | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings = settings
         self._backend = backend
         self._cache = cache
+        self._cache_off = False  # the cache failed mid-run: go on without it
+        self._sleep = sleep  # while waiting for another process's answer
         self._template = template
         self._methods: dict[MethodSpec, ScoringMethod] = {}
         self._inflight: dict[str, asyncio.Future[tuple[Score, bool]]] = {}
@@ -153,7 +173,7 @@ class Scorer:
 
     @property
     def cache(self) -> ResultCache | None:
-        if not self.settings.use_cache:
+        if not self.settings.use_cache or self._cache_off:
             return None
         if self._cache is None:
             self._cache = ResultCache(self.settings.cache_dir)
@@ -297,11 +317,11 @@ class Scorer:
     async def _single_flight(
         self, key: str, paper: Paper, rubric: Rubric, method: ScoringMethod
     ) -> tuple[Score, bool]:
+        dimensions = {d.name for d in rubric.dimensions}
         cache = self.cache
-        if cache is not None:
-            hit = cache.get(key)
-            if hit is not None and set(hit.scores) == {d.name for d in rubric.dimensions}:
-                return hit, True
+        hit = self._guarded(cache.get, key) if cache is not None else None
+        if isinstance(hit, Score) and set(hit.scores) == dimensions:
+            return hit, True
         running = self._inflight.get(key)
         if running is not None:
             try:
@@ -316,13 +336,9 @@ class Scorer:
         future: asyncio.Future[tuple[Score, bool]] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            request = method.score(self.backend, rubric, paper)
-            slots = _REQUEST_SLOTS.get()
-            score = await (request if slots is None else slots.ask(request))
-            if cache is not None:
-                cache.put(key, score)
-            future.set_result((score, False))
-            return score, False
+            result = await self._claimed_or_asked(key, hit, dimensions, paper, rubric, method)
+            future.set_result(result)
+            return result
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -332,6 +348,78 @@ class Scorer:
             raise
         finally:
             del self._inflight[key]
+
+    async def _claimed_or_asked(
+        self,
+        key: str,
+        hit: Score | Claimed | None,
+        dimensions: set[str],
+        paper: Paper,
+        rubric: Rubric,
+        method: ScoringMethod,
+    ) -> tuple[Score, bool]:
+        """Another process's answer if it is paying for this key now, else ask the model."""
+        cache = self.cache
+        claimed = False
+        if cache is not None and not isinstance(hit, Score):  # a stale Score: just re-ask
+            answer = await self._claim_or_wait(cache, key, hit, dimensions)
+            if answer is not None:
+                return answer, True
+            claimed = self.cache is not None
+        try:
+            request = method.score(self.backend, rubric, paper)
+            slots = _REQUEST_SLOTS.get()
+            score = await (request if slots is None else slots.ask(request))
+        except BaseException:
+            if claimed and self.cache is not None:
+                self._guarded(self.cache.release, key)  # let a waiting process try instead
+            raise
+        if self.cache is not None:
+            self._guarded(self.cache.put, key, score)  # also ends our claim
+        return score, False
+
+    async def _claim_or_wait(
+        self, cache: ResultCache, key: str, hit: Claimed | None, dimensions: set[str]
+    ) -> Score | None:
+        """Claim ``key`` for this process (None: go and pay), or the answer another one stored.
+
+        Only on a cache miss, and one SQLite insert when nobody else holds the
+        key, so the hot path stays cheap. A waiter polls with backoff; a claim
+        ends when its answer is stored, its claimant gives up or dies, or it
+        expires (``_claim_ttl``).
+        """
+        delay = _FIRST_POLL_S
+        state: Score | Claimed | None = hit
+        while True:
+            if not isinstance(state, Claimed):
+                won = self._guarded(cache.claim, key, ttl=self._claim_ttl())
+                if won is not False:
+                    return None  # ours now (or the cache failed: go on without it)
+            else:
+                await self._sleep(delay)
+                delay = min(2 * delay, _LAST_POLL_S)
+            state = self._guarded(cache.get, key)
+            if self._cache_off:
+                return None
+            if isinstance(state, Score):
+                return state if set(state.scores) == dimensions else None
+
+    def _claim_ttl(self) -> float:
+        """How long a claim holds if its claimant neither answers nor dies (e.g. another host)."""
+        return max(30.0, 2 * self.settings.timeout)
+
+    def _guarded(self, op: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T | None:
+        """``op()``; if the cache fails mid-run, warn once and go on without it (None)."""
+        try:
+            return op(*args, **kwargs)
+        except CacheError as exc:
+            if not self._cache_off:
+                self._cache_off = True
+                _log.warning(
+                    "warning: %s; scoring goes on without the cache (results are still written)",
+                    exc,
+                )
+            return None
 
     def _timeout_hint(self) -> str:
         """What a user whose endpoint does not answer should check."""
