@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable, Mapping
-from typing import Any
+import urllib.parse
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+)
+from typing import Any, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 
 from scorer.backends import Backend, backend_for
-from scorer.cache import ResultCache, cache_key
-from scorer.errors import BackendError, FatalBackendError, InputError, RetryExhausted
+from scorer.cache import Claimed, ResultCache, cache_key
+from scorer.errors import BackendError, CacheError, FatalBackendError, InputError, RetryExhausted
 from scorer.method_spec import MethodSpec, parse_method
 from scorer.methods import ScoringMethod, method_for
 from scorer.models import Paper, Score, ScoredPaper, Usage
@@ -29,6 +39,14 @@ __all__ = ["PaperLike", "Scorer", "to_paper"]
 
 PaperLike = Paper | Mapping[str, Any]
 
+_log = logging.getLogger(__name__)
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+# Polling for another process's answer: soon at first (answers take about a
+# second), then at most once a second.
+_FIRST_POLL_S = 0.05
+_LAST_POLL_S = 1.0
+
 
 class _RequestSlots:
     """The limit on model requests of one ``ascore_many()`` call.
@@ -39,12 +57,22 @@ class _RequestSlots:
     that cannot be connected to even after retries, before any request of
     this call got through, is such an error: without it, a batch of ten
     thousand papers would retry each one against a dead address for hours.
+    So is an endpoint that takes requests and never answers: after
+    ``max_timeouts`` papers in a row timed out, with no answer in between.
+    Only an unbroken run counts, so a slow model under load (the embedded
+    one) that answers now and then never trips it.
     """
 
-    def __init__(self, limit: int) -> None:
+    def __init__(
+        self, limit: int, *, max_timeouts: int = 3, timeout: float = 60.0, hint: str = ""
+    ) -> None:
         self._slots = asyncio.Semaphore(limit)
         self._fatal: FatalBackendError | None = None
         self._reached = False  # some request of this call got an answer
+        self._max_timeouts = max_timeouts
+        self._timeouts = 0  # papers in a row whose requests timed out
+        self._timeout = timeout  # seconds each attempt waited
+        self._hint = hint  # what to check, e.g. "check OPENAI_BASE_URL (...) or raise --timeout"
 
     async def ask(self, request: Coroutine[Any, Any, Score]) -> Score:
         try:
@@ -57,18 +85,40 @@ class _RequestSlots:
                     self._fatal = exc
                     raise
                 except RetryExhausted as exc:
-                    if not exc.unreachable or self._reached:
+                    self._note_failure(exc)
+                    if self._fatal is None:
                         raise
-                    self._fatal = FatalBackendError(
-                        f"the model endpoint cannot be reached: {exc}",
-                        attempts=exc.attempts,
-                        usage=exc.usage,
-                    )
                     raise self._fatal from exc
+                except BackendError:
+                    self._timeouts = 0  # the endpoint answered, if only with a refusal
+                    raise
                 self._reached = True
+                self._timeouts = 0
                 return score
         finally:
             request.close()  # never started (cancelled while waiting, or fatal): no warning
+
+    def _note_failure(self, exc: RetryExhausted) -> None:
+        """Turn a transient failure into a fatal one when it means the endpoint is gone."""
+        if exc.unreachable and not self._reached:
+            self._fatal = FatalBackendError(
+                f"the model endpoint cannot be reached: {exc}",
+                attempts=exc.attempts,
+                usage=exc.usage,
+            )
+            return
+        if not exc.timed_out:
+            self._timeouts = 0  # some attempt got an answer (a 5xx, a 429)
+            return
+        self._timeouts += 1
+        if self._timeouts >= self._max_timeouts and self._fatal is None:
+            self._fatal = FatalBackendError(
+                f"the model endpoint is not answering: {self._timeouts} requests in a row "
+                f"timed out after {self._timeout:g} s ({exc.attempts} attempt(s) each); "
+                f"{self._hint}",
+                attempts=exc.attempts,
+                usage=exc.usage,
+            )
 
 
 # The slots of the ascore_many() call a task belongs to (None: no limit).
@@ -107,10 +157,13 @@ class Scorer:
         backend: Backend | None = None,
         cache: ResultCache | None = None,
         template: PromptTemplate | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.settings = settings
         self._backend = backend
         self._cache = cache
+        self._cache_off = False  # the cache failed mid-run: go on without it
+        self._sleep = sleep  # while waiting for another process's answer
         self._template = template
         self._methods: dict[MethodSpec, ScoringMethod] = {}
         self._inflight: dict[str, asyncio.Future[tuple[Score, bool]]] = {}
@@ -121,7 +174,7 @@ class Scorer:
 
     @property
     def cache(self) -> ResultCache | None:
-        if not self.settings.use_cache:
+        if not self.settings.use_cache or self._cache_off:
             return None
         if self._cache is None:
             self._cache = ResultCache(self.settings.cache_dir)
@@ -218,7 +271,13 @@ class Scorer:
         # idling while this generator hands out the result, reads the next
         # paper and starts a task (three trips round a busy event loop).
         context = contextvars.copy_context()
-        context.run(_REQUEST_SLOTS.set, _RequestSlots(concurrency))
+        slots = _RequestSlots(
+            concurrency,
+            max_timeouts=self.settings.retry.max_consecutive_timeouts,
+            timeout=self.settings.timeout,
+            hint=self._timeout_hint(),
+        )
+        context.run(_REQUEST_SLOTS.set, slots)
         window = 2 * concurrency
         # Finished tasks queue themselves, so each completion costs O(1); an
         # asyncio.wait() over the pending set would cost O(concurrency) each.
@@ -262,11 +321,11 @@ class Scorer:
     async def _single_flight(
         self, key: str, paper: Paper, rubric: Rubric, method: ScoringMethod
     ) -> tuple[Score, bool]:
+        dimensions = {d.name for d in rubric.dimensions}
         cache = self.cache
-        if cache is not None:
-            hit = cache.get(key)
-            if hit is not None and set(hit.scores) == {d.name for d in rubric.dimensions}:
-                return hit, True
+        hit = self._guarded(cache.get, key) if cache is not None else None
+        if isinstance(hit, Score) and set(hit.scores) == dimensions:
+            return hit, True
         running = self._inflight.get(key)
         if running is not None:
             try:
@@ -281,13 +340,9 @@ class Scorer:
         future: asyncio.Future[tuple[Score, bool]] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            request = method.score(self.backend, rubric, paper)
-            slots = _REQUEST_SLOTS.get()
-            score = await (request if slots is None else slots.ask(request))
-            if cache is not None:
-                cache.put(key, score)
-            future.set_result((score, False))
-            return score, False
+            result = await self._claimed_or_asked(key, hit, dimensions, paper, rubric, method)
+            future.set_result(result)
+            return result
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -297,6 +352,85 @@ class Scorer:
             raise
         finally:
             del self._inflight[key]
+
+    async def _claimed_or_asked(
+        self,
+        key: str,
+        hit: Score | Claimed | None,
+        dimensions: set[str],
+        paper: Paper,
+        rubric: Rubric,
+        method: ScoringMethod,
+    ) -> tuple[Score, bool]:
+        """Another process's answer if it is paying for this key now, else ask the model."""
+        cache = self.cache
+        claimed = False
+        if cache is not None and not isinstance(hit, Score):  # a stale Score: just re-ask
+            answer = await self._claim_or_wait(cache, key, hit, dimensions)
+            if answer is not None:
+                return answer, True
+            claimed = self.cache is not None
+        try:
+            request = method.score(self.backend, rubric, paper)
+            slots = _REQUEST_SLOTS.get()
+            score = await (request if slots is None else slots.ask(request))
+        except BaseException:
+            if claimed and self.cache is not None:
+                self._guarded(self.cache.release, key)  # let a waiting process try instead
+            raise
+        if self.cache is not None:
+            self._guarded(self.cache.put, key, score)  # also ends our claim
+        return score, False
+
+    async def _claim_or_wait(
+        self, cache: ResultCache, key: str, hit: Claimed | None, dimensions: set[str]
+    ) -> Score | None:
+        """Claim ``key`` for this process (None: go and pay), or the answer another one stored.
+
+        Only on a cache miss, and one SQLite insert when nobody else holds the
+        key, so the hot path stays cheap. A waiter polls with backoff; a claim
+        ends when its answer is stored, its claimant gives up or dies, or it
+        expires (``_claim_ttl``).
+        """
+        delay = _FIRST_POLL_S
+        state: Score | Claimed | None = hit
+        while True:
+            if not isinstance(state, Claimed):
+                won = self._guarded(cache.claim, key, ttl=self._claim_ttl())
+                if won is not False:
+                    return None  # ours now (or the cache failed: go on without it)
+            else:
+                await self._sleep(delay)
+                delay = min(2 * delay, _LAST_POLL_S)
+            state = self._guarded(cache.get, key)
+            if self._cache_off:
+                return None
+            if isinstance(state, Score):
+                return state if set(state.scores) == dimensions else None
+
+    def _claim_ttl(self) -> float:
+        """How long a claim holds if its claimant neither answers nor dies (e.g. another host)."""
+        return max(30.0, 2 * self.settings.timeout)
+
+    def _guarded(self, op: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T | None:
+        """``op()``; if the cache fails mid-run, warn once and go on without it (None)."""
+        try:
+            return op(*args, **kwargs)
+        except CacheError as exc:
+            if not self._cache_off:
+                self._cache_off = True
+                _log.warning(
+                    "warning: %s; scoring goes on without the cache (results are still written)",
+                    exc,
+                )
+            return None
+
+    def _timeout_hint(self) -> str:
+        """What a user whose endpoint does not answer should check."""
+        if self.settings.uses_embedded:
+            return "raise --timeout (SCORER_TIMEOUT) or lower --concurrency"
+        url = _without_userinfo(self.settings.base_url or "the OpenAI default")
+        return f"check OPENAI_BASE_URL ({url}) or raise --timeout (SCORER_TIMEOUT)"
 
     def _failed(
         self, paper: Paper, rubric: Rubric, error: str, usage: Usage, started: float
@@ -310,6 +444,17 @@ class Scorer:
             latency_s=round(time.perf_counter() - started, 4),
             error=error,
         )
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` without a ``user:password@`` part: a message must not show a secret."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    port = parts.netloc.rpartition("@")[2].rpartition(":")[2] if ":" in parts.netloc else ""
+    netloc = f"{host}:{port}" if port.isdigit() else host
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 async def _aiter(

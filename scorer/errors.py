@@ -9,9 +9,13 @@
     ├── CacheError           the result cache cannot be opened or written
     └── BackendError         talking to a model went wrong (status_code, body, usage)
         ├── FatalBackendError      retrying would fail the same way: 401/403/404,
-        │   │                      bad request, insufficient quota. A batch stops early.
+        │   │                      a bad request every paper gets (unknown parameter,
+        │   │                      unsupported response_format), insufficient quota,
+        │   │                      an unreachable or hanging endpoint. A batch stops early.
         │   └── UnsupportedMethodError  the endpoint cannot serve the scoring method
         │                               (logprob without log-probabilities)
+        ├── RequestRefusedError    the endpoint refused this one paper's request (context
+        │                          length, content filter): that paper fails, the batch goes on
         ├── RetryExhausted         transient failures (429, 5xx, timeouts) outlasted the
         │                          retry policy (attempts, last status)
         └── InvalidOutputError     the model's answer failed validation even after a re-ask
@@ -35,6 +39,7 @@ __all__ = [
     "FatalBackendError",
     "InputError",
     "InvalidOutputError",
+    "RequestRefusedError",
     "RetryExhausted",
     "RubricError",
     "ScorerError",
@@ -107,14 +112,25 @@ class UnsupportedMethodError(FatalBackendError):
     """The endpoint cannot serve the scoring method (e.g. no log-probabilities)."""
 
 
+class RequestRefusedError(BackendError):
+    """The endpoint refused one request because of what that paper's text asks.
+
+    Context length exceeded, a content filter or usage-policy flag, a message
+    field the endpoint finds invalid: another paper's request would pass, so
+    only this paper fails (not retried; the batch goes on).
+    """
+
+
 class RetryExhausted(BackendError):
     """Transient errors (429, 5xx, timeouts, connection) outlasted the retry policy.
 
     ``unreachable`` is True when no attempt got any answer: the endpoint
-    could not be connected to at all.
+    could not be connected to at all. ``timed_out`` is True when the last
+    attempt timed out (the endpoint took the request but did not answer).
     """
 
     unreachable: bool = False
+    timed_out: bool = False
 
 
 class InvalidOutputError(BackendError):

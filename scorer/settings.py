@@ -39,6 +39,8 @@ class RetryPolicy:
     ``max_attempts`` counts every request, the first one included. Waits grow
     exponentially from ``initial_wait`` up to ``max_wait`` with jitter; a
     server's ``retry-after`` is honoured up to ``max_retry_after`` seconds.
+    After ``max_consecutive_timeouts`` papers in a row whose requests all timed
+    out (no answer in between), a batch stops: the endpoint is hanging.
     """
 
     max_attempts: int = 6
@@ -46,6 +48,32 @@ class RetryPolicy:
     max_wait: float = 20.0
     jitter: float = 0.5
     max_retry_after: float = 60.0
+    max_consecutive_timeouts: int = 3
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> RetryPolicy:
+        """The default policy with ``SCORER_MAX_ATTEMPTS``, ``SCORER_RETRY_MAX_WAIT``
+        and ``SCORER_MAX_CONSECUTIVE_TIMEOUTS`` applied (unset or empty: the default)."""
+        policy = cls()
+        attempts = env.get("SCORER_MAX_ATTEMPTS", "").strip()
+        if attempts:
+            policy = replace(policy, max_attempts=_positive_int("SCORER_MAX_ATTEMPTS", attempts))
+        wait = env.get("SCORER_RETRY_MAX_WAIT", "").strip()
+        if wait:
+            cap = _non_negative_float("SCORER_RETRY_MAX_WAIT", wait)
+            # The cap bounds every wait: backoff, jitter, and a server's retry-after.
+            policy = replace(
+                policy,
+                max_wait=cap,
+                initial_wait=min(policy.initial_wait, cap),
+                jitter=min(policy.jitter, cap),
+                max_retry_after=min(policy.max_retry_after, cap),
+            )
+        timeouts = env.get("SCORER_MAX_CONSECUTIVE_TIMEOUTS", "").strip()
+        if timeouts:
+            count = _positive_int("SCORER_MAX_CONSECUTIVE_TIMEOUTS", timeouts)
+            policy = replace(policy, max_consecutive_timeouts=count)
+        return policy
 
 
 @dataclass(frozen=True)
@@ -135,7 +163,9 @@ class Settings:
         ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``SCORER_CACHE_DIR``,
         ``SCORER_NO_CACHE`` (``1`` disables the cache), ``SCORER_TIMEOUT``,
         ``SCORER_METHOD``, ``SCORER_MAX_TITLE_CHARS``, ``SCORER_MAX_ABSTRACT_CHARS``,
-        ``SCORER_MAX_AUTHORS``, ``SCORER_MAX_AUTHOR_CHARS``.
+        ``SCORER_MAX_AUTHORS``, ``SCORER_MAX_AUTHOR_CHARS``, and the retry policy's
+        ``SCORER_MAX_ATTEMPTS``, ``SCORER_RETRY_MAX_WAIT``, ``SCORER_MAX_CONSECUTIVE_TIMEOUTS``
+        (see :meth:`RetryPolicy.from_env`).
         """
         env = os.environ if env is None else env
         given = {key: value for key, value in explicit.items() if value is not None}
@@ -149,6 +179,8 @@ class Settings:
                 from_env[name] = raw
         if env.get("SCORER_NO_CACHE", "").strip() in {"1", "true", "yes"}:
             from_env["use_cache"] = False
+        if "retry" not in given:
+            from_env["retry"] = RetryPolicy.from_env(env)
         merged = {**from_env, **given}
         return cls()._with(merged)
 
@@ -192,6 +224,26 @@ _LIMITS = ("max_title_chars", "max_abstract_chars", "max_authors", "max_author_c
 def default_cache_dir() -> Path:
     """The per-user cache folder, e.g. ``~/.cache/scorer`` on Linux."""
     return Path(platformdirs.user_cache_dir("scorer", appauthor=False))
+
+
+def _positive_int(name: str, value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+    if number < 1:
+        raise ConfigError(f"{name} must be at least 1, not {value!r}")
+    return number
+
+
+def _non_negative_float(name: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {value!r}") from None
+    if not number >= 0 or number == float("inf"):  # also refuses nan
+        raise ConfigError(f"{name} must be a number of seconds >= 0, not {value!r}")
+    return number
 
 
 def _positive_float(name: str, value: Any) -> float:

@@ -15,11 +15,9 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import tomllib
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -107,60 +105,10 @@ def stored_justifications(cache_dir: Path) -> list[str]:
         return [json.loads(store[key])["justification"] for key in store]
 
 
-# -- the unreachable endpoint, started first ------------------------------------------------------
-#
-# With the endpoint down, `scorer score` retries connection errors with backoff
-# (~6 attempts, about 17 s). The retry policy cannot be shortened from the
-# command line, so this run starts when the module does and runs in the
-# background while the other tests do; the last test collects it.
-
-
-@dataclass
-class BackgroundRun:
-    proc: subprocess.Popen[str]
-    started: float
-    ended: float | None = None
-    stdout: str = ""
-    stderr: str = ""
-
-    def __post_init__(self) -> None:
-        self.waiter = threading.Thread(target=self._collect, daemon=True)
-        self.waiter.start()
-
-    def _collect(self) -> None:
-        self.stdout, self.stderr = self.proc.communicate()
-        self.ended = time.monotonic()
-
-
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module", autouse=True)
-def unreachable_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BackgroundRun]:
-    base_url = f"http://127.0.0.1:{closed_port()}/v1"
-    env = clean_env(
-        OPENAI_BASE_URL=base_url,
-        OPENAI_API_KEY=API_KEY,
-        SCORER_TIMEOUT="0.5",
-        SCORER_CACHE_DIR=str(tmp_path_factory.mktemp("unreachable-cache")),
-    )
-    proc = subprocess.Popen(
-        [*SCORER, *score_args()],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    background = BackgroundRun(proc, time.monotonic())
-    yield background
-    if proc.poll() is None:
-        kill_group(proc)
-    background.waiter.join(timeout=5)
 
 
 # -- scoring, end to end (subprocess) -------------------------------------------------------------
@@ -562,18 +510,35 @@ def test_a_count_of_one_reads_one_paper(fake: FakeOpenAI, tmp_path: Path) -> Non
     assert "1 papers" not in result.output
 
 
-# -- the unreachable endpoint (started in the background at module start) -------------------------
+# -- the unreachable endpoint ---------------------------------------------------------------------
 
 
-def test_unreachable_endpoint_is_exit_3_with_one_line(unreachable_run: BackgroundRun) -> None:
-    unreachable_run.waiter.join(timeout=240)  # a hang guard, not a speed check
-    assert unreachable_run.ended is not None, "still trying after 240 s"
+def test_unreachable_endpoint_is_exit_3_with_one_line_naming_the_setting(tmp_path: Path) -> None:
+    # The retry policy comes from the environment: two attempts, no waits between them,
+    # so this takes a second instead of the default policy's ~17 s of backoff.
+    base_url = f"http://127.0.0.1:{closed_port()}/v1"
+    env = clean_env(
+        OPENAI_BASE_URL=base_url,
+        OPENAI_API_KEY=API_KEY,
+        SCORER_TIMEOUT="0.5",
+        SCORER_MAX_ATTEMPTS="2",
+        SCORER_RETRY_MAX_WAIT="0",
+        SCORER_CACHE_DIR=str(tmp_path / "cache"),
+    )
+    done = subprocess.run(
+        [*SCORER, *score_args()],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
-    assert unreachable_run.proc.returncode == 3, unreachable_run.stderr
-    line = assert_one_line_error(unreachable_run.stderr, unreachable_run.stdout)
-    assert "cannot connect" in line
-    # It gives up after the retry policy's attempts, not an attempt per paper for hours.
-    assert f"gave up after {scorer.RetryPolicy().max_attempts} attempt(s)" in line
+    assert done.returncode == 3, done.stderr
+    line = assert_one_line_error(done.stderr, done.stdout)
+    assert "cannot connect" in line and "gave up after 2 attempt(s)" in line
+    assert "check OPENAI_BASE_URL" in line and base_url in line
+    assert API_KEY not in line
 
 
 def test_cache_stats_on_a_missing_folder_does_not_create_it(tmp_path: Path) -> None:

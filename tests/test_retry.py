@@ -11,14 +11,21 @@ import asyncio
 import email.utils
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx2
 import openai
 import pytest
 
 from scorer.backends.retry import is_transient, retry_after_seconds, retrying, to_backend_error
-from scorer.errors import BackendError, FatalBackendError, RetryExhausted
-from scorer.settings import RetryPolicy
+from scorer.errors import (
+    BackendError,
+    ConfigError,
+    FatalBackendError,
+    RequestRefusedError,
+    RetryExhausted,
+)
+from scorer.settings import RetryPolicy, Settings
 
 URL = "http://127.0.0.1:9/v1/chat/completions"
 REQUEST = httpx2.Request("POST", URL)
@@ -358,3 +365,203 @@ def test_garbled_body_becomes_retry_exhausted() -> None:
 def test_every_translation_is_a_backend_error() -> None:
     for exc in (status_error(401), status_error(503), openai.APITimeoutError(request=REQUEST)):
         assert isinstance(to_backend_error(exc, attempts=1), BackendError)
+
+
+# -- 400s: one paper's refusal, or every paper's --------------------------------------------------
+
+
+def error_from_body(status: int, body: dict[str, object]) -> openai.APIStatusError:
+    """The exception the client raises for ``body`` (whole JSON answer) with ``status``."""
+    response = httpx2.Response(status, json=body, request=REQUEST)
+    inner = body.get("error", body)
+    cls = _CLASSES.get(status, openai.APIStatusError)
+    return cls(f"Error code: {status} - {json.dumps(body)}", response=response, body=inner)
+
+
+def recorded_error(name: str) -> dict[str, object]:
+    """The error answer in a real recorded OpenAI exchange (../shared/data/openai_responses)."""
+    yaml = pytest.importorskip("yaml")
+    path = ROOT_DATA / "openai_responses" / f"{name}.yaml"
+    if not path.exists():
+        pytest.skip(f"shared data not here: {path}")
+    cassette = yaml.safe_load(path.read_text(encoding="utf-8"))
+    answers = [i["response"]["parsed_body"] for i in cassette["interactions"]]
+    return next(a for a in answers if isinstance(a, dict) and "error" in a)
+
+
+ROOT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+OPENAI_CONTEXT = {
+    "error": {
+        "message": "This model's maximum context length is 128000 tokens. However, your "
+        "messages resulted in 132207 tokens. Please reduce the length of the messages.",
+        "type": "invalid_request_error",
+        "param": "messages",
+        "code": "context_length_exceeded",
+    }
+}
+VLLM_CONTEXT = {
+    "object": "error",
+    "message": "This model's maximum context length is 4096 tokens. However, you requested "
+    "5120 tokens (4736 in the messages, 384 in the completion). Please reduce the length of "
+    "the messages or completion.",
+    "type": "BadRequestError",
+    "param": None,
+    "code": 400,
+}
+LLAMA_CPP_CONTEXT = {
+    "error": {
+        "code": 400,
+        "message": "the request exceeds the available context size, try increasing it",
+        "type": "exceed_context_size_error",
+        "n_prompt_tokens": 4611,
+        "n_ctx": 4096,
+    }
+}
+AZURE_FILTER = {
+    "error": {
+        "message": "The response was filtered due to the prompt triggering Azure OpenAI's "
+        "content management policy.",
+        "type": None,
+        "param": "prompt",
+        "code": "content_filter",
+        "status": 400,
+    }
+}
+INVALID_PROMPT = {
+    "error": {
+        "message": "Invalid prompt: your prompt was flagged as potentially violating our "
+        "usage policy.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "invalid_prompt",
+    }
+}
+TOO_LONG_STRING = {
+    "error": {
+        "message": "Invalid 'messages[1].content': string too long. Expected a string with "
+        "maximum length 10485760, but got a string with length 12000000 instead.",
+        "type": "invalid_request_error",
+        "param": "messages[1].content",
+        "code": "string_above_max_length",
+    }
+}
+UNSUPPORTED_PARAMETER = {
+    "error": {
+        "message": "Unsupported parameter: 'max_tokens' is not supported with this model. "
+        "Use 'max_completion_tokens' instead.",
+        "type": "invalid_request_error",
+        "param": "max_tokens",
+        "code": "unsupported_parameter",
+    }
+}
+UNSUPPORTED_FORMAT = {
+    "error": {
+        "message": "Invalid parameter: 'response_format' of type 'json_schema' is not "
+        "supported with this model.",
+        "type": "invalid_request_error",
+        "param": "response_format",
+        "code": None,
+    }
+}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        OPENAI_CONTEXT,
+        VLLM_CONTEXT,
+        LLAMA_CPP_CONTEXT,
+        AZURE_FILTER,
+        INVALID_PROMPT,
+        TOO_LONG_STRING,
+    ],
+    ids=[
+        "openai-context",
+        "vllm-context",
+        "llamacpp-context",
+        "azure-filter",
+        "invalid-prompt",
+        "string-too-long",
+    ],
+)
+def test_a_400_about_one_papers_text_fails_that_paper_only(body: dict[str, object]) -> None:
+    exc = error_from_body(400, body)
+    assert not is_transient(exc)
+    error = to_backend_error(exc, attempts=1)
+    assert type(error) is RequestRefusedError
+    assert not isinstance(error, FatalBackendError)
+    assert error.status_code == 400
+    assert "refused this paper" in str(error)
+
+
+@pytest.mark.parametrize(
+    "body", [UNSUPPORTED_PARAMETER, UNSUPPORTED_FORMAT], ids=["max_tokens", "response_format"]
+)
+def test_a_400_every_request_gets_is_fatal(body: dict[str, object]) -> None:
+    error = to_backend_error(error_from_body(400, body), attempts=1)
+    assert type(error) is FatalBackendError
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["test_openai_o1_mini_system_rolesystem", "test_openai_web_search_tool_model_not_supported"],
+)
+def test_recorded_openai_400s_about_the_request_shape_are_fatal(name: str) -> None:
+    # Real answers: "'messages[0].role' does not support 'system'" (code unsupported_value)
+    # and "Web search options not supported with this model": every paper would get them.
+    error = to_backend_error(error_from_body(400, recorded_error(name)), attempts=1)
+    assert type(error) is FatalBackendError
+
+
+def test_a_refused_connection_names_the_setting_and_the_url_but_no_secret() -> None:
+    request = httpx2.Request("POST", "http://user:sk-secret-123456@127.0.0.1:9/v1/chat/completions")
+    error = to_backend_error(openai.APIConnectionError(request=request), attempts=3)
+    assert type(error) is RetryExhausted and error.unreachable
+    assert "check OPENAI_BASE_URL" in str(error)
+    assert "http://127.0.0.1:9/v1/chat/completions" in str(error)
+    assert "sk-secret" not in str(error)
+
+
+def test_a_timeout_is_marked_as_one() -> None:
+    error = to_backend_error(openai.APITimeoutError(request=REQUEST), attempts=2)
+    assert type(error) is RetryExhausted
+    assert error.timed_out and not error.unreachable
+
+
+# -- the policy from the environment ---------------------------------------------------------------
+
+
+def test_retry_policy_comes_from_the_environment_unless_given() -> None:
+    env = {
+        "SCORER_MAX_ATTEMPTS": "2",
+        "SCORER_RETRY_MAX_WAIT": "0.5",
+        "SCORER_MAX_CONSECUTIVE_TIMEOUTS": "5",
+    }
+    policy = Settings.resolve(env=env).retry
+    assert policy.max_attempts == 2
+    assert policy.max_wait == 0.5 and policy.max_retry_after == 0.5 and policy.jitter <= 0.5
+    assert policy.max_consecutive_timeouts == 5
+    assert Settings.resolve(env={}).retry == RetryPolicy()
+    explicit = RetryPolicy(max_attempts=9)
+    assert Settings.resolve(env=env, retry=explicit).retry == explicit
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SCORER_MAX_ATTEMPTS", "0"),
+        ("SCORER_RETRY_MAX_WAIT", "-1"),
+        ("SCORER_RETRY_MAX_WAIT", "nan"),
+        ("SCORER_MAX_CONSECUTIVE_TIMEOUTS", "x"),
+    ],
+)
+def test_a_bad_retry_variable_is_a_config_error_naming_it(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.resolve(env={name: value})
+
+
+def test_a_wait_cap_from_the_environment_bounds_a_servers_retry_after() -> None:
+    policy = Settings.resolve(env={"SCORER_RETRY_MAX_WAIT": "0"}).retry
+    attempts, waits, _ = run_failing(policy, lambda _: rate_limited({"retry-after": "30"}))
+    assert attempts == policy.max_attempts
+    assert waits == [0.0] * (policy.max_attempts - 1)

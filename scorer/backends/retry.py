@@ -5,8 +5,12 @@
   ``retry-after-ms`` / ``retry-after``), 408, 409, 5xx, timeouts, connection
   errors and garbled bodies, with capped exponential backoff and jitter;
 - instructor re-asks only when the answer fails validation;
-- everything else (401, 403, 404, 400/422, ``insufficient_quota``) raises
-  :class:`FatalBackendError` at once.
+- a 400/422 about one paper's own request (context length, content filter,
+  an invalid message) raises :class:`RequestRefusedError` at once: that paper
+  fails, the others go on;
+- everything else (401, 403, 404, ``insufficient_quota``, any other 400/422:
+  an unknown parameter or an unsupported ``response_format`` fails every
+  paper) raises :class:`FatalBackendError` at once.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import email.utils
 import math
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -26,10 +31,17 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from scorer.errors import BackendError, FatalBackendError, RetryExhausted
+from scorer.errors import BackendError, FatalBackendError, RequestRefusedError, RetryExhausted
 from scorer.settings import RetryPolicy
 
-__all__ = ["Sleep", "is_transient", "retry_after_seconds", "retrying", "to_backend_error"]
+__all__ = [
+    "Sleep",
+    "is_paper_refusal",
+    "is_transient",
+    "retry_after_seconds",
+    "retrying",
+    "to_backend_error",
+]
 
 Sleep = Callable[[float], Awaitable[None]]
 """An async sleep; tests inject a fake one so waits take no time."""
@@ -73,14 +85,72 @@ def _seconds(raw: str | None, *, scale: float = 1) -> float | None:
     return value if math.isfinite(value) and value >= 0 else None
 
 
-def _error_code(exc: openai.APIStatusError) -> str | None:
+def _error_fields(exc: openai.APIStatusError) -> dict[str, object]:
+    """The ``{"message", "type", "param", "code"}`` object of an error answer (may be empty)."""
     body = exc.body
     if isinstance(body, dict):
         inner = body.get("error", body)
         if isinstance(inner, dict):
-            code = inner.get("code") or inner.get("type")
-            return str(code) if code is not None else None
-    return None
+            return inner
+    return {}
+
+
+def _error_code(exc: openai.APIStatusError) -> str | None:
+    fields = _error_fields(exc)
+    code = fields.get("code") or fields.get("type")
+    return str(code) if code is not None else None
+
+
+# Error codes and types that name one request's content, as OpenAI (context_length_exceeded,
+# string_above_max_length, invalid_prompt), Azure (content_filter), image models
+# (content_policy_violation) and llama.cpp's server (exceed_context_size_error) send them.
+_PAPER_CODES = frozenset(
+    {
+        "context_length_exceeded",
+        "string_above_max_length",
+        "invalid_prompt",
+        "content_filter",
+        "content_policy_violation",
+        "exceed_context_size_error",
+    }
+)
+# Codes that say the request's shape is wrong, whatever the paper: every request gets them.
+_EVERY_REQUEST_CODES = frozenset(
+    {"unsupported_parameter", "unsupported_value", "unknown_parameter", "invalid_api_key"}
+)
+# Servers that send no such code (vLLM, SGLang, Anthropic's and other compatible endpoints)
+# still say it in words.
+_PAPER_MESSAGE = re.compile(
+    r"maximum context length|context (length|size|window)|too many tokens|prompt is too long"
+    r"|reduce the length of the messages|content (management )?polic|content filter"
+    r"|flagged as potentially violating",
+    re.IGNORECASE,
+)
+
+
+def is_paper_refusal(exc: BaseException) -> bool:
+    """True for a 400/422 caused by this request's content, which another paper would not get.
+
+    Context length exceeded, a content filter, a usage-policy flag, or an invalid
+    value in a message (``param`` ``messages[...]``) without a code that says the
+    parameter itself is unsupported. Anything else about the request (an unknown
+    parameter, an unsupported ``response_format``, a bad ``max_tokens``) is not:
+    every paper would get it.
+    """
+    if not isinstance(exc, openai.APIStatusError) or exc.status_code not in (400, 422):
+        return False
+    fields = _error_fields(exc)
+    code = str(fields.get("code") or "")
+    kind = str(fields.get("type") or "")
+    if code in _PAPER_CODES or kind in _PAPER_CODES:
+        return True
+    if code in _EVERY_REQUEST_CODES or code.startswith("unsupported"):
+        return False
+    message = fields.get("message")
+    if isinstance(message, str) and _PAPER_MESSAGE.search(message):
+        return True
+    param = fields.get("param")
+    return isinstance(param, str) and param.startswith("messages") and ".role" not in param
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -145,24 +215,35 @@ def to_backend_error(exc: BaseException, *, attempts: int) -> BackendError:
             return RetryExhausted(
                 f"gave up after {attempts} attempt(s): HTTP {status}: {detail}", **common
             )
+        if is_paper_refusal(exc):
+            return RequestRefusedError(
+                f"the model endpoint refused this paper (HTTP {status}: {detail})", **common
+            )
         return FatalBackendError(f"{_fatal_hint(exc)} (HTTP {status}: {detail})", **common)
     if isinstance(exc, openai.APITimeoutError):
-        return RetryExhausted(
+        error = RetryExhausted(
             f"gave up after {attempts} attempt(s): request timed out", attempts=attempts
         )
+        error.timed_out = True
+        return error
     if isinstance(exc, openai.APIConnectionError):
         error = RetryExhausted(
-            f"gave up after {attempts} attempt(s): cannot connect to the model endpoint"
-            f" ({exc.request.url.copy_with(query=None)})",
+            f"gave up after {attempts} attempt(s): cannot connect to the model endpoint at"
+            f" {_endpoint(exc.request.url)} (check OPENAI_BASE_URL)",
             attempts=attempts,
         )
-        error.unreachable = not isinstance(exc, openai.APITimeoutError)
+        error.unreachable = True
         return error
     return RetryExhausted(
         f"gave up after {attempts} attempt(s): unreadable answer from the model endpoint "
         f"({type(exc).__name__}: {exc})",
         attempts=attempts,
     )
+
+
+def _endpoint(url: Any) -> str:
+    """``url`` without its query or any user:password part (never a secret in a message)."""
+    return str(url.copy_with(query=None, username=None, password=None))
 
 
 def _message(exc: openai.APIStatusError) -> str:

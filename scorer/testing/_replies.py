@@ -91,6 +91,53 @@ class Reply:
         return cls(status=400, body=error_body(message, "invalid_request_error", code, param))
 
     @classmethod
+    def context_length_exceeded(cls, limit: int = 128000) -> Reply:
+        """OpenAI's 400 for a prompt longer than the model's context window."""
+        message = (
+            f"This model's maximum context length is {limit} tokens. However, your messages "
+            f"resulted in {limit + 4207} tokens. Please reduce the length of the messages."
+        )
+        body = error_body(message, "invalid_request_error", "context_length_exceeded", "messages")
+        return cls(status=400, body=body)
+
+    @classmethod
+    def content_filtered(cls) -> Reply:
+        """Azure OpenAI's 400 for a prompt its content filter blocked."""
+        message = (
+            "The response was filtered due to the prompt triggering Azure OpenAI's content "
+            "management policy. Please modify your prompt and retry. To learn more about our "
+            "content filtering policies please read our documentation: "
+            "https://go.microsoft.com/fwlink/?linkid=2198766"
+        )
+        inner = {
+            "message": message,
+            "type": None,
+            "param": "prompt",
+            "code": "content_filter",
+            "status": 400,
+            "innererror": {
+                "code": "ResponsibleAIPolicyViolation",
+                "content_filter_result": {
+                    "hate": {"filtered": False, "severity": "safe"},
+                    "self_harm": {"filtered": False, "severity": "safe"},
+                    "sexual": {"filtered": False, "severity": "safe"},
+                    "violence": {"filtered": True, "severity": "high"},
+                },
+            },
+        }
+        return cls(status=400, body=json.dumps({"error": inner}))
+
+    @classmethod
+    def unsupported_response_format(cls) -> Reply:
+        """OpenAI's 400 for a model that cannot do structured output: every request gets it."""
+        message = (
+            "Invalid parameter: 'response_format' of type 'json_schema' is not supported "
+            "with this model."
+        )
+        body = error_body(message, "invalid_request_error", None, "response_format")
+        return cls(status=400, body=body)
+
+    @classmethod
     def not_found_model(cls, model: str = "gpt-fake") -> Reply:
         message = f"The model `{model}` does not exist or you do not have access to it."
         return cls(status=404, body=error_body(message, "invalid_request_error", "model_not_found"))

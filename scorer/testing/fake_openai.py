@@ -76,6 +76,7 @@ class FakeOpenAI:
         self.in_flight = 0  # chat requests being answered now
         self.peak_in_flight = 0  # the most at once since start or reset()
         self._queue: deque[Reply] = deque()
+        self._rules: list[tuple[str, Reply]] = []
         self._lock = threading.Lock()
         self._server: _ThreadServer | None = None
         self._thread: threading.Thread | None = None
@@ -108,12 +109,27 @@ class FakeOpenAI:
         with self._lock:
             self._queue.extend(replies)
 
+    def answer_when(self, text: str, reply: Reply) -> None:
+        """Answer every request whose messages contain ``text`` with ``reply``.
+
+        For batches, where requests arrive in no fixed order: the paper whose
+        title holds ``text`` always gets ``reply``. Scripted replies
+        (:meth:`enqueue`) come first; the first matching rule wins.
+        """
+        with self._lock:
+            self._rules.append((text, reply))
+
+    def always(self, reply: Reply) -> None:
+        """Answer every request with ``reply`` (after the scripted ones), e.g. hang forever."""
+        self.answer_when("", reply)
+
     def reset(self) -> None:
-        """Forget the recorded requests and the scripted replies."""
+        """Forget the recorded requests, the scripted replies and the rules."""
         with self._lock:
             self.requests.clear()
             self.request_headers.clear()
             self._queue.clear()
+            self._rules.clear()
             self.peak_in_flight = self.in_flight
 
     def start(self) -> FakeOpenAI:
@@ -213,7 +229,7 @@ class FakeOpenAI:
         with self._lock:
             self.requests.append(body)
             self.request_headers.append({k.lower(): v for k, v in request.headers.items()})
-            reply = self._queue.popleft() if self._queue else Reply()
+            reply = self._queue.popleft() if self._queue else self._by_rule(body)
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
@@ -221,6 +237,12 @@ class FakeOpenAI:
         finally:
             with self._lock:
                 self.in_flight -= 1
+
+    def _by_rule(self, body: dict[str, Any]) -> Reply:
+        if not self._rules:
+            return Reply()
+        text = json.dumps(body.get("messages"), ensure_ascii=False)
+        return next((reply for needle, reply in self._rules if needle in text), Reply())
 
     async def _answer(self, request: Request, body: dict[str, Any], reply: Reply) -> Response:
         delay = self.latency + reply.delay
