@@ -78,7 +78,7 @@ white-space:nowrap}
 details summary{cursor:pointer;color:var(--muted);font-size:.9rem}
 details p{margin:.4rem 0 0}
 .demo{margin:0 0 .8rem;font-style:italic}.failures{margin:0 0 1rem;color:var(--mid)}
-.below>h2{font-size:1.2rem;margin:1.8rem 0 .8rem}.paper.below{border-style:dashed}
+#below>h2{font-size:1.2rem;margin:1.8rem 0 .8rem}.paper.below{border-style:dashed}
 .empty{background:var(--card);border:1px dashed var(--line);border-radius:10px;padding:2rem;
 text-align:center;color:var(--muted)}
 @media (max-width:34rem){main{padding:1rem .7rem 3rem}h1{font-size:1.35rem}.paper{padding:.8rem}}

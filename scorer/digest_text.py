@@ -15,12 +15,12 @@ import re
 
 __all__ = ["escape_markdown", "http_url", "markdown_block_start", "markdown_inline", "one_line"]
 
-_SPACE = re.compile(r"\s+")
-
 # Anywhere in a line: backslash escapes, code spans, emphasis, links and images,
 # raw HTML and autolinks, GFM strikethrough, entity references (which would show
 # "&lt;" as "<"), and a "#" that could start or close an ATX heading.
 _INLINE = re.compile(r"[\\`*_\[\]<~]|&(?=#?[0-9A-Za-z]+;)|(?<!\S)#")
+# Most fields hold none of these; a plain character class finds that out fast.
+_MAYBE_INLINE = re.compile(r"[\\`*_\[\]<~&#]")
 
 # Only at the start of a line (the abstract opens its blockquote's line): list
 # items, nested quotes, thematic breaks and ordered-list numbers ("1. ", "2) ").
@@ -41,7 +41,7 @@ def one_line(text: str) -> str:
     >>> one_line("  a\\n\\n b\\t")
     'a b'
     """
-    return _SPACE.sub(" ", text).strip()
+    return " ".join(text.split())  # the same whitespace as re's \s, faster
 
 
 def markdown_inline(text: str) -> str:
@@ -66,7 +66,7 @@ def markdown_block_start(text: str) -> str:
 
 def escape_markdown(text: str, *, line_start: bool = False) -> str:
     """Escape ``text`` (already on one line) for CommonMark; ``line_start`` if it opens a line."""
-    escaped = _INLINE.sub(r"\\\g<0>", text)
+    escaped = _INLINE.sub(r"\\\g<0>", text) if _MAYBE_INLINE.search(text) else text
     match = _BLOCK_START.match(escaped) if line_start else None
     if match is None:
         return escaped

@@ -76,7 +76,8 @@ def test_failed_rows_count_as_scanned_and_bad_scores_are_reported(tmp_path: Path
 
     assert code == 1
     assert "### Kept" in stdout and "### Low" not in stdout and "### Broke" not in stdout
-    assert "**1** papers above threshold (70/100) out of **3** total scanned." in stdout
+    assert "**1** paper above threshold (70/100) out of **3** total scanned." in stdout
+    assert "1 paper could not be scored (1 \N{MULTIPLICATION SIGN} model timed out)." in stdout
     assert "'ninety' is not a number" in stderr and "Garbled" in stderr
 
 
