@@ -152,7 +152,7 @@ def result_row(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
 
     >>> from scorer import load_rubric
     >>> paper = Paper(title="T", abstract="A", status="to read")
-    >>> done = ScoredPaper(paper=paper, rubric="r", scores={"relevance": 90, "hype": 5})
+    >>> done = ScoredPaper(paper=paper, rubric="r", rubric_fingerprint="f", model="m")
     >>> row = result_row(done, load_rubric("llm-inference"))
     >>> row["status"], row["scorer_status"]
     ('to read', 'scored')
