@@ -563,3 +563,71 @@ def test_csv_writer_neutralises_for_library_users_too() -> None:
     CsvWriter(stream, RUBRIC).write(failed)
     cells = [c for row in csv.reader(io.StringIO(stream.getvalue())) for c in row]
     assert "'@evil" in cells and "'-x" in cells and "'+1" in cells and "'=boom" in cells
+
+
+FEED = """<?xml version='1.0' encoding='UTF-8'?>
+<feed xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/"
+      xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns="http://www.w3.org/2005/Atom">
+  <id>https://arxiv.org/api/x</id>
+  <title>arXiv Query</title>
+  <updated>2026-04-12T22:10:19Z</updated>
+  <opensearch:itemsPerPage>100</opensearch:itemsPerPage>
+  <opensearch:totalResults>1</opensearch:totalResults>
+  <opensearch:startIndex>0</opensearch:startIndex>
+  <entry>
+    <id>http://arxiv.org/abs/1605.08386v1</id>
+    <title>=HYPERLINK("http://evil.example","Heat-bath")</title>
+    <updated>2016-05-26T17:59:46Z</updated>
+    <link href="https://arxiv.org/abs/1605.08386v1" rel="alternate" type="text/html"/>
+    <link href="https://arxiv.org/pdf/1605.08386v1" rel="related" title="pdf"/>
+    <summary>-1+1 walks on lattice points.</summary>
+    <category term="math.CO" scheme="http://arxiv.org/schemas/atom"/>
+    <published>2016-05-26T17:59:46Z</published>
+    <author><name>@Caprice Stanley</name></author>
+  </entry>
+</feed>
+"""
+
+
+@pytest.fixture
+def arxiv_feed() -> Iterator[str]:
+    """An arXiv API on loopback answering every query with ``FEED``; yields its URL."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = FEED.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/atom+xml; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/api/query"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_fetched_csv_is_neutralised_and_replaces_the_old_file_whole(
+    fake: FakeOpenAI, arxiv_feed: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "papers.csv"
+    out.write_text(OLD, encoding="utf-8")
+    result = invoke(
+        fake, "fetch", "arxiv", "--id", "1605.08386", "--arxiv-url", arxiv_feed,
+        "--arxiv-delay", "0", "-o", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    (row,) = csv.DictReader(out.open(encoding="utf-8", newline=""))
+    assert row["title"] == '\'=HYPERLINK("http://evil.example","Heat-bath")'
+    assert row["abstract"] == "'-1+1 walks on lattice points."
+    assert row["authors"] == "'@Caprice Stanley"
+    assert leftovers(tmp_path) == []
