@@ -71,9 +71,10 @@ def check_outputs(
     """Refuse outputs that would lose or clobber something, before anything is read or written.
 
     ``formats`` are the accepted extensions (lower case, with the dot); None
-    accepts any; ``kind`` names the outputs in that message. ``inputs`` are the files the run reads (``"-"`` is skipped;
-    an int is an open descriptor, e.g. ``sys.stdin.fileno()``). Raises
-    :class:`ConfigError` with one line naming the output.
+    accepts any; ``kind`` names the outputs in that message. ``inputs`` are
+    the files the run reads (``"-"`` is skipped; an int is an open
+    descriptor, e.g. ``sys.stdin.fileno()``). Raises :class:`ConfigError`
+    with one line naming the output.
     """
     taken: dict[object, Path] = {}
     input_ids = {key for key in (_input_identity(ref) for ref in inputs) if key is not None}
@@ -92,6 +93,10 @@ def check_outputs(
         taken.update({key: path for key in (identity, real) if key is not None})
         if real.is_dir():
             raise ConfigError(f"{path}: is a folder, not a file")
+        if real.exists() and not real.is_file():  # a device or FIFO, written in place
+            if not os.access(real, os.W_OK):
+                raise ConfigError(f"{path}: not writable")
+            continue
         folder = real.parent
         if not folder.is_dir():
             raise ConfigError(f"{path}: folder {folder} does not exist")

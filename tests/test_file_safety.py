@@ -140,6 +140,21 @@ def test_digest_refuses_to_write_over_its_scored_rows(fake: FakeOpenAI, tmp_path
     assert rows.read_text(encoding="utf-8") == OLD
 
 
+def test_a_fifo_output_is_written_in_place_not_replaced(fake: FakeOpenAI, tmp_path: Path) -> None:
+    from threading import Thread
+
+    source = papers_csv(tmp_path / "papers.csv", count=2)
+    fifo = tmp_path / "out.jsonl"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = Thread(target=lambda: received.extend(fifo.open(encoding="utf-8")), daemon=True)
+    reader.start()
+    result = invoke(fake, "batch", str(source), "-r", "llm-inference", "-o", str(fifo))
+    reader.join(timeout=60)
+    assert result.exit_code == 0, result.stderr
+    assert len(received) == 2 and fifo.is_fifo() and leftovers(tmp_path) == []
+
+
 # -- 2. an existing output survives a failed run; no temporary file is left -----------------------
 
 
