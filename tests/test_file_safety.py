@@ -272,8 +272,9 @@ def test_library_run_stopped_by_bad_input_midway_keeps_old_outputs(
     assert leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_ctrl_c_keeps_the_finished_rows_and_leaves_no_temporary_file(
-    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path, stop: signal.Signals
 ) -> None:
     source = tmp_path / "papers.jsonl"
     with source.open("w", encoding="utf-8") as f:
@@ -290,7 +291,7 @@ def test_ctrl_c_keeps_the_finished_rows_and_leaves_no_temporary_file(
     try:
         assert wait_for_rows(tmp_path, ".out.jsonl.*.tmp", 4), "no rows were written"
         assert outs[1].read_text(encoding="utf-8") == OLD  # the old file stays until the end
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         _, stderr = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
+import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import click
@@ -166,7 +169,11 @@ def batch(
 
     out = BatchOutputs(outputs, rubric_obj, threshold=threshold, input_columns=input_columns)
     try:
-        with out, BatchProgress(total, live=live and show, quiet=not show) as on_result:
+        with (
+            _terminate_as_interrupt(),
+            out,
+            BatchProgress(total, live=live and show, quiet=not show) as on_result,
+        ):
             summary = asyncio.run(
                 run_batch(
                     papers,
@@ -190,6 +197,24 @@ def batch(
     click.echo(f"scorer: {summary.line()}{skipped}", err=True)
     if summary.failed or problems:
         sys.exit(EXIT_INCOMPLETE)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``timeout``, systemd, ``kill``) ends the run as Ctrl-C does: finished rows kept."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave signals to whoever owns them
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _inputs(source: str | None) -> list[InputRef]:
