@@ -99,7 +99,8 @@ def check_outputs(
             continue
         folder = real.parent
         if not folder.is_dir():
-            raise ConfigError(f"{path}: folder {folder} does not exist")
+            problem = "is not a folder" if folder.exists() else "does not exist"
+            raise ConfigError(f"{path}: folder {folder} {problem}")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ConfigError(f"{path}: folder {folder} is not writable")
 

@@ -325,7 +325,7 @@ def wait_for_rows(folder: Path, pattern: str, rows: int) -> bool:
     ("problem", "message"),
     [
         ("missing folder", "does not exist"),
-        ("parent is a file", "does not exist"),
+        ("parent is a file", "is not a folder"),
         ("unknown format", "unknown output format"),
         ("missing input", "no such file"),
         ("no abstract column", "no abstract column"),
