@@ -117,7 +117,8 @@ def batch(
     \b
     Exit codes: 0 every paper scored; 1 some rows were skipped or some papers
     failed (their rows carry the error); 2 bad usage or input; 3 the model
-    cannot score at all (bad key, no quota, unreachable), the run stopped early.
+    cannot score at all (bad key, no quota, unreachable), the run stopped early;
+    130 interrupted (Ctrl-C or SIGTERM).
     """
     if source is not None and arxiv_query is not None:
         raise InputError("give INPUT or --arxiv QUERY, not both")
