@@ -14,6 +14,7 @@ only when :func:`score_frame` is called.
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from scorer.models import Paper, ScoredPaper
 from scorer.readers import _ALIASES, RowProblem, _resolve, _to_paper
 from scorer.rubric import load_rubric
 from scorer.settings import Settings
-from scorer.writers import status_of
+from scorer.writers import result_name, status_of
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,12 +54,13 @@ def score_frame(
     paper (arXiv versions, DOI variants, repeated titles) are scored once and
     share the result.
 
-    Added (replacing columns of the same name): one nullable integer column
-    per rubric dimension (``relevance``, ``hype``...), ``justification``,
-    ``passed``, ``status`` (``scored``, ``cached``, ``failed`` when the model
-    could not score it, ``invalid`` when the row is not a paper, e.g. no
-    abstract), ``error`` (None when scored) and ``cached``. The index, the
-    row order and the other columns are kept. Settings go as in
+    Added: one nullable integer column per rubric dimension (``relevance``,
+    ``hype``...), ``justification``, ``passed``, ``status`` (``scored``,
+    ``cached``, ``failed`` when the model could not score it, ``invalid``
+    when the row is not a paper, e.g. no abstract), ``error`` (None when
+    scored) and ``cached``. The index, the row order and every column of
+    ``df`` are kept: when ``df`` already has a column of one of those names,
+    scorer's is added as ``scorer_<name>`` instead, with a ``UserWarning``. Settings go as in
     :func:`scorer.score` (``settings=`` or ``model=``, ``base_url=``, ...).
 
     A row that fails keeps its error and the others go on; an error that would
@@ -91,17 +93,29 @@ def score_frame(
         results[paper_identity(result.paper)] = result
     found = [results[key] if key is not None else None for key in keys]
 
-    out = df.copy()
+    added: dict[str, Any] = {}
     for dim in rubric_obj.dimensions:
         scores = [r.scores.get(dim.name) if r is not None else None for r in found]
-        out[dim.name] = pandas.array(scores, dtype="Int64")
-    out["justification"] = [r.justification if r is not None and r.ok else None for r in found]
-    out["passed"] = [r is not None and r.passed for r in found]
-    out["status"] = [status_of(r) if r is not None else "invalid" for r in found]
-    out["error"] = [
+        added[dim.name] = pandas.array(scores, dtype="Int64")
+    added["justification"] = [r.justification if r is not None and r.ok else None for r in found]
+    added["passed"] = [r is not None and r.passed for r in found]
+    added["status"] = [status_of(r) if r is not None else "invalid" for r in found]
+    added["error"] = [
         (r.error if r is not None else problems.get(row)) for row, r in enumerate(found)
     ]
-    out["cached"] = [r is not None and r.cached for r in found]
+    added["cached"] = [r is not None and r.cached for r in found]
+    out = df.copy()
+    taken = {str(column) for column in df.columns}
+    renamed = [name for name in added if result_name(name, taken) != name]
+    if renamed:
+        warnings.warn(
+            f"the DataFrame has columns named {', '.join(renamed)}; they are kept, and "
+            f"scorer's are added as {', '.join(result_name(n, taken) for n in renamed)}",
+            UserWarning,
+            stacklevel=2,
+        )
+    for name, values in added.items():
+        out[result_name(name, taken)] = values
     return out
 
 

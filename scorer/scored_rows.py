@@ -1,17 +1,25 @@
-"""Reading results back: rows written by ``scorer batch`` (CSV or JSONL) as ``ScoredPaper``."""
+"""Reading results back: rows written by ``scorer batch`` (CSV or JSONL) as ``ScoredPaper``.
+
+Undoes what the writers do (see :mod:`scorer.writers`): in a CSV file, a cell
+that ``scorer batch`` neutralised against formula injection (a leading ``'``
+before ``=``, ``+``, ``-``, ``@``, tab or CR) comes back as it was, so titles
+read back exactly; a result column is taken from its ``scorer_``-prefixed
+name when the row has one (the input had a column of that name, which stays
+an extra field of the paper).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 from scorer.models import Paper, ScoredPaper
 from scorer.readers import ProblemHandler, RowProblem, read_papers
 from scorer.rubric import Rubric
+from scorer.writers import RESULT_PREFIX, restore_cell, result_names
 
 __all__ = ["read_scored"]
-
-_STATUS_FIELDS = ("justification", "passed", "status", "error", "model", "tokens")
 
 
 def read_scored(
@@ -23,37 +31,59 @@ def read_scored(
     in a digest, and is never listed).
     """
     line = 0
+    is_csv = Path(source).suffix.lower() == ".csv"
 
     def count(problem: RowProblem) -> None:
         if on_problem is not None:
             on_problem(problem)
 
-    for paper in read_papers(source, on_problem=count):
+    for read in read_papers(source, on_problem=count):
         line += 1
-        extras = paper.extra_fields
-        status = str(extras.get("status", "")).strip()
-        error = str(extras.get("error", "") or "").strip()
+        record = read.model_dump()
+        if is_csv:
+            record = {key: _restored(value) for key, value in record.items()}
+        columns = _result_columns(record, rubric)
+        ours = {name: record.get(column) for name, column in columns.items()}
+        paper = Paper.model_validate({k: v for k, v in record.items() if k not in columns.values()})
+        status = str(ours["status"] or "").strip()
+        error = str(ours["error"] or "").strip()
         scores: dict[str, int] = {}
         if status != "failed" and not error:
             try:
-                scores = {dim.name: _score(extras.get(dim.name)) for dim in rubric.dimensions}
+                scores = {dim.name: _score(ours[dim.name]) for dim in rubric.dimensions}
             except ValueError as exc:
                 message = f"record {line} ('{paper.title[:60]}'): {exc}"
                 count(RowProblem(line=0, message=message))
                 continue
-        result_columns = {*_STATUS_FIELDS, *(d.name for d in rubric.dimensions)}
-        fields = {k: v for k, v in paper.model_dump().items() if k not in result_columns}
-        clean = Paper.model_validate(fields)
         yield ScoredPaper(
-            paper=clean,
+            paper=paper,
             rubric=rubric.name,
             rubric_fingerprint=rubric.fingerprint,
-            model=str(extras.get("model", "") or ""),
+            model=str(ours["model"] or ""),
             scores=scores,
-            justification=str(extras.get("justification", "") or ""),
+            justification=str(ours["justification"] or ""),
             passed=bool(scores) and scores[rubric.primary.name] >= rubric.threshold,
             error=(error or "failed") if not scores else None,
         )
+
+
+def _result_columns(record: Mapping[str, Any], rubric: Rubric) -> dict[str, str]:
+    """Result name -> the column holding scorer's value: the most-prefixed one present."""
+    columns: dict[str, str] = {}
+    for name in result_names(rubric):
+        column = name
+        while RESULT_PREFIX + column in record:
+            column = RESULT_PREFIX + column
+        columns[name] = column
+    return columns
+
+
+def _restored(value: Any) -> Any:
+    if isinstance(value, str):
+        return restore_cell(value)
+    if isinstance(value, list):
+        return [_restored(item) for item in value]
+    return value
 
 
 def _score(value: object) -> int:

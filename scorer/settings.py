@@ -226,16 +226,6 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("scorer", appauthor=False))
 
 
-def _positive_int(name: str, value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
-    if number < 1:
-        raise ConfigError(f"{name} must be at least 1, not {value!r}")
-    return number
-
-
 def _non_negative_float(name: str, value: str) -> float:
     try:
         number = float(value)

@@ -2,25 +2,87 @@
 
 Every row is flushed as soon as it is written, so a crash or Ctrl-C loses
 nothing finished (and the cache makes a re-run send only what is missing).
+
+A row holds the paper's columns (the batch columns, ``categories`` when the
+paper has any, then every other input column under its own name), then
+scorer's result columns: one per rubric dimension, ``justification``,
+``passed``, ``status``, ``error``, ``model``, ``tokens``.
+
+**The user's columns are theirs.** When an input column has the name of a
+result column (say ``status``), the input's values keep that name and
+scorer's column is written as ``scorer_status`` (``scorer_`` again while the
+name is still taken). :func:`result_name` is the rule; ``scorer digest``
+reads scorer's value from the prefixed column when there is one.
+
+**Every field reaches the CSV.** A CSV header is fixed when it is written:
+``input_columns`` names every input column in advance (``scorer batch``
+surveys an input file first); without it the header follows the first row,
+plus a last column ``extra`` (``scorer_extra`` if the input has an ``extra``)
+holding, as a JSON object, any later row's fields the header lacks. Lists and
+objects in a field are written as JSON.
+
+**CSV cells are safe to open** (OWASP CSV injection): a cell that starts with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'`` so a
+spreadsheet shows it as text; so does a cell that already starts with ``'``
+followed by those, so that :func:`restore_cell` undoes it exactly. JSONL keeps
+every value as it is.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any, Protocol, TextIO
 
 from scorer.models import Paper, ScoredPaper
 from scorer.rubric import Rubric
 
-__all__ = ["CsvWriter", "JsonlWriter", "ResultWriter", "paper_row", "result_row"]
+__all__ = [
+    "OVERFLOW_COLUMN",
+    "RESULT_PREFIX",
+    "CsvWriter",
+    "JsonlWriter",
+    "ResultWriter",
+    "input_row",
+    "neutralise_cell",
+    "paper_row",
+    "restore_cell",
+    "result_name",
+    "result_names",
+    "result_row",
+]
 
 PAPER_COLUMNS = ("id", "title", "abstract", "authors", "published", "url", "pdf_url")
 STATUS_COLUMNS = ("justification", "passed", "status", "error", "model", "tokens")
+RESULT_PREFIX = "scorer_"
+OVERFLOW_COLUMN = "extra"
+
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+_NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
 
 
 class ResultWriter(Protocol):
     def write(self, result: ScoredPaper) -> None: ...
+
+
+def neutralise_cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text, never runs as a formula.
+
+    >>> neutralise_cell("=HYPERLINK(\\"http://x\\")"), neutralise_cell("'=1"), neutralise_cell("ok")
+    ('\\'=HYPERLINK("http://x")', "''=1", 'ok')
+    """
+    return "'" + text if _FORMULA.match(text) else text
+
+
+def restore_cell(text: str) -> str:
+    """Undo :func:`neutralise_cell` exactly.
+
+    >>> restore_cell("'=1"), restore_cell("''=1"), restore_cell("'quoted")
+    ('=1', "'=1", "'quoted")
+    """
+    return text[1:] if _NEUTRALISED.match(text) else text
 
 
 def status_of(result: ScoredPaper) -> str:
@@ -46,15 +108,35 @@ def paper_row(paper: Paper) -> dict[str, str]:
     }
 
 
-def result_row(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
-    """One flat output row: the input columns (unknown ones carried through), scores, status."""
-    paper = result.paper
+def input_row(paper: Paper) -> dict[str, Any]:
+    """The paper's own columns: the batch columns, ``categories`` if any, its other fields."""
     row: dict[str, Any] = paper_row(paper)
+    if paper.categories:
+        row["categories"] = "; ".join(paper.categories)
     for key, value in paper.extra_fields.items():
         row.setdefault(key, value)
-    for dim in rubric.dimensions:
-        row[dim.name] = result.scores.get(dim.name, "")
-    row.update(
+    return row
+
+
+def result_names(rubric: Rubric) -> tuple[str, ...]:
+    """scorer's result columns, before any renaming: dimensions, then the status columns."""
+    return (*(dim.name for dim in rubric.dimensions), *STATUS_COLUMNS)
+
+
+def result_name(name: str, taken: Collection[str]) -> str:
+    """The column a result ``name`` is written under, given the input's columns ``taken``.
+
+    >>> result_name("status", {"title", "status"}), result_name("relevance", {"status"})
+    ('scorer_status', 'relevance')
+    """
+    while name in taken:
+        name = RESULT_PREFIX + name
+    return name
+
+
+def _result_values(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
+    values: dict[str, Any] = {d.name: result.scores.get(d.name, "") for d in rubric.dimensions}
+    values.update(
         justification=result.justification,
         passed=result.passed,
         status=status_of(result),
@@ -62,40 +144,96 @@ def result_row(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
         model=result.model,
         tokens=result.usage.total_tokens,
     )
+    return values
+
+
+def result_row(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
+    """One flat output row: the input's columns, then the result columns (renamed on collision).
+
+    >>> from scorer import load_rubric
+    >>> paper = Paper(title="T", abstract="A", status="to read")
+    >>> done = ScoredPaper(paper=paper, rubric="r", rubric_fingerprint="f", model="m")
+    >>> row = result_row(done, load_rubric("llm-inference"))
+    >>> row["status"], row["scorer_status"]
+    ('to read', 'scored')
+    """
+    row = input_row(result.paper)
+    taken = set(row)
+    for name, value in _result_values(result, rubric).items():
+        row[result_name(name, taken)] = value
     return row
 
 
 class JsonlWriter:
-    """One JSON object per line."""
+    """One JSON object per line; each record's colliding result columns are prefixed."""
 
     def __init__(self, stream: TextIO, rubric: Rubric) -> None:
         self._stream = stream
         self._rubric = rubric
+        self.renamed: set[str] = set()  # result columns written under a prefixed name
 
     def write(self, result: ScoredPaper) -> None:
         row = result_row(result, self._rubric)
+        self.renamed.update(n for n in result_names(self._rubric) if RESULT_PREFIX + n in row)
         self._stream.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         self._stream.flush()
 
 
 class CsvWriter:
-    """CSV with the batch columns, the input's other columns, one per dimension, and status.
+    """CSV with the paper's columns, one per dimension, and the status columns.
 
-    The header is fixed by the first row; a later row's extra columns that the
-    first did not have are dropped (CSV input has the same columns on every row).
+    ``input_columns``: every input column the rows will have beyond the batch
+    columns, in order, when known in advance; otherwise the first row's, plus
+    the overflow column for later rows' others (see the module docstring).
     """
 
-    def __init__(self, stream: TextIO, rubric: Rubric) -> None:
+    def __init__(
+        self, stream: TextIO, rubric: Rubric, *, input_columns: Iterable[str] | None = None
+    ) -> None:
         self._stream = stream
         self._rubric = rubric
-        self._writer: csv.DictWriter[str] | None = None
+        self._known = list(input_columns) if input_columns is not None else None
+        self._writer: Any = None  # csv.writer's type is private to typeshed
+        self._inputs: list[str] = []
+        self._results: dict[str, str] = {}  # result name -> its column
+        self._overflow: str | None = None
+        self.renamed: set[str] = set()
 
     def write(self, result: ScoredPaper) -> None:
-        row = result_row(result, self._rubric)
+        fields = input_row(result.paper)
         if self._writer is None:
-            self._writer = csv.DictWriter(
-                self._stream, fieldnames=list(row), extrasaction="ignore", restval=""
-            )
-            self._writer.writeheader()
-        self._writer.writerow(row)
+            self._start(fields)
+        cells = [fields.pop(column, "") for column in self._inputs]
+        values = _result_values(result, self._rubric)
+        cells += [values[name] for name in self._results]
+        if self._overflow is not None:
+            cells.append(json.dumps(fields, ensure_ascii=False, default=str) if fields else "")
+        elif fields:
+            raise ValueError(f"columns not announced in input_columns: {', '.join(fields)}")
+        self._writer.writerow([_cell(value) for value in cells])
         self._stream.flush()
+
+    def _start(self, first: Mapping[str, Any]) -> None:
+        known = self._known if self._known is not None else list(first)
+        self._inputs = list(dict.fromkeys([*PAPER_COLUMNS, *known]))
+        taken = set(self._inputs)
+        self._results = {name: result_name(name, taken) for name in result_names(self._rubric)}
+        self.renamed = {name for name, column in self._results.items() if column != name}
+        header = [*self._inputs, *self._results.values()]
+        if self._known is None:
+            self._overflow = result_name(OVERFLOW_COLUMN, taken)
+            header.append(self._overflow)
+        self._writer = csv.writer(self._stream)
+        self._writer.writerow([_cell(name) for name in header])
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        text = ""
+    elif isinstance(value, str):
+        text = value
+    elif isinstance(value, list | dict):
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    else:
+        text = str(value)
+    return neutralise_cell(text)

@@ -107,15 +107,14 @@ def test_kill_9_mid_batch_then_rerun_sends_only_the_unfinished(
     env = {**os.environ, "OPENAI_BASE_URL": fake.base_url, "SCORER_CACHE_DIR": str(isolated_env)}
     args = ["batch", str(source), "-r", "llm-inference", "--concurrency", "2", "-o", str(out)]
     proc = subprocess.Popen([*SCORER, *args], env=env, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if out.exists() and len(out.read_text().splitlines()) >= 6:
-            break
-        time.sleep(0.05)
+    # Rows go to a temporary file beside out.jsonl as they finish; kill -9 leaves it.
+    assert wait_for_rows(tmp_path, ".out.jsonl.*.tmp", 6)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    finished = len(out.read_text().splitlines())
+    (partial,) = tmp_path.glob(".out.jsonl.*.tmp")
+    finished = len(partial.read_text().splitlines())
     assert 6 <= finished < 24
+    assert not out.exists()  # never a half file under the final name
     with diskcache.Cache(str(isolated_env)) as cache:
         cached = len(cache)
     assert cached >= finished  # every row written was cached first: nothing finished is lost
@@ -127,3 +126,15 @@ def test_kill_9_mid_batch_then_rerun_sends_only_the_unfinished(
     assert fake.count == 24 - cached  # only what was not finished
     assert len(out.read_text().splitlines()) == 24
     assert f"cached {cached}" in done.stderr
+    assert not list(tmp_path.glob(".out.jsonl.*"))  # the killed run's leftover is cleaned up
+
+
+def wait_for_rows(folder: Path, pattern: str, rows: int) -> bool:
+    """Wait (up to 30 s, a safety net, not a measurement) for a file with ``rows`` lines."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        for path in folder.glob(pattern):
+            if len(path.read_text(encoding="utf-8").splitlines()) >= rows:
+                return True
+        time.sleep(0.05)
+    return False

@@ -5,38 +5,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from types import FrameType
+from typing import Any
 
 import click
 
 from scorer.api import scorer_for
 from scorer.batch import run_batch
+from scorer.batch_outputs import (
+    BatchOutputs,
+    check_batch_outputs,
+    paper_columns,
+    survey_papers,
+)
 from scorer.cli.fetch_cmd import arxiv_client_options, arxiv_window_options, day
-from scorer.cli.files import is_digest, write_digest
 from scorer.cli.options import model_options, parse_columns, settings_from
 from scorer.cli.progress import BatchProgress, count_records
 from scorer.cli.score_cmd import EMBEDDED_NOTICE
 from scorer.cli.wording import plural
-from scorer.digest import Digest
-from scorer.errors import ConfigError, InputError
+from scorer.errors import InputError
 from scorer.models import Paper
+from scorer.outputs import InputRef
 from scorer.readers import RowProblem, read_papers
 from scorer.rubric import load_rubric
 from scorer.sources.arxiv import fetch_arxiv
-from scorer.writers import CsvWriter, JsonlWriter, ResultWriter
+from scorer.writers import RESULT_PREFIX
 
 __all__ = ["batch"]
 
 EXIT_INCOMPLETE = 1
-
-_ROW_FORMATS: dict[str, type[CsvWriter] | type[JsonlWriter]] = {
-    ".csv": CsvWriter,
-    ".jsonl": JsonlWriter,
-    ".ndjson": JsonlWriter,
-}
 
 
 @click.command()
@@ -112,14 +113,22 @@ def batch(
 
     \b
     Each paper is scored once (arXiv versions, DOI variants and repeated titles
-    are one paper); results are written as they finish, so an interrupted run
-    loses nothing, and a re-run sends only the papers not yet in the cache.
+    are one paper); a re-run sends only the papers not yet in the cache.
     Malformed rows are reported with their line number and skipped.
+
+    \b
+    Outputs are written beside their path as results finish and moved into
+    place when the run ends, also on Ctrl-C or a model error (the rows
+    finished are kept); a run stopped by bad input or usage leaves existing
+    files as they were. An output that is the input is refused. Input
+    columns named like a result column keep their name; scorer's become
+    scorer_<name>. CSV cells starting with = + - @ are prefixed with '.
 
     \b
     Exit codes: 0 every paper scored; 1 some rows were skipped or some papers
     failed (their rows carry the error); 2 bad usage or input; 3 the model
-    cannot score at all (bad key, no quota, unreachable), the run stopped early.
+    cannot score at all (bad key, no quota, unreachable), the run stopped early;
+    130 interrupted (Ctrl-C or SIGTERM).
     """
     if source is not None and arxiv_query is not None:
         raise InputError("give INPUT or --arxiv QUERY, not both")
@@ -127,10 +136,8 @@ def batch(
         raise InputError("no papers: give INPUT (.csv, .jsonl, or - for stdin) or --arxiv QUERY")
     if arxiv_query is None and (since or until or max_results):
         raise InputError("--since, --until and --max-results go with --arxiv QUERY")
+    check_batch_outputs(outputs, inputs=_inputs(source))
     rubric_obj = load_rubric(rubric)
-    for path in outputs:
-        if path.suffix.lower() not in _ROW_FORMATS and not is_digest(path):
-            raise ConfigError(f"{path}: unknown output format (use .csv, .jsonl, .md or .html)")
     settings = settings_from(**model_opts)
     problems: list[RowProblem] = []
 
@@ -143,8 +150,14 @@ def batch(
     live = sys.stderr.isatty()
     show = live if progress is None else progress
     papers: Iterable[Paper]
+    input_columns: list[str] | None = None
     if source is not None:
-        papers = read_papers(source, columns=parse_columns(columns), on_problem=report)
+        fields = parse_columns(columns)
+        papers = read_papers(source, columns=fields, on_problem=report)
+        if source != "-":
+            # The whole file is read once before any model call: an error on its
+            # last line costs nothing, and the CSV header covers every record.
+            input_columns = survey_papers(source, columns=fields)
         total = count_records(source) if show else None
     else:
         # Fetched before scoring starts: a rejected query costs no tokens, and
@@ -159,39 +172,71 @@ def batch(
                 base_url=arxiv_url,
             )
         )
+        input_columns = paper_columns(papers)
         total = len(papers)
         click.echo(f"scorer: fetched {total} {plural(total, 'paper')} from arXiv", err=True)
     if settings.uses_embedded:
         click.echo(EMBEDDED_NOTICE, err=True)
 
-    with contextlib.ExitStack() as stack:
-        sinks: list[ResultWriter] = []
-        digest = Digest(rubric_obj, threshold=threshold, top_n=top_n)
-        for path in outputs:
-            kind = _ROW_FORMATS.get(path.suffix.lower())
-            if kind is not None:
-                stream: TextIO = stack.enter_context(path.open("w", encoding="utf-8", newline=""))
-                sinks.append(kind(stream, rubric_obj))
-        if any(is_digest(p) for p in outputs):
-            sinks.append(digest)
-        if not outputs:
-            sinks.append(JsonlWriter(sys.stdout, rubric_obj))
-        with BatchProgress(total, live=live and show, quiet=not show) as on_result:
+    out = BatchOutputs(
+        outputs, rubric_obj, threshold=threshold, top_n=top_n, input_columns=input_columns
+    )
+    try:
+        with (
+            _terminate_as_interrupt(),
+            out,
+            BatchProgress(total, live=live and show, quiet=not show) as on_result,
+        ):
             summary = asyncio.run(
                 run_batch(
                     papers,
                     rubric_obj,
                     scorer_for(settings),
-                    sinks=sinks,
+                    sinks=out.sinks,
                     concurrency=concurrency,
                     threshold=threshold,
                     on_result=on_result,
                 )
             )
-    for path in outputs:
-        if is_digest(path):
-            write_digest(path, digest)
+    finally:
+        if out.renamed:
+            names = ", ".join(out.renamed)
+            click.echo(
+                f"scorer: note: the input has columns named {names}; they are kept, and "
+                f"scorer's are written as {', '.join(RESULT_PREFIX + n for n in out.renamed)}",
+                err=True,
+            )
     skipped = f", skipped rows {len(problems)}" if problems else ""
     click.echo(f"scorer: {summary.line()}{skipped}", err=True)
     if summary.failed or problems:
         sys.exit(EXIT_INCOMPLETE)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``timeout``, systemd, ``kill``) ends the run as Ctrl-C does: finished rows kept."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: leave signals to whoever owns them
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _inputs(source: str | None) -> list[InputRef]:
+    """The files a run reads, for the output check: INPUT, or what stdin is redirected from."""
+    if source is None:
+        return []
+    if source != "-":
+        return [source]
+    try:
+        return [sys.stdin.fileno()]
+    except (AttributeError, OSError, ValueError):  # not a real file (a test runner's stdin)
+        return []

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
+from scorer.batch_outputs import DIGEST_RENDERERS, write_digests
 from scorer.cli.batch_cmd import EXIT_INCOMPLETE
-from scorer.cli.files import is_digest, write_digest
 from scorer.digest import Digest, render_markdown
-from scorer.errors import ConfigError
+from scorer.outputs import check_outputs
 from scorer.readers import RowProblem
 from scorer.rubric import load_rubric
 from scorer.scored_rows import read_scored
@@ -57,10 +57,8 @@ def digest(
     \b
     Exit codes: 0 every row was read; 1 some rows were skipped; 2 bad usage or input.
     """
+    check_outputs(outputs, formats=DIGEST_RENDERERS, inputs=[source], kind="digest")
     rubric_obj = load_rubric(rubric)
-    for path in outputs:
-        if not is_digest(path):
-            raise ConfigError(f"{path}: unknown digest format (use .md or .html)")
 
     problems: list[RowProblem] = []
 
@@ -75,7 +73,6 @@ def digest(
     result = Digest.of(scored, rubric_obj, threshold=threshold, top_n=top_n)
     if not outputs:
         sys.stdout.write(render_markdown(result))
-    for path in outputs:
-        write_digest(path, result)
+    write_digests(outputs, result)
     if problems:
         sys.exit(EXIT_INCOMPLETE)

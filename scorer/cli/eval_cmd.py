@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from scorer.cli.files import write_atomically
 from scorer.cli.options import model_options, parse_columns, settings_from
 from scorer.cli.score_cmd import EMBEDDED_NOTICE
 from scorer.cli.wording import plural
 from scorer.engine import Scorer
 from scorer.errors import InputError
+from scorer.outputs import check_outputs, staged_outputs
 from scorer.prices import PRICES, parse_price
 from scorer.readers import RowProblem, read_papers
 from scorer.rubric import load_rubric
@@ -91,6 +91,8 @@ def evaluate_cmd(
     from scorer.eval_report import render_eval_html
     from scorer.eval_run import run_eval
 
+    reports = [report] if report is not None else []
+    check_outputs(reports, formats=(".html",), inputs=[source], kind="report")
     rubric_obj = load_rubric(rubric)
     settings = settings_from(**model_opts)
     fraction = parse_fraction(prefilter_top) if prefilter_top else None
@@ -111,14 +113,18 @@ def evaluate_cmd(
                 prices=prices,
             )
 
-    outcome = asyncio.run(run())
-    if as_json:
-        click.echo(json.dumps(outcome.to_json(), indent=2))
-    else:
-        click.echo(_text(outcome))
+    # The report is staged before the first model call: a folder that cannot
+    # take it fails now, not after the papers were paid for.
+    with staged_outputs(reports) as staged:
+        outcome = asyncio.run(run())
+        if as_json:
+            click.echo(json.dumps(outcome.to_json(), indent=2))
+        else:
+            click.echo(_text(outcome))
+        if report is not None:
+            title = f"scorer eval: {rubric_obj.title}"
+            staged.stream(report).write(render_eval_html(outcome.report, title=title))
     if report is not None:
-        title = f"scorer eval: {rubric_obj.title}"
-        write_atomically(report, render_eval_html(outcome.report, title=title))
         click.echo(f"scorer: wrote {report}", err=True)
 
 

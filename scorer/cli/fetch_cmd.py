@@ -5,21 +5,20 @@ Also the arXiv options ``scorer batch --arxiv`` shares.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 import click
 
-from scorer.errors import ConfigError
 from scorer.models import Paper
+from scorer.outputs import check_outputs, staged_outputs
 from scorer.sources.arxiv import DEFAULT_ARXIV_URL, MAX_PAGE_SIZE, fetch_arxiv
-from scorer.writers import PAPER_COLUMNS, paper_row
+from scorer.writers import PAPER_COLUMNS, neutralise_cell, paper_row
 
 __all__ = ["arxiv_client_options", "arxiv_window_options", "fetch", "fetched_row"]
 
@@ -147,8 +146,8 @@ def fetch_arxiv_cmd(
     Example:
       scorer fetch arxiv --category cs.DC --category cs.LG --since 2026-02-23 -o papers.csv
     """
-    if output is not None and output.suffix.lower() not in _FORMATS:
-        raise ConfigError(f"{output}: unknown output format (use .csv or .jsonl)")
+    outputs = [output] if output is not None else []
+    check_outputs(outputs, formats=_FORMATS)
     papers = fetch_arxiv(
         query,
         ids=ids,
@@ -163,8 +162,10 @@ def fetch_arxiv_cmd(
     if output is None:
         count = _write(papers, sys.stdout, ".jsonl")
     else:
-        with _replaced_on_success(output) as stream:
-            count = _write(papers, stream, output.suffix.lower())
+        # Staged before the first request; a fetch that fails on page three
+        # leaves no half file that looks complete, and the old file as it was.
+        with staged_outputs(outputs) as staged:
+            count = _write(papers, staged.stream(output), output.suffix.lower())
     click.echo(f"scorer: fetched {count} paper{'s' if count != 1 else ''} from arXiv", err=True)
 
 
@@ -172,10 +173,11 @@ def _write(papers: Iterable[Paper], stream: TextIO, suffix: str) -> int:
     """Write ``papers`` as CSV (a header even when there are none) or JSONL; count them."""
     count = 0
     if suffix == ".csv":
-        writer = csv.DictWriter(stream, fieldnames=FETCH_COLUMNS)
-        writer.writeheader()
+        writer = csv.writer(stream)
+        writer.writerow(FETCH_COLUMNS)
         for paper in papers:
-            writer.writerow(fetched_row(paper))
+            row = fetched_row(paper)
+            writer.writerow([neutralise_cell(row[column]) for column in FETCH_COLUMNS])
             count += 1
     else:
         for paper in papers:
@@ -183,18 +185,3 @@ def _write(papers: Iterable[Paper], stream: TextIO, suffix: str) -> int:
             stream.flush()
             count += 1
     return count
-
-
-@contextlib.contextmanager
-def _replaced_on_success(path: Path) -> Iterator[TextIO]:
-    """A temporary file beside ``path`` that replaces it only if the block succeeds.
-
-    A fetch that fails on page three leaves no half file that looks complete.
-    """
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8", newline="") as stream:
-            yield stream
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
