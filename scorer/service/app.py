@@ -20,6 +20,7 @@ from scorer.service.errors import error_handler, request_validation_error
 from scorer.service.inflight import DEFAULT_MAX_INFLIGHT, LimitedBackend
 from scorer.service.limits import BodyLimitMiddleware
 from scorer.service.metrics import MetricsMiddleware
+from scorer.service.query import QueryCredentialMiddleware
 from scorer.service.routes import api, public
 from scorer.service.state import ServiceState
 from scorer.settings import Settings
@@ -100,9 +101,12 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     if state.api_token:
         app.add_middleware(BearerAuthMiddleware, token=state.api_token)
+    app.add_middleware(QueryCredentialMiddleware)
     # Middleware added last runs first: metrics (counting every answer), then
-    # auth (before any of the body is read), then the body limit. Metrics label
-    # by path template, matched on the routes as declared (FastAPI nests routers).
+    # credentials in the URL (refused even with a valid token: the URL is
+    # already in someone's log), then auth (before any of the body is read),
+    # then the body limit. Metrics label by path template, matched on the
+    # routes as declared (FastAPI nests routers).
     routes = [*public.routes, *api.routes, *(r for r in app.routes if isinstance(r, Route))]
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, routes=routes)
     return app

@@ -24,7 +24,7 @@ from scorer.errors import ScorerError
 from scorer.identity import dedupe_papers
 from scorer.models import Paper, ScoredPaper
 from scorer.rubric import Rubric
-from scorer.service.errors import public_message, status_for
+from scorer.service.errors import public_message, scrub, status_for
 from scorer.service.metrics import ServiceMetrics
 from scorer.service.schemas import BatchAbort, BatchTotals
 
@@ -86,6 +86,7 @@ class BatchStream:
                 status=status_for(exc),
                 message=public_message(exc, *self._secrets),
             )
+            logger.warning("batch stopped early: %s: %s", error.type, error.message)
         except Exception:  # a bug: the headers are sent, so end the stream cleanly and log it
             logger.exception("batch stream failed")
             error = BatchAbort(type="InternalError", status=500, message="internal server error")
@@ -99,6 +100,7 @@ class BatchStream:
         self._metrics.observe(result)
         summary = self._summary
         if result.error is not None:
+            result = result.model_copy(update={"error": scrub(result.error, *self._secrets)})
             summary.failed += 1
         elif result.cached:
             summary.cached += 1
