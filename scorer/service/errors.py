@@ -83,12 +83,49 @@ ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 async def request_validation_error(request: Request, exc: Exception) -> Response:
-    """FastAPI's 422 body, with non-ASCII escaped: a lone surrogate in the echoed
-    input (valid JSON, not encodable as UTF-8) would otherwise turn the 422 into a 500."""
+    """FastAPI's 422 body, made safe to send whatever the request held.
+
+    Non-ASCII is escaped (a lone surrogate in the echoed input is valid JSON
+    but not UTF-8: a 500); an echoed ``input`` that is large or deeply nested
+    is left out (echoing it could overflow the stack: a 500); a body that is
+    not JSON says why in ``msg``.
+    """
     if not isinstance(exc, RequestValidationError):  # registered for it only
         raise exc
-    body = json.dumps({"detail": jsonable_encoder(exc.errors())}, ensure_ascii=True)
+    errors = []
+    for error in exc.errors():
+        error = dict(error)
+        if error.get("type") == "json_invalid" and isinstance(error.get("ctx"), dict):
+            error["msg"] = str(error["ctx"].get("error") or error.get("msg"))
+            error.pop("input", None)
+        elif not _echoable(error.get("input")):
+            error.pop("input", None)
+        errors.append(error)
+    body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True)
     return Response(body, status_code=422, media_type="application/json")
+
+
+_ECHO_DEPTH = 6
+_ECHO_CHARS = 4096
+
+
+def _echoable(value: object) -> bool:
+    """Small and shallow enough to send back in a 422 (checked without recursion)."""
+    stack: list[tuple[object, int]] = [(value, 0)]
+    size = 0
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth >= _ECHO_DEPTH:
+                return False
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+            size += len(children)
+        else:
+            size += len(item) if isinstance(item, str | bytes) else 1
+        if size > _ECHO_CHARS:
+            return False
+    return True
 
 
 def error_handler(*secrets: str | None) -> ExceptionHandler:
