@@ -67,7 +67,7 @@ TOKEN_ENV = "SCORER_API_TOKEN"
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
     show_default=True,
-    help="uvicorn's log level (info logs one line per request).",
+    help="uvicorn's log level (info logs one line per request, without its query string).",
 )
 @model_options
 def serve(

@@ -37,7 +37,8 @@ Results are cached: the same paper under the same rubric and model is sent
 to the model once, across requests and processes.
 
 When the server has a token (`SCORER_API_TOKEN`), every path except
-`/healthz` and the API docs needs `Authorization: Bearer <token>`.
+`/healthz` and the API docs needs `Authorization: Bearer <token>`; a
+credential in the URL (`?token=`, `?api_key=`, ...) is refused with a 400.
 """
 
 
