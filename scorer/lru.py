@@ -3,7 +3,7 @@
 A server takes rubrics from its clients: keyed by fingerprint in a plain
 dict, every distinct rubric would stay in memory for good. These keep the
 most recently used ``maxsize`` and rebuild the rest on demand (a rebuild
-costs about a millisecond; a model request costs a thousand times more).
+costs a few milliseconds; a model request costs far more).
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ valid token, so they reach the handlers; the fake model answers at once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +24,13 @@ from scorer.service.background import serve_in_thread
 from scorer.testing import FakeOpenAI
 
 TOKEN = "fuzz-token-3c1d9e"
+
+
+@schemathesis.serializer("application/x-ndjson")
+def _ndjson(ctx: Any, value: Any) -> bytes:
+    """The batch endpoint's NDJSON body, as generated (lone surrogates become bad UTF-8)."""
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text.encode("utf-8", "surrogatepass")
 
 
 @pytest.fixture(scope="module")

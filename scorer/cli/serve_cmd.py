@@ -67,7 +67,7 @@ TOKEN_ENV = "SCORER_API_TOKEN"
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
     show_default=True,
-    help="uvicorn's log level (info logs one line per request).",
+    help="uvicorn's log level (info logs one line per request, without its query string).",
 )
 @model_options
 def serve(
@@ -92,6 +92,7 @@ def serve(
     """
     from scorer.service import create_app  # FastAPI is imported only for this command
     from scorer.service.auth import is_loopback
+    from scorer.service.logs import log_config
 
     token = os.environ.get(TOKEN_ENV, "").strip() or None
     if token is None and not is_loopback(host) and not allow_unauthenticated:
@@ -115,8 +116,11 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     auth = "bearer token required" if token else "no authentication"
     banner = f"scorer: serving on http://{shown}:{sock.getsockname()[1]} ({auth}; docs at /docs)"
+    api_key = settings.api_key.get_secret_value() if settings.api_key else None
     config = uvicorn.Config(
         app,
+        # uvicorn's log format, with secrets and query strings taken out of every line.
+        log_config=log_config((api_key, token)),
         log_level=log_level,
         timeout_graceful_shutdown=5,
         # Longer than clients keep idle connections (httpx: 5 s, uvicorn's default too):

@@ -20,6 +20,7 @@ from scorer.service.errors import error_handler, request_validation_error
 from scorer.service.inflight import DEFAULT_MAX_INFLIGHT, LimitedBackend
 from scorer.service.limits import BodyLimitMiddleware
 from scorer.service.metrics import MetricsMiddleware
+from scorer.service.query import QueryCredentialMiddleware
 from scorer.service.routes import api, public
 from scorer.service.state import ServiceState
 from scorer.settings import Settings
@@ -36,7 +37,8 @@ Results are cached: the same paper under the same rubric and model is sent
 to the model once, across requests and processes.
 
 When the server has a token (`SCORER_API_TOKEN`), every path except
-`/healthz` and the API docs needs `Authorization: Bearer <token>`.
+`/healthz` and the API docs needs `Authorization: Bearer <token>`; a
+credential in the URL (`?token=`, `?api_key=`, ...) is refused with a 400.
 """
 
 
@@ -100,9 +102,12 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     if state.api_token:
         app.add_middleware(BearerAuthMiddleware, token=state.api_token)
+    app.add_middleware(QueryCredentialMiddleware)
     # Middleware added last runs first: metrics (counting every answer), then
-    # auth (before any of the body is read), then the body limit. Metrics label
-    # by path template, matched on the routes as declared (FastAPI nests routers).
+    # credentials in the URL (refused even with a valid token: the URL is
+    # already in someone's log), then auth (before any of the body is read),
+    # then the body limit. Metrics label by path template, matched on the
+    # routes as declared (FastAPI nests routers).
     routes = [*public.routes, *api.routes, *(r for r in app.routes if isinstance(r, Route))]
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, routes=routes)
     return app

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import Response, StreamingResponse
 
 from scorer.errors import BackendError
 from scorer.models import ScoredPaper
 from scorer.rubric import Rubric
+from scorer.service.bodies import SafeJSONRoute, invalid_records
 from scorer.service.metrics import METRICS_CONTENT_TYPE
 from scorer.service.schemas import (
     RUBRIC_NAME_PATTERN,
@@ -35,7 +36,19 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 public = APIRouter()
-api = APIRouter()
+api = APIRouter(route_class=SafeJSONRoute)
+
+_NDJSON_BODY = {
+    "requestBody": {
+        "content": {
+            NDJSON: {
+                "schema": {"type": "string"},
+                "example": '{"rubric": "llm-inference"}\n'
+                '{"title": "A paper", "abstract": "What it does."}\n',
+            }
+        }
+    }
+}
 
 
 @public.get("/healthz", response_model=Health, tags=["service"])
@@ -98,20 +111,29 @@ async def score_one(request: ScoreRequest, state: State) -> Response:
         },
         **_ERRORS,
     },
+    openapi_extra=_NDJSON_BODY,
 )
-async def score_batch(request: BatchRequest, state: State) -> StreamingResponse:
+async def score_batch(
+    request: BatchRequest, state: State, http_request: Request
+) -> StreamingResponse:
     """Score many papers; stream each result as it finishes (``application/x-ndjson``).
 
+    The body is JSON, or NDJSON (``Content-Type: application/x-ndjson``): a
+    header line ``{"rubric": ..., "concurrency": ...}``, then one paper per
+    line. A record that is not a paper (wrong types, a NUL character, nested
+    too deeply, not JSON or not UTF-8) is one error line naming its ``index``
+    or ``line``; the others are scored.
     Duplicates (same arXiv id, DOI, or title) are scored and listed once.
     More papers than the server's batch limit is a 413. An error that would
     fail every paper (rejected API key, no quota) is a 502 when it happens
     on the first paper, else an error line that ends the stream.
     """
-    if len(request.papers) > state.max_batch:
+    invalid = invalid_records(http_request)
+    records = len(request.papers) + len(invalid)
+    if records > state.max_batch:
         raise HTTPException(
             413,
-            f"too many papers: {len(request.papers)} (at most {state.max_batch} per batch; "
-            "split the request)",
+            f"too many papers: {records} (at most {state.max_batch} per batch; split the request)",
         )
     rubric = state.rubric(request.rubric)
     concurrency = min(request.concurrency or state.concurrency, state.concurrency)
@@ -122,6 +144,7 @@ async def score_batch(request: BatchRequest, state: State) -> StreamingResponse:
         concurrency=concurrency,
         metrics=state.metrics,
         secrets=state.secrets,
+        invalid=invalid,
     )
     await stream.start()
     headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}

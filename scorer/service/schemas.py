@@ -34,6 +34,7 @@ __all__ = [
     "ErrorBody",
     "Health",
     "InlineRubric",
+    "InvalidRecord",
     "RubricChoice",
     "RubricList",
     "RubricSummary",
@@ -90,20 +91,35 @@ class InlineRubric(Rubric):
         return dimensions
 
 
+MAX_DEPTH = 32
+"""How deeply a paper or an inline rubric may nest lists and objects (a paper needs 2)."""
+
+
 def _valid_unicode(value: Any) -> Any:
-    """Refuse lone surrogates (JSON can spell ``\\ud800``; UTF-8 cannot encode it)."""
-    if isinstance(value, str):
-        try:
-            value.encode()
-        except UnicodeEncodeError:
-            raise ValueError("not valid Unicode text (a lone surrogate such as \\ud800)") from None
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _valid_unicode(key)
-            _valid_unicode(item)
-    elif isinstance(value, list):
-        for item in value:
-            _valid_unicode(item)
+    """Refuse what no paper or rubric holds and what breaks on the way out.
+
+    Lone surrogates (JSON can spell ``\\ud800``; UTF-8 cannot encode it), NUL
+    characters (binary data, not text), and nesting deeper than
+    :data:`MAX_DEPTH` (serializing it again, for the answer or a 422, would
+    overflow the stack). Iterative, so the check itself cannot.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError("not text: contains a NUL character (\\u0000)")
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                raise ValueError(
+                    "not valid Unicode text (a lone surrogate such as \\ud800)"
+                ) from None
+        elif isinstance(item, dict | list):
+            if depth >= MAX_DEPTH:
+                raise ValueError(f"nested more than {MAX_DEPTH} levels deep")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
     return value
 
 
@@ -184,16 +200,29 @@ class BatchRequest(BaseModel):
 class BatchTotals(BaseModel):
     """The counts of a batch, as in ``scorer batch``'s summary line."""
 
-    scanned: int = Field(description="Papers in the request.")
+    scanned: int = Field(description="Records in the request, invalid ones included.")
     unique: int = Field(description="Papers left after merging duplicates.")
     duplicates: int
     scored: int = Field(description="Papers scored by the model now.")
     cached: int = Field(description="Papers answered from the cache.")
     failed: int = Field(description="Papers with an error line.")
+    invalid: int = Field(
+        default=0, description="Records that were not papers (an error line each, not scored)."
+    )
     above_threshold: int
     tokens: int
     wall_s: float
     complete: bool = Field(description="False when the batch stopped early (see the error line).")
+
+
+class InvalidRecord(BaseModel):
+    """A record of a batch that is not a paper: one line of the stream; the rest go on."""
+
+    index: int | None = Field(
+        default=None, description="Its position in `papers` (a JSON body), from 0."
+    )
+    line: int | None = Field(default=None, description="Its line (an NDJSON body), from 1.")
+    error: str = Field(description="What is wrong with it, in one line.")
 
 
 class BatchAbort(BaseModel):

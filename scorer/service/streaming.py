@@ -3,6 +3,7 @@
 Lines, in order::
 
     {"paper": {...}, "scores": {...}, ...}            a ScoredPaper, one per unique paper
+    {"index": 3, "error": "..."}  or  {"line": 4, ...}  a record that is not a paper
     {"paper": {...}, ..., "error": "..."}             a paper that failed (the rest go on)
     {"error": {"type": ..., "status": ..., "message": ...}}
                                                       only if the batch stopped early
@@ -24,9 +25,9 @@ from scorer.errors import ScorerError
 from scorer.identity import dedupe_papers
 from scorer.models import Paper, ScoredPaper
 from scorer.rubric import Rubric
-from scorer.service.errors import public_message, status_for
+from scorer.service.errors import public_message, scrub, status_for
 from scorer.service.metrics import ServiceMetrics
-from scorer.service.schemas import BatchAbort, BatchTotals
+from scorer.service.schemas import BatchAbort, BatchTotals, InvalidRecord
 
 __all__ = ["NDJSON", "BatchStream"]
 
@@ -52,8 +53,10 @@ class BatchStream:
         concurrency: int,
         metrics: ServiceMetrics,
         secrets: tuple[str | None, ...] = (),
+        invalid: list[InvalidRecord] | None = None,
     ) -> None:
         self._rubric = rubric
+        self._invalid = invalid or []
         self._metrics = metrics
         self._secrets = secrets
         self._started = time.perf_counter()
@@ -75,6 +78,8 @@ class BatchStream:
     async def lines(self) -> AsyncIterator[bytes]:
         """The response body, one NDJSON line per chunk."""
         error: BatchAbort | None = None
+        for record in self._invalid:
+            yield record.model_dump_json(exclude_none=True).encode() + b"\n"
         try:
             if self._first is not None:
                 yield self._line(self._first)
@@ -86,6 +91,7 @@ class BatchStream:
                 status=status_for(exc),
                 message=public_message(exc, *self._secrets),
             )
+            logger.warning("batch stopped early: %s: %s", error.type, error.message)
         except Exception:  # a bug: the headers are sent, so end the stream cleanly and log it
             logger.exception("batch stream failed")
             error = BatchAbort(type="InternalError", status=500, message="internal server error")
@@ -99,6 +105,7 @@ class BatchStream:
         self._metrics.observe(result)
         summary = self._summary
         if result.error is not None:
+            result = result.model_copy(update={"error": scrub(result.error, *self._secrets)})
             summary.failed += 1
         elif result.cached:
             summary.cached += 1
@@ -112,12 +119,13 @@ class BatchStream:
     def _totals(self, *, complete: bool) -> BatchTotals:
         s = self._summary
         return BatchTotals(
-            scanned=s.scanned,
+            scanned=s.scanned + len(self._invalid),
             unique=s.unique,
             duplicates=s.duplicates,
             scored=s.scored,
             cached=s.cached,
             failed=s.failed,
+            invalid=len(self._invalid),
             above_threshold=s.above_threshold,
             tokens=s.tokens,
             wall_s=round(time.perf_counter() - self._started, 3),
