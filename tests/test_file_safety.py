@@ -223,21 +223,23 @@ def test_a_fatal_error_before_any_answer_leaves_outputs_as_they_were(
     assert leftovers(tmp_path) == []
 
 
-def test_an_unreadable_line_in_the_input_costs_nothing_and_changes_nothing(
+def test_an_unreadable_line_is_one_skipped_row_and_the_rest_replaces_the_outputs(
     fake: FakeOpenAI, tmp_path: Path
 ) -> None:
-    # The input is read whole before the first model call, so its last lines count too.
+    # A NUL byte spoils its own record only (readers report it with its line number).
     source = tmp_path / "papers.csv"
     source.write_bytes(b"title,abstract\nOne,First.\nTwo,Sec\x00ond.\nThree,Third.\n")
     outs = existing_outputs(tmp_path)
     result = invoke(fake, "batch", str(source), "-r", "llm-inference", *(f"-o{o}" for o in outs))
-    assert "line 3" in one_error_line(result)
-    assert fake.count == 0
-    assert all(out.read_text(encoding="utf-8") == OLD for out in outs)
+    assert result.exit_code == 1, result.stderr
+    assert f"{source}:3: skipped" in result.stderr
+    assert fake.count == 2
+    rows = list(csv.DictReader(io.StringIO(outs[0].read_text(encoding="utf-8"))))
+    assert [row["title"] for row in rows] == ["One", "Three"]
     assert leftovers(tmp_path) == []
 
 
-def test_an_input_error_midway_through_stdin_leaves_outputs_as_they_were(
+def test_a_bad_record_on_stdin_is_one_skipped_row_and_the_rest_is_written(
     fake: FakeOpenAI, tmp_path: Path
 ) -> None:
     lines = [json.dumps({"title": f"P{i}", "abstract": f"A{i}."}).encode() for i in range(2)]
@@ -246,8 +248,9 @@ def test_an_input_error_midway_through_stdin_leaves_outputs_as_they_were(
     result = invoke(
         fake, "batch", "-", "-r", "llm-inference", *(f"-o{o}" for o in outs), stdin=stdin
     )
-    assert "line 3" in one_error_line(result)
-    assert all(out.read_text(encoding="utf-8") == OLD for out in outs)
+    assert result.exit_code == 1, result.stderr
+    assert "-:3: skipped" in result.stderr
+    assert all(out.read_text(encoding="utf-8") != OLD for out in outs)
     assert leftovers(tmp_path) == []
 
 
