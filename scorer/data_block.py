@@ -16,8 +16,10 @@ the skeleton holds ``<`` then ``paper`` (anything but letters and digits
 between), every ``<``- and ``>``-like character of that occurrence is replaced
 in the original by ``[`` or ``]``: ``</paper>`` reaches the model as
 ``[/paper]``. Text without such an occurrence is left exactly as it was
-(``x < y`` stays). Single-line fields (title, authors, ids...) also have their
-line breaks folded to spaces, so none can start a line that looks like the
+(``x < y`` stays). List items (authors, categories) are looked at joined, as
+a template shows them, so ``["<", "/paper>"]`` is caught too. Single-line
+fields (title, authors, ids...) also have their line breaks folded to spaces,
+so none can start a line that looks like the
 template's own ``Abstract:`` line.
 """
 
@@ -85,6 +87,14 @@ def _neutralised(value: Any, *, single_line: bool) -> Any:
         if single_line and not _is_one_line(text):
             text = " ".join(text.split())
         return text
+    if isinstance(value, list | tuple) and value and all(isinstance(i, str) for i in value):
+        # A template joins list items (authors: "<", "/paper>"): look at them
+        # joined, by a separator the skeleton ignores, and split them again.
+        joined = "\0".join(item.replace("\0", "") for item in value)
+        parts = neutralised_text(joined).split("\0")
+        items = [_neutralised(part, single_line=single_line) for part in parts]
+        same = all(new == old for new, old in zip(items, value, strict=True))
+        return value if same else items
     if isinstance(value, list | tuple):
         items = [_neutralised(item, single_line=single_line) for item in value]
         same = all(new is old for new, old in zip(items, value, strict=True))
