@@ -47,7 +47,13 @@ _TOKENS = re.compile(
     rf"(?P<plain>[\t\n\r\x20-\x24\x27-\x5b\x5d-\x7e]+)|(?P<escape>{_ESCAPE})|(?P<one>[\s\S])"
 )
 _TAG = re.compile(r"<[\W_]*p[\W_]*a[\W_]*p[\W_]*e[\W_]*r(?:[^\w<>]*>)?")
-_ASCII_OPENERS = re.compile(r"[<&%\\]")  # ASCII that is, or may escape, a "<"
+# ASCII that is, or may escape, a "<" (or a look-alike): "%" alone ("35%") is not.
+# One pattern per first character: each is a fast literal scan, an alternation is not.
+_ESCAPED_OPENERS = (
+    ("&", re.compile(r"&[#a-zA-Z]")),
+    ("%", re.compile(r"%3[cC]")),
+    ("\\", re.compile(r"\\[ux]")),
+)
 
 # Characters that look like ASCII ones but do not fold to them under NFKD.
 _LOOKALIKES = {
@@ -140,7 +146,9 @@ def neutralised_text(text: str) -> str:
 
 def _may_hold_a_tag(text: str) -> bool:
     """False when no character of ``text`` is or escapes a ``<``: most abstracts."""
-    if _ASCII_OPENERS.search(text) is not None:
+    if "<" in text:
+        return True
+    if any(c in text and p.search(text) is not None for c, p in _ESCAPED_OPENERS):
         return True
     if text.isascii():
         return False
