@@ -83,7 +83,9 @@ def test_limits_come_from_the_settings_and_the_environment(
         max_authors=limits.max_authors,
         max_author_chars=limits.max_author_chars,
     )
-    paper = Paper(title="x" * 400, abstract="\u0429" * 9_000, authors=["Ann Longname-Smithson", "B"])
+    paper = Paper(
+        title="x" * 400, abstract="\u0429" * 9_000, authors=["Ann Longname-Smithson", "B"]
+    )
     with caplog.at_level(logging.WARNING):
         score_all(settings, [paper])
     sent = user_text(fake)
