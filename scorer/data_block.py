@@ -19,8 +19,8 @@ in the original by ``[`` or ``]``: ``</paper>`` reaches the model as
 (``x < y`` stays). List items (authors, categories) are looked at joined, as
 a template shows them, so ``["<", "/paper>"]`` is caught too. Single-line
 fields (title, authors, ids...) also have their line breaks folded to spaces,
-so none can start a line that looks like the
-template's own ``Abstract:`` line.
+so none can start a line that looks like the template's own ``Abstract:``
+line.
 """
 
 # This module is about look-alike characters: ruff's warnings about them would fire on purpose.

@@ -125,7 +125,8 @@ class Paper(BaseModel):
         if isinstance(value, list):
             # Exports such as Semantic Scholar's list authors as {"name": ...} objects.
             return [
-                item["name"] if isinstance(item, dict) and isinstance(item.get("name"), str)
+                item["name"]
+                if isinstance(item, dict) and isinstance(item.get("name"), str)
                 else item
                 for item in value
             ]
