@@ -16,9 +16,11 @@ the skeleton holds ``<`` then ``paper`` (anything but letters and digits
 between), every ``<``- and ``>``-like character of that occurrence is replaced
 in the original by ``[`` or ``]``: ``</paper>`` reaches the model as
 ``[/paper]``. Text without such an occurrence is left exactly as it was
-(``x < y`` stays). Single-line fields (title, authors, ids...) also have their
-line breaks folded to spaces, so none can start a line that looks like the
-template's own ``Abstract:`` line.
+(``x < y`` stays). List items (authors, categories) are looked at joined, as
+a template shows them, so ``["<", "/paper>"]`` is caught too. Single-line
+fields (title, authors, ids...) also have their line breaks folded to spaces,
+so none can start a line that looks like the template's own ``Abstract:``
+line.
 """
 
 # This module is about look-alike characters: ruff's warnings about them would fire on purpose.
@@ -45,7 +47,13 @@ _TOKENS = re.compile(
     rf"(?P<plain>[\t\n\r\x20-\x24\x27-\x5b\x5d-\x7e]+)|(?P<escape>{_ESCAPE})|(?P<one>[\s\S])"
 )
 _TAG = re.compile(r"<[\W_]*p[\W_]*a[\W_]*p[\W_]*e[\W_]*r(?:[^\w<>]*>)?")
-_ASCII_OPENERS = re.compile(r"[<&%\\]")  # ASCII that is, or may escape, a "<"
+# ASCII that is, or may escape, a "<" (or a look-alike): "%" alone ("35%") is not.
+# One pattern per first character: each is a fast literal scan, an alternation is not.
+_ESCAPED_OPENERS = (
+    ("&", re.compile(r"&[#a-zA-Z]")),
+    ("%", re.compile(r"%3[cC]")),
+    ("\\", re.compile(r"\\[ux]")),
+)
 
 # Characters that look like ASCII ones but do not fold to them under NFKD.
 _LOOKALIKES = {
@@ -85,6 +93,14 @@ def _neutralised(value: Any, *, single_line: bool) -> Any:
         if single_line and not _is_one_line(text):
             text = " ".join(text.split())
         return text
+    if isinstance(value, list | tuple) and value and all(isinstance(i, str) for i in value):
+        # A template joins list items (authors: "<", "/paper>"): look at them
+        # joined, by a separator the skeleton ignores, and split them again.
+        joined = "\0".join(item.replace("\0", "") for item in value)
+        parts = neutralised_text(joined).split("\0")
+        items = [_neutralised(part, single_line=single_line) for part in parts]
+        same = all(new == old for new, old in zip(items, value, strict=True))
+        return value if same else items
     if isinstance(value, list | tuple):
         items = [_neutralised(item, single_line=single_line) for item in value]
         same = all(new is old for new, old in zip(items, value, strict=True))
@@ -130,7 +146,9 @@ def neutralised_text(text: str) -> str:
 
 def _may_hold_a_tag(text: str) -> bool:
     """False when no character of ``text`` is or escapes a ``<``: most abstracts."""
-    if _ASCII_OPENERS.search(text) is not None:
+    if "<" in text:
+        return True
+    if any(c in text and p.search(text) is not None for c, p in _ESCAPED_OPENERS):
         return True
     if text.isascii():
         return False

@@ -311,6 +311,8 @@ def _read_csv(
 
 def _bad_in(bad: _BadLines, start: int, last_line: int) -> str | None:
     """The problem of the record on lines ``start``..``last_line``: its first bad line's."""
+    if not bad:
+        return None
     found = sorted(number for number in bad if number <= last_line)
     if not found:
         return None

@@ -52,3 +52,44 @@ def test_usage_adds_up() -> None:
 def test_an_impossible_year_is_an_invalid_paper_not_a_crash(year: object) -> None:
     with pytest.raises(InputError, match="published"):
         to_paper({"title": "T", "abstract": "A.", "published": year})
+
+
+def test_a_numeric_id_is_text_and_a_fractional_one_is_refused() -> None:
+    assert Paper.model_validate({"title": "T", "abstract": "A", "id": 12}).id == "12"
+    with pytest.raises(InputError, match=r"id: .*text, not the number 2602\.1"):
+        to_paper({"title": "T", "abstract": "A", "id": 2602.1})
+
+
+@pytest.mark.parametrize("value", [True, 86400.5, [2024], {"year": 2024}, 20240102])
+def test_dates_of_the_wrong_type_are_refused_not_guessed(value: object) -> None:
+    with pytest.raises(InputError, match="published"):
+        to_paper({"title": "T", "abstract": "A", "published": value})
+
+
+def test_a_year_written_as_a_float_is_that_year() -> None:
+    assert to_paper({"title": "T", "abstract": "A", "published": 2020.0}).published == dt.date(
+        2020, 1, 1
+    )
+
+
+def test_authors_as_objects_with_a_name() -> None:
+    paper = to_paper({"title": "T", "abstract": "A", "authors": [{"name": "A. One"}, "B. Two"]})
+    assert paper.authors == ["A. One", "B. Two"]
+
+
+def test_values_nested_too_deep_are_an_invalid_paper_not_a_recursion_error() -> None:
+    deep: list[object] = []
+    for _ in range(5000):
+        deep = [deep]
+    with pytest.raises(InputError, match="x: nested deeper than 32 levels"):
+        to_paper({"title": "T", "abstract": "A", "x": deep})
+    cyclic: dict[str, object] = {}
+    cyclic["self"] = cyclic
+    with pytest.raises(InputError, match="nested deeper"):
+        to_paper({"title": "T", "abstract": "A", "x": cyclic})
+
+
+def test_lone_surrogates_become_replacement_characters_anywhere() -> None:
+    paper = to_paper({"title": "T\ud800", "abstract": "A", "x": {"k\udfff": ["\ud83d"]}})
+    assert paper.title == "T\ufffd" and paper.extra_fields == {"x": {"k\ufffd": ["\ufffd"]}}
+    assert "\ufffd" in paper.model_dump_json()

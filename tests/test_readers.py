@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from scorer import InputError, Paper
-from scorer.readers import RowProblem, read_papers
+from scorer.readers import MAX_LINE_BYTES, RowProblem, read_papers
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "fixtures" / "input_kitchenham_sample.csv"
@@ -263,3 +263,94 @@ def test_the_whole_kitchenham_file_streams() -> None:
         (2562, "missing abstract"),
     ]
     assert sum(p.extra_fields["label"] == "yes" for p in papers) == 45
+
+
+def test_a_nul_byte_is_one_bad_row_not_a_bad_file(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    path.write_bytes(
+        b'{"title": "One", "abstract": "A"}\n'
+        b'{"title": "T\x00wo", "abstract": "A"}\n'
+        b'{"title": "Three", "abstract": "A"}\n'
+    )
+    papers, problems = read_all(path)
+    assert [p.title for p in papers] == ["One", "Three"]
+    assert [(p.line, p.skipped) for p in problems] == [(2, True)]
+    assert "NUL byte" in problems[0].message
+
+
+def test_nul_bytes_on_the_first_line_mean_the_file_is_not_text(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes("title,abstract\nT,A\n".encode("utf-16-le"))  # UTF-16 without a BOM
+    problems: list[RowProblem] = []
+    with pytest.raises(InputError, match=r"NUL byte at line 1: UTF-16 or binary"):
+        list(read_papers(path, on_problem=problems.append))
+    assert problems == []  # no Windows-1252 notice before the error
+
+
+def test_a_csv_record_over_several_lines_is_reported_where_it_starts(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes(b'title,abstract\nT1,A1\nT2,"line one\nline \x00two"\nT3,A3\n')
+    papers, problems = read_all(path)
+    assert [p.title for p in papers] == ["T1", "T3"]
+    [problem] = problems
+    assert problem.line == 3 and problem.message.endswith("(line 4)")
+
+
+def test_a_stray_carriage_return_is_one_bad_row(tmp_path: Path) -> None:
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"title,abstract\nT1,A1\nT2,A\rB\nT3,A3\n")
+    papers, problems = read_all(path)
+    assert [p.title for p in papers] == ["T1", "T3"]
+    assert [p.line for p in problems] == [3]
+
+
+def test_a_line_over_the_limit_is_one_bad_row_and_never_read_whole(tmp_path: Path) -> None:
+    path = tmp_path / "p.jsonl"
+    huge = b'{"title": "Huge", "abstract": "' + b"x" * (MAX_LINE_BYTES + 10) + b'"}\n'
+    path.write_bytes(
+        b'{"title": "One", "abstract": "A"}\n' + huge + b'{"title": "Three", "abstract": "A"}\n'
+    )
+    papers, problems = read_all(path)
+    assert [p.title for p in papers] == ["One", "Three"]
+    assert [(p.line, p.message) for p in problems] == [(2, "line longer than 16 MiB")]
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            '{"title": "T", "abstract": "A", "x": ' + "[" * 5000 + "]" * 5000 + "}",
+            "nested too deep",
+        ),
+        ('{"title": "T", "abstract": "A", "x": ' + "[" * 40 + "]" * 40 + "}", "nested too deep"),
+        ('{"title": "T", "abstract": "A", "n": 1' + "0" * 5000 + "}", "not valid JSON"),
+        ('{"title": ["T"], "abstract": "A"}', "title: invalid value ['T']"),
+        ('{"title": "T", "abstract": {"a": 1}}', "abstract: invalid value"),
+        ('{"title": "T", "abstract": "A", "id": 2602.1}', "id: invalid value 2602.1"),
+        ('{"title": "T", "abstract": "A", "published": false}', "published: invalid date False"),
+        ('{"title": "T", "abstract": "A", "published": {"y": 2020}}', "published: invalid date"),
+    ],
+)
+def test_hostile_json_records_are_one_bad_row_each(tmp_path: Path, line: str, message: str) -> None:
+    path = write(tmp_path / "p.jsonl", '{"title": "Ok", "abstract": "A"}\n' + line + "\n")
+    papers, problems = read_all(path)
+    assert [p.title for p in papers] == ["Ok"]
+    [problem] = problems
+    assert problem.line == 2 and message in problem.message, problem.message
+
+
+def test_lone_surrogates_are_read_as_replacement_characters_with_a_note(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / "p.jsonl", '{"title": "Smile \\ud83d", "abstract": "A", "x": ["\\udc00"]}\n'
+    )
+    [paper], [note] = read_all(path)
+    assert paper.title == "Smile \ufffd" and paper.extra_fields == {"x": ["\ufffd"]}
+    assert (note.line, note.skipped) == (1, False)
+    paper.model_dump_json()  # writable as UTF-8
+
+
+def test_a_nul_byte_from_a_text_stream_is_one_bad_row() -> None:
+    stdin = io.StringIO('{"title": "One", "abstract": "A"}\n{"title": "T\x00", "abstract": "A"}\n')
+    papers, problems = read_all("-", stdin=stdin)
+    assert [p.title for p in papers] == ["One"]
+    assert [p.line for p in problems] == [2]
