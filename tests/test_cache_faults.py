@@ -1,0 +1,284 @@
+"""Cache and disk faults, and two processes sharing one cache.
+
+Real faults, made in the test: values that are not scores, a cache file with
+garbage written over its middle, a full disk (a file-size limit on the scorer
+process, RLIMIT_FSIZE, which makes SQLite's writes fail for real), a read-only
+folder; and two real ``scorer batch`` processes on one folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import diskcache
+import pytest
+
+from scorer.testing import FakeOpenAI
+
+KEY = "sk-test-cache-0123456789abcdef"
+SCORER = [sys.executable, "-c", "from scorer.cli import main; main()"]
+
+
+def write_papers(path: Path, n: int, start: int = 0) -> Path:
+    lines = [
+        json.dumps({"title": f"Paper {i:03d}", "abstract": f"Paging the KV cache, take {i}."})
+        for i in range(start, start + n)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def scorer(
+    args: list[str], fake: FakeOpenAI, cache: Path, *, limit_file_size: int | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": KEY,
+        "SCORER_CACHE_DIR": str(cache),
+    }
+
+    def limited() -> None:  # runs in the child: a disk that is full for any file past the limit
+        if limit_file_size is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
+
+    return subprocess.run(
+        [*SCORER, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=limited,
+    )
+
+
+def batch(
+    fake: FakeOpenAI, cache: Path, papers: Path, out: Path, **kwargs: int | None
+) -> subprocess.CompletedProcess[str]:
+    return scorer(
+        ["batch", str(papers), "-r", "llm-inference", "-o", str(out)], fake, cache, **kwargs
+    )
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+def scored_titles(out: Path) -> list[str]:
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    return sorted(
+        r["title"] for r in records if not r.get("error") and r.get("relevance") is not None
+    )
+
+
+# -- corrupt values: a miss with one warning ----------------------------------------------------
+
+
+def test_cached_values_that_are_not_scores_are_scored_again_with_one_warning(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    papers = write_papers(tmp_path / "in.jsonl", 6)
+    first = batch(fake, isolated_env, papers, tmp_path / "first.jsonl")
+    assert first.returncode == 0, first.stderr
+    with diskcache.Cache(str(isolated_env)) as store:
+        keys = sorted(store)
+        store[keys[0]] = "not JSON {"
+        store[keys[1]] = '{"scores": "all of them", "justification": 3}'
+        store[keys[2]] = "[1, 2, 3]"
+
+    out = tmp_path / "again.jsonl"
+    again = batch(fake, isolated_env, papers, out)
+
+    assert again.returncode == 0, again.stderr
+    assert "Traceback" not in again.stderr
+    warnings = [line for line in again.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "unreadable entry" in warnings[0], again.stderr
+    assert "cached 3" in again.stderr
+    assert len(scored_titles(out)) == 6
+    assert fake.count == 6 + 3
+
+
+# -- a cache that cannot be opened: one line, exit 4, nothing paid ------------------------------
+
+
+def test_a_cache_file_with_garbage_inside_is_one_line_and_exit_4(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    papers = write_papers(tmp_path / "in.jsonl", 8)
+    assert batch(fake, isolated_env, papers, tmp_path / "first.jsonl").returncode == 0
+    database = isolated_env / "cache.db"
+    data = bytearray(database.read_bytes())
+    page = 4096  # keep the header and the last page: the file still looks like SQLite
+    data[page:-page] = os.urandom(len(data) - 2 * page)
+    database.write_bytes(bytes(data))
+    fake.reset()
+
+    done = batch(fake, isolated_env, papers, tmp_path / "out.jsonl")
+
+    assert done.returncode == 4, done.stderr
+    line = one_error_line(done)
+    assert f"cannot open the cache at {isolated_env}" in line and "--no-cache" in line
+    assert fake.count == 0
+
+    stats = scorer(["cache", "stats"], fake, isolated_env)
+    assert stats.returncode == 4, stats.stderr
+    assert "cannot open the cache" in one_error_line(stats)
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """``folder`` read-only for real, also for root (who ignores permission bits)."""
+    if os.geteuid() != 0:
+        modes = {p: p.stat().st_mode for p in [folder, *folder.iterdir()]}
+        for path in modes:
+            path.chmod(0o555 if path.is_dir() else 0o444)
+        try:
+            yield
+        finally:
+            for path, mode in modes.items():
+                path.chmod(mode)
+        return
+    bind = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True)
+    if bind.returncode != 0:
+        pytest.skip(f"cannot make a read-only mount here: {bind.stderr!r}")
+    try:
+        remount = ["mount", "-o", "remount,ro,bind", str(folder)]
+        if subprocess.run(remount, capture_output=True).returncode != 0:
+            pytest.skip("cannot remount read-only here")
+        yield
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+def test_a_read_only_cache_is_one_line_and_exit_4(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    papers = write_papers(tmp_path / "in.jsonl", 3)
+    assert batch(fake, isolated_env, papers, tmp_path / "first.jsonl").returncode == 0
+    fake.reset()
+    more = write_papers(tmp_path / "more.jsonl", 3, start=10)
+
+    with read_only(isolated_env):
+        done = batch(fake, isolated_env, more, tmp_path / "out.jsonl")
+
+    assert done.returncode == 4, done.stderr
+    line = one_error_line(done)
+    assert "cannot open the cache" in line and "read-only" in line
+    assert fake.count == 0
+
+
+# -- a cache that fails mid-run: one warning, paid answers still written ------------------------
+
+
+def test_a_full_disk_under_the_cache_keeps_every_paid_answer(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    assert batch(fake, isolated_env, write_papers(tmp_path / "few.jsonl", 5), tmp_path / "a.jsonl")
+    size = (isolated_env / "cache.db").stat().st_size
+    fake.reset()
+    papers = write_papers(tmp_path / "in.jsonl", 40)
+    out = tmp_path / "out.jsonl"
+
+    # Room for the cache to open and take a few answers; each new answer grows its
+    # write-ahead log by a page or two, so the disk "fills" a few papers in.
+    done = batch(fake, isolated_env, papers, out, limit_file_size=4 * size)
+
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    warnings = [line for line in done.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1, done.stderr
+    assert "cannot write to the cache" in warnings[0] and "goes on without the cache" in warnings[0]
+    assert scored_titles(out) == [f"Paper {i:03d}" for i in range(40)]
+    assert fake.count == 35  # the five cached ones were not paid again
+    with diskcache.Cache(str(isolated_env)) as store:  # what was stored is still readable
+        assert len(store) >= 5
+
+
+# -- two processes, one cache -------------------------------------------------------------------
+
+
+def test_two_batches_on_one_cache_pay_for_each_paper_once_plus_the_concurrency(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    fake.latency = 0.3
+    papers = write_papers(tmp_path / "in.jsonl", 20)
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": KEY,
+        "SCORER_CACHE_DIR": str(isolated_env),
+    }
+    concurrency = 4
+    procs = [
+        subprocess.Popen(
+            [
+                *SCORER,
+                "batch",
+                str(papers),
+                "-r",
+                "llm-inference",
+                "-o",
+                str(tmp_path / f"{n}.jsonl"),
+                "--concurrency",
+                str(concurrency),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in ("one", "two")
+    ]
+    results = [proc.communicate(timeout=120) for proc in procs]
+
+    for proc, (_, stderr) in zip(procs, results, strict=True):
+        assert proc.returncode == 0, stderr
+    for n in ("one", "two"):
+        assert scored_titles(tmp_path / f"{n}.jsonl") == [f"Paper {i:03d}" for i in range(20)]
+    assert fake.count <= 20 + concurrency
+    with diskcache.Cache(str(isolated_env)) as store:  # no claim is left behind
+        assert all(str(store[key]).startswith("{") for key in store)
+
+
+def test_a_claim_left_by_a_killed_process_does_not_hold_up_the_next_run(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    fake.latency = 30.0  # the first run's requests are in flight when it is killed
+    papers = write_papers(tmp_path / "in.jsonl", 3)
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": KEY,
+        "SCORER_CACHE_DIR": str(isolated_env),
+    }
+    argv = [*SCORER, "batch", str(papers), "-r", "llm-inference", "-o", str(tmp_path / "a.jsonl")]
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while fake.in_flight < 3:  # every paper claimed and asked
+            if first.poll() is not None:
+                pytest.fail("the first run ended before its requests reached the server")
+            time.sleep(0.01)
+    finally:
+        first.kill()
+        first.wait()
+    with diskcache.Cache(str(isolated_env)) as store:
+        assert sum(str(store[key]).startswith("claim:") for key in store) == 3
+    fake.latency = 0.0
+
+    done = batch(fake, isolated_env, papers, tmp_path / "b.jsonl")
+
+    assert done.returncode == 0, done.stderr
+    assert scored_titles(tmp_path / "b.jsonl") == ["Paper 000", "Paper 001", "Paper 002"]
