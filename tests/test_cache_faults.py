@@ -8,6 +8,7 @@ folder; and two real ``scorer batch`` processes on one folder.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -22,6 +23,8 @@ from pathlib import Path
 import diskcache
 import pytest
 
+from scorer import Settings, load_rubric
+from scorer.engine import Scorer
 from scorer.testing import FakeOpenAI
 
 KEY = "sk-test-cache-0123456789abcdef"
@@ -40,6 +43,7 @@ def write_papers(path: Path, n: int, start: int = 0) -> Path:
 def scorer(
     args: list[str], fake: FakeOpenAI, cache: Path, *, limit_file_size: int | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """``scorer args`` as a user types it, in a child process (its own file-size limit)."""
     env = {
         **os.environ,
         "OPENAI_BASE_URL": fake.base_url,
@@ -48,9 +52,10 @@ def scorer(
     }
 
     def limited() -> None:  # runs in the child: a disk that is full for any file past the limit
-        if limit_file_size is not None:
-            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
+        if limit_file_size is None:
+            return
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
 
     return subprocess.run(
         [*SCORER, *args],
@@ -68,6 +73,23 @@ def batch(
     return scorer(
         ["batch", str(papers), "-r", "llm-inference", "-o", str(out)], fake, cache, **kwargs
     )
+
+
+def populate(fake: FakeOpenAI, cache: Path, papers: Path) -> None:
+    """Score ``papers`` into ``cache`` as the CLI would, in this process, and close the cache
+    (a child process must find it checkpointed, as a finished run leaves it)."""
+    settings = Settings.resolve(env={}, base_url=fake.base_url, api_key=KEY, cache_dir=cache)
+    records = [json.loads(line) for line in papers.read_text(encoding="utf-8").splitlines()]
+    engine = Scorer(settings)
+
+    async def run() -> None:
+        async with engine:
+            async for result in engine.ascore_many(records, load_rubric("llm-inference")):
+                assert result.ok, result.error
+
+    asyncio.run(run())
+    assert engine.cache is not None
+    engine.cache.close()
 
 
 def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -91,8 +113,7 @@ def test_cached_values_that_are_not_scores_are_scored_again_with_one_warning(
     fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
 ) -> None:
     papers = write_papers(tmp_path / "in.jsonl", 6)
-    first = batch(fake, isolated_env, papers, tmp_path / "first.jsonl")
-    assert first.returncode == 0, first.stderr
+    populate(fake, isolated_env, papers)
     with diskcache.Cache(str(isolated_env)) as store:
         keys = sorted(store)
         store[keys[0]] = "not JSON {"
@@ -118,7 +139,7 @@ def test_a_cache_file_with_garbage_inside_is_one_line_and_exit_4(
     fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
 ) -> None:
     papers = write_papers(tmp_path / "in.jsonl", 8)
-    assert batch(fake, isolated_env, papers, tmp_path / "first.jsonl").returncode == 0
+    populate(fake, isolated_env, papers)
     database = isolated_env / "cache.db"
     data = bytearray(database.read_bytes())
     page = 4096  # keep the header and the last page: the file still looks like SQLite
@@ -166,8 +187,7 @@ def read_only(folder: Path) -> Iterator[None]:
 def test_a_read_only_cache_is_one_line_and_exit_4(
     fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
 ) -> None:
-    papers = write_papers(tmp_path / "in.jsonl", 3)
-    assert batch(fake, isolated_env, papers, tmp_path / "first.jsonl").returncode == 0
+    populate(fake, isolated_env, write_papers(tmp_path / "in.jsonl", 3))
     fake.reset()
     more = write_papers(tmp_path / "more.jsonl", 3, start=10)
 
@@ -186,7 +206,7 @@ def test_a_read_only_cache_is_one_line_and_exit_4(
 def test_a_full_disk_under_the_cache_keeps_every_paid_answer(
     fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
 ) -> None:
-    assert batch(fake, isolated_env, write_papers(tmp_path / "few.jsonl", 5), tmp_path / "a.jsonl")
+    populate(fake, isolated_env, write_papers(tmp_path / "few.jsonl", 5))
     size = (isolated_env / "cache.db").stat().st_size
     fake.reset()
     papers = write_papers(tmp_path / "in.jsonl", 40)
