@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from subprocess import Popen
 
 import diskcache
 import pytest
@@ -41,7 +42,12 @@ def write_papers(path: Path, n: int, start: int = 0) -> Path:
 
 
 def scorer(
-    args: list[str], fake: FakeOpenAI, cache: Path, *, limit_file_size: int | None = None
+    args: list[str],
+    fake: FakeOpenAI,
+    cache: Path,
+    *,
+    limit_file_size: int | None = None,
+    **more_env: str,
 ) -> subprocess.CompletedProcess[str]:
     """``scorer args`` as a user types it, in a child process (its own file-size limit)."""
     env = {
@@ -49,6 +55,7 @@ def scorer(
         "OPENAI_BASE_URL": fake.base_url,
         "OPENAI_API_KEY": KEY,
         "SCORER_CACHE_DIR": str(cache),
+        **more_env,
     }
 
     def limited() -> None:  # runs in the child: a disk that is full for any file past the limit
@@ -68,11 +75,16 @@ def scorer(
 
 
 def batch(
-    fake: FakeOpenAI, cache: Path, papers: Path, out: Path, **kwargs: int | None
+    fake: FakeOpenAI,
+    cache: Path,
+    papers: Path,
+    out: Path,
+    *,
+    limit_file_size: int | None = None,
+    **env: str,
 ) -> subprocess.CompletedProcess[str]:
-    return scorer(
-        ["batch", str(papers), "-r", "llm-inference", "-o", str(out)], fake, cache, **kwargs
-    )
+    argv = ["batch", str(papers), "-r", "llm-inference", "-o", str(out)]
+    return scorer(argv, fake, cache, limit_file_size=limit_file_size, **env)
 
 
 def populate(fake: FakeOpenAI, cache: Path, papers: Path) -> None:
@@ -230,75 +242,82 @@ def test_a_full_disk_under_the_cache_keeps_every_paid_answer(
 # -- two processes, one cache -------------------------------------------------------------------
 
 
-def test_two_batches_on_one_cache_pay_for_each_paper_once_plus_the_concurrency(
-    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
-) -> None:
-    fake.latency = 0.3
-    papers = write_papers(tmp_path / "in.jsonl", 20)
+def start_batch(fake: FakeOpenAI, cache: Path, papers: Path, out: Path, *args: str) -> Popen:
     env = {
         **os.environ,
         "OPENAI_BASE_URL": fake.base_url,
         "OPENAI_API_KEY": KEY,
-        "SCORER_CACHE_DIR": str(isolated_env),
+        "SCORER_CACHE_DIR": str(cache),
+        # Held requests wait for the other process to start (seconds on a busy machine);
+        # a timeout there would retry, and a retry is a request paid twice.
+        "SCORER_TIMEOUT": "600",
     }
+    argv = [*SCORER, "batch", str(papers), "-r", "llm-inference", "-o", str(out), *args]
+    return subprocess.Popen(
+        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def wait_for_in_flight(fake: FakeOpenAI, count: int, procs: list[Popen]) -> None:
+    """Wait (no deadline: pytest's own timeout, if any, applies) until ``count`` requests
+    are held by the fake at once."""
+    while fake.in_flight < count:
+        ended = [p for p in procs if p.poll() is not None]
+        if ended:
+            pytest.fail(f"a run ended before its requests reached the server: {ended[0].stderr}")
+        time.sleep(0.01)
+
+
+def test_two_batches_on_one_cache_pay_for_each_paper_once_plus_the_concurrency(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # The same papers, read in opposite orders: each run starts paying at once, so
+    # the fake holds both runs' first requests together before it answers any.
+    forward = write_papers(tmp_path / "in.jsonl", 20)
+    lines = forward.read_text(encoding="utf-8").splitlines()
+    backward = tmp_path / "reversed.jsonl"
+    backward.write_text("\n".join(reversed(lines)) + "\n", encoding="utf-8")
     concurrency = 4
+    outs = [tmp_path / "one.jsonl", tmp_path / "two.jsonl"]
+    fake.hold()
     procs = [
-        subprocess.Popen(
-            [
-                *SCORER,
-                "batch",
-                str(papers),
-                "-r",
-                "llm-inference",
-                "-o",
-                str(tmp_path / f"{n}.jsonl"),
-                "--concurrency",
-                str(concurrency),
-            ],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for n in ("one", "two")
+        start_batch(fake, isolated_env, papers, out, "--concurrency", str(concurrency))
+        for papers, out in zip([forward, backward], outs, strict=True)
     ]
+    try:
+        wait_for_in_flight(fake, 2 * concurrency, procs)
+    finally:
+        fake.release()
     results = [proc.communicate(timeout=120) for proc in procs]
 
     for proc, (_, stderr) in zip(procs, results, strict=True):
         assert proc.returncode == 0, stderr
-    for n in ("one", "two"):
-        assert scored_titles(tmp_path / f"{n}.jsonl") == [f"Paper {i:03d}" for i in range(20)]
-    assert fake.count <= 20 + concurrency
+    for out in outs:
+        assert scored_titles(out) == [f"Paper {i:03d}" for i in range(20)]
+    assert fake.count <= 20 + concurrency  # each run alone would pay for all 20: 40 in all
     with diskcache.Cache(str(isolated_env)) as store:  # no claim is left behind
+        assert len(store) == 20
         assert all(str(store[key]).startswith("{") for key in store)
 
 
 def test_a_claim_left_by_a_killed_process_does_not_hold_up_the_next_run(
     fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
 ) -> None:
-    fake.latency = 30.0  # the first run's requests are in flight when it is killed
     papers = write_papers(tmp_path / "in.jsonl", 3)
-    env = {
-        **os.environ,
-        "OPENAI_BASE_URL": fake.base_url,
-        "OPENAI_API_KEY": KEY,
-        "SCORER_CACHE_DIR": str(isolated_env),
-    }
-    argv = [*SCORER, "batch", str(papers), "-r", "llm-inference", "-o", str(tmp_path / "a.jsonl")]
-    first = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    fake.hold()  # the first run's requests are in flight when it is killed
+    first = start_batch(fake, isolated_env, papers, tmp_path / "a.jsonl")
     try:
-        while fake.in_flight < 3:  # every paper claimed and asked
-            if first.poll() is not None:
-                pytest.fail("the first run ended before its requests reached the server")
-            time.sleep(0.01)
+        wait_for_in_flight(fake, 3, [first])  # every paper claimed and asked
     finally:
         first.kill()
-        first.wait()
+        first.communicate()
+        fake.release()
     with diskcache.Cache(str(isolated_env)) as store:
         assert sum(str(store[key]).startswith("claim:") for key in store) == 3
-    fake.latency = 0.0
 
-    done = batch(fake, isolated_env, papers, tmp_path / "b.jsonl")
+    # With a long timeout the claims would hold for 20 minutes if only their expiry
+    # ended them; the claimant is gone, so the next run takes them over at once.
+    done = batch(fake, isolated_env, papers, tmp_path / "b.jsonl", SCORER_TIMEOUT="600")
 
     assert done.returncode == 0, done.stderr
     assert scored_titles(tmp_path / "b.jsonl") == ["Paper 000", "Paper 001", "Paper 002"]
