@@ -271,32 +271,39 @@ def wait_for_in_flight(fake: FakeOpenAI, count: int, procs: list[Popen]) -> None
 def test_two_batches_on_one_cache_pay_for_each_paper_once_plus_the_concurrency(
     fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
 ) -> None:
-    # The same papers, read in opposite orders: each run starts paying at once, so
-    # the fake holds both runs' first requests together before it answers any.
-    forward = write_papers(tmp_path / "in.jsonl", 20)
-    lines = forward.read_text(encoding="utf-8").splitlines()
-    backward = tmp_path / "reversed.jsonl"
-    backward.write_text("\n".join(reversed(lines)) + "\n", encoding="utf-8")
+    # Each run starts with four papers of its own, then the same 20 in the same order.
+    # The fake holds the first requests until both runs have theirs in flight, so the
+    # runs go through the shared papers side by side, as two runs started together do.
+    shared = write_papers(tmp_path / "shared.jsonl", 20).read_text(encoding="utf-8")
     concurrency = 4
-    outs = [tmp_path / "one.jsonl", tmp_path / "two.jsonl"]
+    runs = []
+    for name in ("one", "two"):
+        own = write_papers(tmp_path / f"{name}-own.jsonl", 4, start=100 if name == "one" else 200)
+        papers = tmp_path / f"{name}.jsonl"
+        papers.write_text(own.read_text(encoding="utf-8") + shared, encoding="utf-8")
+        runs.append((papers, tmp_path / f"{name}-out.jsonl"))
     fake.hold()
     procs = [
         start_batch(fake, isolated_env, papers, out, "--concurrency", str(concurrency))
-        for papers, out in zip([forward, backward], outs, strict=True)
+        for papers, out in runs
     ]
     try:
         wait_for_in_flight(fake, 2 * concurrency, procs)
     finally:
+        fake.latency = 0.2
         fake.release()
     results = [proc.communicate(timeout=120) for proc in procs]
 
     for proc, (_, stderr) in zip(procs, results, strict=True):
         assert proc.returncode == 0, stderr
-    for out in outs:
-        assert scored_titles(out) == [f"Paper {i:03d}" for i in range(20)]
-    assert fake.count <= 20 + concurrency  # each run alone would pay for all 20: 40 in all
+    for (_, out), start in zip(runs, (100, 200), strict=True):
+        expected = [f"Paper {i:03d}" for i in [*range(20), *range(start, start + 4)]]
+        assert scored_titles(out) == sorted(expected)
+    # Each run alone pays for its 24 papers (48 in all); together, the 20 shared ones
+    # are paid once, plus at most one slot's worth paid by both at the same moment.
+    assert fake.count <= 8 + 20 + concurrency
     with diskcache.Cache(str(isolated_env)) as store:  # no claim is left behind
-        assert len(store) == 20
+        assert len(store) == 28
         assert all(str(store[key]).startswith("{") for key in store)
 
 
