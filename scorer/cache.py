@@ -104,9 +104,11 @@ class ResultCache:
             directory.mkdir(parents=True, exist_ok=True)
             self._store: Any = diskcache.Cache(str(directory))
         except Exception as exc:  # sqlite3/OS errors: unwritable folder, corrupt db
+            read_only = directory.is_dir() and not os.access(directory, os.W_OK)
             raise CacheError(
-                f"cannot open the cache at {directory}: {_reason(exc)} "
-                "(use another --cache-dir / SCORER_CACHE_DIR, or --no-cache)"
+                f"cannot open the cache at {directory}: {_reason(exc)}"
+                f"{' (the folder is read-only)' if read_only else ''}; "
+                "use another --cache-dir / SCORER_CACHE_DIR, or --no-cache"
             ) from exc
 
     def get(self, key: str) -> Score | Claimed | None:

@@ -77,6 +77,7 @@ class FakeOpenAI:
         self.peak_in_flight = 0  # the most at once since start or reset()
         self._queue: deque[Reply] = deque()
         self._rules: list[tuple[str, Reply]] = []
+        self._held = False  # hold(): answers wait until release()
         self._lock = threading.Lock()
         self._server: _ThreadServer | None = None
         self._thread: threading.Thread | None = None
@@ -123,8 +124,18 @@ class FakeOpenAI:
         """Answer every request with ``reply`` (after the scripted ones), e.g. hang forever."""
         self.answer_when("", reply)
 
+    def hold(self) -> None:
+        """Take requests but answer none until :meth:`release`: a gate for tests that need
+        several requests in flight at once (e.g. from two processes)."""
+        self._held = True
+
+    def release(self) -> None:
+        """Answer the held requests (and every later one) as usual."""
+        self._held = False
+
     def reset(self) -> None:
-        """Forget the recorded requests, the scripted replies and the rules."""
+        """Forget the recorded requests, the scripted replies and the rules; release a hold."""
+        self._held = False
         with self._lock:
             self.requests.clear()
             self.request_headers.clear()
@@ -245,6 +256,9 @@ class FakeOpenAI:
         return next((reply for needle, reply in self._rules if needle in text), Reply())
 
     async def _answer(self, request: Request, body: dict[str, Any], reply: Reply) -> Response:
+        # Polled, not an asyncio.Event: hold() and release() are called from other threads.
+        while self._held and not self._stopping.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
         delay = self.latency + reply.delay
         interrupted = delay > 0 and await self._stopped_within(delay)
         if reply.hang or interrupted:
