@@ -19,6 +19,7 @@ from typing import Any, Literal
 import openai
 import pytest
 from pydantic import BaseModel, Field
+from subprocesses import kill_group
 
 from scorer.testing import FakeOpenAI, Reply
 
@@ -373,12 +374,13 @@ def test_command_line_entry_point(signum: signal.Signals) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     try:
         assert proc.stdout is not None
         with selectors.DefaultSelector() as selector:
             selector.register(proc.stdout, selectors.EVENT_READ)
-            assert selector.select(timeout=20), "the server printed no URL"
+            assert selector.select(timeout=60), "the server printed no URL"  # a hang guard
         base_url = proc.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:")
         assert base_url.endswith("/v1")
@@ -386,6 +388,10 @@ def test_command_line_entry_point(signum: signal.Signals) -> None:
             Score.model_validate_json(score(client).choices[0].message.content)
     finally:
         proc.send_signal(signum)
-        _, stderr = proc.communicate(timeout=10)
+        try:
+            _, stderr = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            raise
     assert proc.returncode == 0, stderr
     assert "Warning" not in stderr, stderr
