@@ -21,6 +21,19 @@ ROOT = Path(__file__).resolve().parent.parent
 TOOL_FOLDERS = {".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", "__pycache__"}
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Which tests share a pytest-xdist worker (``--dist loadgroup`` in pyproject.toml).
+
+    A file's tests stay together, so its module fixtures (servers, background
+    runs) start once; every embedded-model test goes to one worker, since two
+    llama.cpp servers at once would fight over the cores.
+    """
+    for item in items:
+        group = "embedded" if item.get_closest_marker("embedded") else item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def repository_root_untouched() -> Iterator[None]:
     """Fails the run when a test leaves a file in the checkout's root folder.

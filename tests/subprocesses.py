@@ -3,7 +3,8 @@
 ``subprocess.run(..., timeout=)`` kills only the process it started: a
 ``bash -c "uv run scorer ..."`` that hangs leaves uv and scorer running (and
 an embedded llama.cpp server spinning) after the test has failed. Here the
-command starts a new session, and on a timeout the whole group is killed.
+command starts a new session, and the whole group is killed when the test
+stops waiting for it (its timeout, pytest-timeout's, or Ctrl-C).
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ def run(
     ) as proc:
         try:
             stdout, stderr = proc.communicate(input or "", timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except BaseException:
+            # Our timeout, pytest-timeout's, or Ctrl-C: without this, leaving the
+            # `with` block would wait for the command to finish on its own.
             kill_group(proc)
             proc.communicate()
             raise

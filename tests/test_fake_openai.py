@@ -19,6 +19,7 @@ from typing import Any, Literal
 import openai
 import pytest
 from pydantic import BaseModel, Field
+from subprocesses import kill_group
 
 from scorer.testing import FakeOpenAI, Reply
 
@@ -229,28 +230,33 @@ def test_out_of_range_override(fake: FakeOpenAI, client: openai.OpenAI) -> None:
 
 
 def test_latency_and_delay_are_applied(fake: FakeOpenAI, client: openai.OpenAI) -> None:
+    # Lower bounds only: a busy machine makes answers later, never earlier.
     fake.latency = 0.2
     start = time.monotonic()
     score(client)
-    assert 0.2 <= time.monotonic() - start < 2
+    assert time.monotonic() - start >= 0.2
     fake.latency = 0.0
     fake.enqueue(Reply(delay=0.2))
     start = time.monotonic()
     score(client)
-    assert 0.2 <= time.monotonic() - start < 2
+    assert time.monotonic() - start >= 0.2
+
+
+def stops_despite_the_hang(fake: FakeOpenAI) -> None:
+    """``fake.stop()`` returns while a request hangs (a hang lasts until the server stops)."""
+    stopper = threading.Thread(target=fake.stop)
+    stopper.start()
+    stopper.join(timeout=60)  # a hang guard, not a speed check
+    assert not stopper.is_alive(), "stop() waited for the hanging request"
 
 
 def test_hang_times_out_and_stop_is_quick() -> None:
     fake = FakeOpenAI().start()
     client = openai.OpenAI(base_url=fake.base_url, api_key="test", max_retries=0, timeout=0.5)
     fake.enqueue(Reply.hanging())
-    start = time.monotonic()
     with pytest.raises(openai.APITimeoutError):
         score(client)
-    assert time.monotonic() - start < 3
-    start = time.monotonic()
-    fake.stop()
-    assert time.monotonic() - start < 2
+    stops_despite_the_hang(fake)
     assert fake.count == 1
     fake.stop()  # idempotent
     client.close()
@@ -272,10 +278,8 @@ def test_stop_cuts_off_a_hang_in_progress() -> None:
     thread.start()
     while fake.count == 0:
         time.sleep(0.01)
-    start = time.monotonic()
-    fake.stop()
-    assert time.monotonic() - start < 2
-    thread.join(timeout=5)
+    stops_despite_the_hang(fake)
+    thread.join(timeout=60)
     client.close()
     assert not thread.is_alive()
     assert len(errors) == 1
@@ -300,12 +304,10 @@ def test_concurrent_async_requests() -> None:
         return [Score.model_validate_json(c.choices[0].message.content) for c in completions]
 
     with FakeOpenAI(latency=0.2) as fake:
-        start = time.monotonic()
         scores = asyncio.run(run(fake))
-        elapsed = time.monotonic() - start
         assert fake.count == 50
+        assert fake.peak_in_flight > 1  # answered side by side, not one after another
     assert len(scores) == 50
-    assert 0.2 <= elapsed < 3
 
 
 def test_async_use_inside_a_running_loop() -> None:
@@ -372,12 +374,13 @@ def test_command_line_entry_point(signum: signal.Signals) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
     try:
         assert proc.stdout is not None
         with selectors.DefaultSelector() as selector:
             selector.register(proc.stdout, selectors.EVENT_READ)
-            assert selector.select(timeout=20), "the server printed no URL"
+            assert selector.select(timeout=60), "the server printed no URL"  # a hang guard
         base_url = proc.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:")
         assert base_url.endswith("/v1")
@@ -385,6 +388,10 @@ def test_command_line_entry_point(signum: signal.Signals) -> None:
             Score.model_validate_json(score(client).choices[0].message.content)
     finally:
         proc.send_signal(signum)
-        _, stderr = proc.communicate(timeout=10)
+        try:
+            _, stderr = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            raise
     assert proc.returncode == 0, stderr
     assert "Warning" not in stderr, stderr

@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+from subprocesses import run
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.skipif(shutil.which("uv") is None, reason="building the wheel uses uv")
 def test_wheel_ships_prompts_and_rubrics(tmp_path: Path) -> None:
-    subprocess.run(
-        ["uv", "build", "--wheel", "--out-dir", str(tmp_path), str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
+    built = run(["uv", "build", "--wheel", "--out-dir", str(tmp_path), str(ROOT)], timeout=300)
+    assert built.returncode == 0, built.stderr
     (wheel,) = tmp_path.glob("scorer-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "scorer/_data/prompts/score.system.j2" in names
@@ -38,8 +34,6 @@ def test_wheel_ships_prompts_and_rubrics(tmp_path: Path) -> None:
         "print(scorer.load_rubric('llm-inference').title)"
     )
     env = {**os.environ, "PYTHONPATH": str(site)}
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
+    done = run([sys.executable, "-c", code], cwd=tmp_path, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "LLM inference systems and I/O"
