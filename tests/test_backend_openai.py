@@ -13,7 +13,6 @@ import gc
 import json
 import socket
 import sys
-import time
 import warnings
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
@@ -213,13 +212,11 @@ def test_a_hung_request_times_out_and_is_retried(
 ) -> None:
     quick = replace(settings, timeout=0.5)
     fake.enqueue(Reply.hanging())
-    started = time.perf_counter()
     result = score(make_scorer(fake, quick, sleeps), rubric)
 
     assert_valid(result)
     assert fake.count == 2
     assert len(sleeps.waits) == 1
-    assert time.perf_counter() - started < 5  # sanity: the timeout fired, nobody waited forever
 
 
 def test_a_server_that_always_hangs_ends_in_retry_exhausted(
@@ -435,16 +432,13 @@ def test_ascore_many_runs_requests_concurrently(
     papers = [
         {"title": f"Serving trick number {i}", "abstract": "Faster decoding."} for i in range(20)
     ]
-    started = time.perf_counter()
     results = collect(make_scorer(fake, settings, sleeps), papers, rubric, concurrency=8)
-    elapsed = time.perf_counter() - started
 
     assert len(results) == 20
     assert all(r.ok for r in results)
     assert sorted(r.paper.title for r in results) == sorted(p["title"] for p in papers)
     assert fake.count == 20
     assert fake.peak_in_flight == 8  # the limit, and all of it used
-    assert elapsed < 2.5  # one at a time would take 20 x 0.2 = 4 s
 
 
 def test_cache_hits_do_not_wait_behind_a_slow_request(

@@ -288,21 +288,22 @@ def test_concurrent_requests_for_one_paper_share_one_model_call(
 def test_batch_streams_each_result_as_it_finishes(
     fake: FakeOpenAI, fake_settings: Settings
 ) -> None:
-    fake.enqueue(Reply(delay=1.5))  # whichever paper is asked first answers last
-    arrivals: list[tuple[float, dict[str, Any]]] = []
+    fake.enqueue(Reply(delay=5.0))  # whichever paper is asked first answers last
+    arrivals: list[tuple[int, dict[str, Any]]] = []  # (requests still in flight, line)
     with serving(fake_settings) as client:
-        started = time.perf_counter()
         body = {"papers": papers(5), "rubric": "llm-inference"}
         with client.stream("POST", "/v1/score/batch", json=body) as answer:
             assert answer.status_code == 200
             assert answer.headers["content-type"] == "application/x-ndjson"
             for line in answer.iter_lines():
-                arrivals.append((time.perf_counter() - started, json.loads(line)))
-    results = [(t, line) for t, line in arrivals if "paper" in line]
+                arrivals.append((fake.in_flight, json.loads(line)))
+    results = [(busy, line) for busy, line in arrivals if "paper" in line]
     assert len(results) == 5
-    assert results[0][0] < 1.0, "the first line waited for the slow paper"
-    assert results[-1][0] >= 1.5
-    assert all(t < 1.0 for t, _ in results[:4])
+    # The four quick answers reached the client while the slow paper was still being
+    # answered: lines are streamed as they finish, not held for the whole batch.
+    assert all(busy == 1 for busy, _ in results[:4]), results
+    slow_title = fake.requests[0]["messages"][-1]["content"]
+    assert results[-1][1]["paper"]["title"] in slow_title
     *_, (_, last) = arrivals
     assert last["summary"]["unique"] == 5 and last["summary"]["complete"]
 
@@ -368,9 +369,7 @@ def test_batch_fatal_error_later_ends_the_stream_with_an_error_line(
     fake.enqueue(Reply(), Reply.unauthorized())
     with serving(fake_settings) as client:
         body = {"papers": papers(5), "rubric": "llm-inference", "concurrency": 1}
-        started = time.perf_counter()
         answer = client.post("/v1/score/batch", json=body)
-    assert time.perf_counter() - started < 5
     assert answer.status_code == 200
     first, error, summary = ndjson(answer)
     assert "scores" in first
