@@ -4,29 +4,33 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from scorer.cli import cli
 from scorer.testing import FakeOpenAI, Reply
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_FIXTURE = ROOT / "fixtures" / "eval_kitchenham.csv"
-SCORER = [sys.executable, "-c", "from scorer.cli import main; main()"]
 HEADER = ["title", "abstract", "verdict"]
 
 
 def run(
     args: list[str], cache: Path, fake: FakeOpenAI | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SCORER_CACHE_DIR": str(cache)}
+    """``scorer eval ARGS`` as typed, in this process: scikit-learn is imported once, not
+    once per test (a second or more each on a busy machine)."""
+    env = {"SCORER_CACHE_DIR": str(cache)}
     if fake is not None:
         env["OPENAI_BASE_URL"] = fake.base_url
-    return subprocess.run(
-        [*SCORER, "eval", *args], env=env, capture_output=True, text=True, timeout=600
+    result = CliRunner(env=env).invoke(cli, ["eval", *args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return subprocess.CompletedProcess(
+        ["scorer", "eval", *args], result.exit_code, result.stdout, result.stderr
     )
 
 
