@@ -134,7 +134,7 @@ def service_examples() -> list[str]:
     """The README's curl examples against ``scorer serve`` (command lines, not their output)."""
     examples = []
     for block in re.findall(r"```shell\n(.*?)```", README, flags=re.DOTALL):
-        if not block.startswith("curl") or "localhost:8000/v1/score" not in block:
+        if not block.startswith(("curl", "printf")) or "localhost:8000/v1/score" not in block:
             continue
         lines = []
         for line in block.splitlines():
@@ -148,7 +148,7 @@ def service_examples() -> list[str]:
 @pytest.mark.skipif(shutil.which("curl") is None, reason="the README's examples use curl")
 def test_readme_service_examples_run(fake: FakeOpenAI, fake_settings: Settings) -> None:
     examples = service_examples()
-    assert len(examples) == 2  # /v1/score and /v1/score/batch
+    assert len(examples) == 3  # /v1/score, /v1/score/batch with JSON and with NDJSON
     with serve_in_thread(create_app(fake_settings, api_token=None)) as base_url:
         address = base_url.removeprefix("http://").rstrip("/")
         outputs = []
@@ -165,4 +165,8 @@ def test_readme_service_examples_run(fake: FakeOpenAI, fake_settings: Settings) 
     lines = [json.loads(line) for line in outputs[1].splitlines()]
     assert {line["paper"]["title"] for line in lines[:-1]} == {"A", "B"}
     assert lines[-1]["summary"]["complete"] is True
-    assert fake.count == 3
+    ndjson = [json.loads(line) for line in outputs[2].splitlines()]
+    assert [line["paper"]["title"] for line in ndjson if "paper" in line] == ["A"]
+    assert {"line": 3} in [{"line": line["line"]} for line in ndjson if "line" in line]
+    assert ndjson[-1]["summary"]["invalid"] == 1
+    assert fake.count == 3  # "A" was scored by the batch example already
