@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from click.testing import CliRunner, Result
+from subprocesses import run as run_group
 
 from scorer.cli import cli
 from scorer.errors import ConfigError, InputError
@@ -456,14 +457,7 @@ def invoke(args: list[str], env: Mapping[str, str]) -> Result:
 
 
 def run(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*SCORER, *args],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    return run_group([*SCORER, *args], timeout=120, env={**os.environ, **env}, cwd=ROOT)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import diskcache
+from subprocesses import run as run_group
 
 from scorer.testing import FakeOpenAI
 
@@ -24,9 +25,7 @@ def run(
     args: list[str], fake: FakeOpenAI, cache: Path, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OPENAI_BASE_URL": fake.base_url, "SCORER_CACHE_DIR": str(cache)}
-    return subprocess.run(
-        [*SCORER, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120
-    )
+    return run_group([*SCORER, *args], timeout=120, input=stdin, env=env)
 
 
 def test_kitchenham_sample_to_csv_jsonl_and_digest(

@@ -23,6 +23,7 @@ from subprocess import Popen
 
 import diskcache
 import pytest
+from subprocesses import run as run_group
 
 from scorer import Settings, load_rubric
 from scorer.engine import Scorer
@@ -64,14 +65,7 @@ def scorer(
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
 
-    return subprocess.run(
-        [*SCORER, *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=limited,
-    )
+    return run_group([*SCORER, *args], timeout=120, env=env, preexec_fn=limited)
 
 
 def batch(

@@ -525,14 +525,7 @@ def test_unreachable_endpoint_is_exit_3_with_one_line_naming_the_setting(tmp_pat
         SCORER_RETRY_MAX_WAIT="0",
         SCORER_CACHE_DIR=str(tmp_path / "cache"),
     )
-    done = subprocess.run(
-        [*SCORER, *score_args()],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = run([*SCORER, *score_args()], timeout=120, env=env)
 
     assert done.returncode == 3, done.stderr
     line = assert_one_line_error(done.stderr, done.stdout)

@@ -9,12 +9,12 @@ import asyncio
 import dataclasses
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import jinja2
 import pytest
+from subprocesses import run as run_group
 
 from scorer import Paper, Settings, load_rubric
 from scorer.engine import Scorer
@@ -145,12 +145,10 @@ def test_the_cli_prints_the_notice_once_on_stderr(fake: FakeOpenAI, isolated_env
         "SCORER_CACHE_DIR": str(isolated_env),
     }
     title = "Paged attention " * 200  # 3,200 characters
-    done = subprocess.run(
+    done = run_group(
         [*SCORER, "score", "-r", "llm-inference", "--title", title, "--abstract", "A."],
-        env=env,
-        capture_output=True,
-        text=True,
         timeout=300,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     [line] = done.stderr.splitlines()

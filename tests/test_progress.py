@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from subprocesses import run as run_group
+
 from scorer.batch import BatchSummary
 from scorer.cli.progress import BatchProgress, count_records
 from scorer.models import Paper, ScoredPaper
@@ -112,7 +114,7 @@ def test_no_progress_off_a_terminal_unless_asked(
         "-o",
         str(tmp_path / "o.csv"),
     ]
-    done = subprocess.run([*SCORER, *args], env=env, capture_output=True, text=True, timeout=60)
+    done = run_group([*SCORER, *args], timeout=60, env=env)
     assert done.returncode == 0
     assert "papers/s" not in done.stderr and "\x1b[" not in done.stderr
     assert done.stderr.splitlines()[-1].startswith("scorer: scanned 60")

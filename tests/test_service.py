@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from subprocesses import run as run_group
 
 from scorer import Settings, builtin_rubric_names
 from scorer.service import create_app
@@ -382,7 +383,7 @@ def test_batch_fatal_error_later_ends_the_stream_with_an_error_line(
 def test_batch_concurrency_is_capped_by_the_server(
     fake: FakeOpenAI, fake_settings: Settings
 ) -> None:
-    fake.latency = 0.05
+    fake.latency = 0.3  # long enough for three requests to overlap on a busy machine
     with serving(fake_settings, concurrency=3) as client:
         body = {"papers": papers(12), "rubric": "llm-inference", "concurrency": 100}
         lines = ndjson(client.post("/v1/score/batch", json=body))
@@ -558,12 +559,10 @@ def test_serve_refuses_a_public_address_without_a_token() -> None:
         held.bind(("0.0.0.0", 0))
         held.listen()
         port = held.getsockname()[1]
-        done = subprocess.run(
+        done = run_group(
             [sys.executable, "-m", "scorer", "serve", "--host", "0.0.0.0", "--port", str(port)],
-            env=clean_env(),
-            capture_output=True,
-            text=True,
             timeout=60,
+            env=clean_env(),
         )
     assert done.returncode == 2
     assert done.stderr.startswith("scorer: error: refusing to serve on 0.0.0.0 without auth")
