@@ -18,7 +18,6 @@ from scorer.cli.fetch_cmd import arxiv_client_options, arxiv_window_options, day
 from scorer.cli.files import is_digest, write_digest
 from scorer.cli.options import model_options, parse_columns, settings_from
 from scorer.cli.progress import BatchProgress, count_records
-from scorer.cli.score_cmd import EMBEDDED_NOTICE
 from scorer.digest import Digest
 from scorer.errors import ConfigError, InputError
 from scorer.models import Paper
@@ -151,8 +150,6 @@ def batch(
         )
         total = len(papers)
         click.echo(f"scorer: fetched {total} papers from arXiv", err=True)
-    if settings.uses_embedded:
-        click.echo(EMBEDDED_NOTICE, err=True)
 
     with contextlib.ExitStack() as stack:
         sinks: list[ResultWriter] = []

@@ -11,7 +11,6 @@ import click
 
 from scorer.cli.files import write_atomically
 from scorer.cli.options import model_options, parse_columns, settings_from
-from scorer.cli.score_cmd import EMBEDDED_NOTICE
 from scorer.engine import Scorer
 from scorer.errors import InputError
 from scorer.prices import PRICES, parse_price
@@ -95,8 +94,6 @@ def evaluate_cmd(
     fraction = parse_fraction(prefilter_top) if prefilter_top else None
     prices = {settings.model_id: parse_price(price)} if price else None
     items = _labelled(source, label_column, positives, parse_columns(columns))
-    if settings.uses_embedded:
-        click.echo(EMBEDDED_NOTICE, err=True)
 
     async def run() -> EvalRun:
         async with Scorer(settings) as scorer:

@@ -10,7 +10,6 @@ import click
 import uvicorn
 
 from scorer.cli.options import model_options, settings_from
-from scorer.cli.score_cmd import EMBEDDED_NOTICE
 from scorer.errors import ConfigError
 
 __all__ = ["serve"]
@@ -99,8 +98,6 @@ def serve(
         max_body_bytes=max(1, int(max_body_mb * 1024 * 1024)),
         concurrency=concurrency,
     )
-    if settings.uses_embedded:
-        click.echo(EMBEDDED_NOTICE, err=True)
     sock = _listen_socket(host, port)
     shown = f"[{host}]" if ":" in host else host
     auth = "bearer token required" if token else "no authentication"
