@@ -96,13 +96,24 @@ class EmbeddedServer:
         del servers  # each server's destructor joins its threads
 
 
-def llama_threads() -> int:
-    """Threads for llama.cpp: the physical cores this process may run on.
+def llama_threads(sample_seconds: float = 0.25) -> int:
+    """Threads for llama.cpp: the physical cores of this process that others leave free.
 
-    Counts cores, not hardware threads (a second hyperthread on a core adds
-    little to matrix work and doubles the waiting at llama.cpp's barriers),
-    within this process's CPU affinity and its cgroup's CPU quota, if any.
+    Counts cores, not hardware threads (a second hyperthread adds little to
+    matrix work), within this process's CPU affinity and cgroup CPU quota,
+    minus the cores other processes keep busy right now (from ``/proc/stat``
+    over ``sample_seconds``), and at least one. Why not always every core:
+    llama.cpp's threads meet at a spinning barrier after every operation, so
+    when another process holds a core, a thread waits a whole time slice for
+    its descheduled partner, hundreds of times per token: two threads on a
+    half-busy 2-core machine score about half as fast as one.
     """
+    cores = _physical_cores()
+    busy = _busy_cpus(sample_seconds)
+    return max(1, cores - round(busy))
+
+
+def _physical_cores() -> int:
     try:
         cpus = sorted(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -121,6 +132,30 @@ def llama_threads() -> int:
     if quota is not None:
         count = min(count, max(1, math.floor(quota)))
     return max(1, count)
+
+
+def _busy_cpus(seconds: float) -> float:
+    """How many CPUs the machine keeps busy (0 where ``/proc/stat`` is not readable)."""
+    first = _cpu_times()
+    if first is None or seconds <= 0:
+        return 0.0
+    time.sleep(seconds)
+    second = _cpu_times()
+    if second is None:
+        return 0.0
+    total = second[0] - first[0]
+    idle = second[1] - first[1]
+    return 0.0 if total <= 0 else (os.cpu_count() or 1) * (1 - idle / total)
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(all, idle + iowait) jiffies of the machine, from ``/proc/stat``."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        ticks = [int(x) for x in fields[:8]]  # guest time is already counted in user
+    except (OSError, ValueError):
+        return None
+    return sum(ticks), ticks[3] + ticks[4]
 
 
 def _cgroup_cpus() -> float | None:
