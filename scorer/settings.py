@@ -107,7 +107,7 @@ class Settings:
     sampling: Sampling = Sampling()
     retry: RetryPolicy = RetryPolicy()
     limits: RateLimits = RateLimits()
-    method: MethodSpec | None = None  # None: the rubric's method, else generate
+    method: MethodSpec | None = None  # None: the rubric's, else see methods.method_spec_for
 
     @property
     def uses_embedded(self) -> bool:
