@@ -74,7 +74,7 @@ def check_gguf(model: str) -> Path:
         raise ConfigError(f"cannot read model file {path}: {exc.strerror or exc}") from None
     if magic != _MAGIC:
         raise ConfigError(f"not a GGUF model file (it does not start with 'GGUF'): {path}")
-    return path.resolve()
+    return path.absolute()  # not resolve(): a link keeps the name the user gave it
 
 
 def gguf_model_id(model: str) -> str:
