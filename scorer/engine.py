@@ -27,8 +27,8 @@ from pydantic import ValidationError
 from scorer.backends import Backend, backend_for
 from scorer.cache import Claimed, ResultCache, cache_key
 from scorer.errors import BackendError, CacheError, FatalBackendError, InputError, RetryExhausted
-from scorer.method_spec import MethodSpec, parse_method
-from scorer.methods import ScoringMethod, method_for
+from scorer.method_spec import MethodSpec
+from scorer.methods import ScoringMethod, method_for, method_spec_for
 from scorer.models import Paper, Score, ScoredPaper, Usage
 from scorer.paper_limits import bounded_paper
 from scorer.prompt import PromptTemplate
@@ -198,11 +198,12 @@ class Scorer:
         await self.aclose()
 
     def method(self, rubric: Rubric) -> ScoringMethod:
-        """The scoring method for ``rubric``: the settings', else the rubric's, else generate."""
-        spec = self.settings.method or parse_method(rubric.method or "generate")
+        """The scoring method for ``rubric`` (see :func:`~scorer.methods.method_spec_for`)."""
+        spec = method_spec_for(self.settings, rubric)
         method = self._methods.get(spec)
         if method is None:
-            method = method_for(spec, self.settings.sampling, self._template)
+            compact = self.settings.uses_demo_model
+            method = method_for(spec, self.settings.sampling, self._template, compact=compact)
             self._methods[spec] = method
         return method
 

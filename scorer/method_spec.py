@@ -1,12 +1,13 @@
 """Which way a score is obtained from the model: ``generate``, ``logprob`` or ``samples=k``.
 
-- ``generate`` (default): the model writes a JSON answer with integer scores
-  and a justification (one request per paper).
+- ``generate`` (the default on an endpoint or a GGUF file): the model writes
+  a JSON answer with integer scores and a justification (one request per paper).
 - ``logprob``: for each dimension the model is asked a yes/no question and the
   score is ``100 * P(yes) / (P(yes) + P(no))`` from the token log-probabilities
   of its first answer token (one short request per dimension). Continuous, and
   far less prone to clustering on round numbers; needs an endpoint that
   returns ``logprobs`` (llama.cpp's server, OpenAI's non-reasoning models).
+  The default on the embedded demo model, whose written scores barely rank.
 - ``samples=k``: ``generate`` k times with temperature and averaged.
 
 This module only names and parses methods (rubrics and settings use it);
@@ -23,7 +24,7 @@ from scorer.errors import ConfigError
 
 __all__ = ["METHOD_HELP", "MethodSpec", "parse_method"]
 
-METHOD_HELP = "generate (default), logprob, or samples=K (K generate answers averaged)"
+METHOD_HELP = "generate, logprob, or samples=K (K generate answers averaged)"
 _SAMPLES = re.compile(r"^(?:generate[:,])?samples=(\d+)$")
 MAX_SAMPLES = 20
 

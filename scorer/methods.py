@@ -2,7 +2,13 @@
 
 Each method turns (backend, rubric, paper) into a validated :class:`Score`;
 the engine picks one per rubric (see :mod:`scorer.method_spec` for what each
-does and when to use it) and keys the cache by it.
+does and when to use it, and :func:`method_spec_for` for the default) and
+keys the cache by it.
+
+The embedded demo model (SmolLM2-135M) gets compact prompts (``*_small``):
+the topic and one line per dimension, without the scale anchors, criteria and
+examples that a 135M model cannot use. They are about a third as long, and
+each template's hash is part of the cache key.
 """
 
 from __future__ import annotations
@@ -14,14 +20,28 @@ from typing import Protocol
 
 from scorer.backends import Backend
 from scorer.errors import InvalidOutputError
-from scorer.method_spec import MethodSpec
+from scorer.method_spec import MethodSpec, parse_method
 from scorer.models import Paper, Score, Usage
 from scorer.prompt import PromptTemplate, load_prompt
 from scorer.response import response_model_for, to_score
 from scorer.rubric import Rubric
-from scorer.settings import Sampling
+from scorer.settings import Sampling, Settings
 
-__all__ = ["Generate", "Logprob", "ScoringMethod", "method_for", "yes_probability"]
+__all__ = [
+    "DEMO_MODEL_METHOD",
+    "Generate",
+    "Logprob",
+    "ScoringMethod",
+    "method_for",
+    "method_spec_for",
+    "yes_probability",
+]
+
+DEMO_MODEL_METHOD = MethodSpec(name="logprob")
+"""The default on the embedded demo model, by measurement (``bench/eval_methods.py``):
+its yes/no token probabilities rank papers better than the scores it writes
+(ROC-AUC 0.59 vs 0.50 on the Kitchenham fixture), at one output token per
+dimension instead of ~60."""
 
 SAMPLE_TEMPERATURE = 0.7
 """Temperature of ``samples=k`` answers when the settings ask for 0 (k equal answers)."""
@@ -115,13 +135,34 @@ def yes_probability(logprobs: Mapping[str, float]) -> float:
     return totals["yes"] / (totals["yes"] + totals["no"])
 
 
+def method_spec_for(settings: Settings, rubric: Rubric) -> MethodSpec:
+    """The method to use: the settings' (flag, ``SCORER_METHOD``), else the rubric's.
+
+    Else ``logprob`` on the embedded demo model (:data:`DEMO_MODEL_METHOD`)
+    and ``generate`` on any other model.
+    """
+    if settings.method is not None:
+        return settings.method
+    if rubric.method:
+        return parse_method(rubric.method)
+    return DEMO_MODEL_METHOD if settings.uses_demo_model else MethodSpec()
+
+
 def method_for(
-    spec: MethodSpec, sampling: Sampling, prompt: PromptTemplate | None = None
+    spec: MethodSpec,
+    sampling: Sampling,
+    prompt: PromptTemplate | None = None,
+    *,
+    compact: bool = False,
 ) -> ScoringMethod:
-    """The method ``spec`` names (``prompt`` overrides the generate prompt)."""
+    """The method ``spec`` names (``prompt`` overrides the generate prompt).
+
+    ``compact`` picks the short ``*_small`` templates made for small models.
+    """
+    suffix = "_small" if compact else ""
     if spec.name == "logprob":
-        return Logprob(load_prompt("judge"))
-    return Generate(prompt or load_prompt(), sampling, samples=spec.samples)
+        return Logprob(load_prompt(f"judge{suffix}"))
+    return Generate(prompt or load_prompt(f"score{suffix}"), sampling, samples=spec.samples)
 
 
 def _averaged(answers: list[Score], rubric: Rubric) -> Score:

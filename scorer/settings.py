@@ -12,12 +12,15 @@ import platformdirs
 from pydantic import SecretStr
 
 from scorer.errors import ConfigError
+from scorer.local_model import check_gguf, gguf_model_id, is_gguf_name
 from scorer.method_spec import MethodSpec, parse_method
 from scorer.paper_limits import PaperLimits
 
 __all__ = [
     "DEFAULT_OPENAI_MODEL",
+    "DEFAULT_TIMEOUT",
     "EMBEDDED_MODEL",
+    "EMBEDDED_TIMEOUT",
     "RateLimits",
     "RetryPolicy",
     "Sampling",
@@ -28,6 +31,15 @@ EMBEDDED_MODEL = "smollm2-135m-instruct-q4_1"
 """Model id of the embedded offline model (part of every cache key it produces)."""
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+
+DEFAULT_TIMEOUT = 60.0
+"""Seconds per request to an endpoint."""
+
+EMBEDDED_TIMEOUT = 300.0
+"""Seconds per request to the embedded model, unless set. Generous because it
+is safe: a request is only sent when one of the server's slots is free, so the
+clock runs while the model works on it, never while it waits its turn, and
+only a machine many times too busy makes one paper take minutes."""
 
 BackendKind = Literal["auto", "openai", "embedded"]
 
@@ -119,12 +131,12 @@ class Settings:
     api_key: SecretStr | None = field(default=None, repr=False)
     cache_dir: Path = field(default_factory=lambda: default_cache_dir())
     use_cache: bool = True
-    timeout: float = 60.0
+    timeout: float = DEFAULT_TIMEOUT
     reasks: int = 1
     sampling: Sampling = Sampling()
     retry: RetryPolicy = RetryPolicy()
     limits: RateLimits = RateLimits()
-    method: MethodSpec | None = None  # None: the rubric's method, else generate
+    method: MethodSpec | None = None  # None: the rubric's, else see methods.method_spec_for
     # How much of a paper is sent to the model (see scorer.paper_limits).
     max_title_chars: int = PaperLimits.title
     max_abstract_chars: int = PaperLimits.abstract
@@ -143,16 +155,36 @@ class Settings:
 
     @property
     def uses_embedded(self) -> bool:
-        """True when scoring runs on the embedded offline model."""
+        """True when scoring runs on the embedded llama.cpp backend (demo model or a GGUF file).
+
+        In ``auto``, a ``*.gguf`` model runs locally even with an API key set
+        (no endpoint serves a file from this disk); with a base URL it stays
+        the name of the endpoint's model (llama.cpp's server names models so).
+        """
         if self.backend != "auto":
             return self.backend == "embedded"
-        return self.base_url is None and self.api_key is None
+        return self.base_url is None and (self.api_key is None or is_gguf_name(self.model))
+
+    @property
+    def gguf_file(self) -> str | None:
+        """The user's GGUF model file the embedded backend runs, if one is set."""
+        return self.model if self.uses_embedded and is_gguf_name(self.model) else None
+
+    @property
+    def uses_demo_model(self) -> bool:
+        """True when scores come from the bundled SmolLM2-135M demo model."""
+        return self.uses_embedded and self.gguf_file is None
 
     @property
     def model_id(self) -> str:
-        """The model name used for requests and in cache keys."""
+        """The model name used for requests and in cache keys.
+
+        A GGUF file is named by its file name and a hash of its content, not
+        its path (see :func:`scorer.local_model.gguf_model_id`).
+        """
         if self.uses_embedded:
-            return EMBEDDED_MODEL
+            gguf = self.gguf_file
+            return EMBEDDED_MODEL if gguf is None else gguf_model_id(gguf)
         return self.model or DEFAULT_OPENAI_MODEL
 
     @classmethod
@@ -166,6 +198,11 @@ class Settings:
         ``SCORER_MAX_AUTHORS``, ``SCORER_MAX_AUTHOR_CHARS``, and the retry policy's
         ``SCORER_MAX_ATTEMPTS``, ``SCORER_RETRY_MAX_WAIT``, ``SCORER_MAX_CONSECUTIVE_TIMEOUTS``
         (see :meth:`RetryPolicy.from_env`).
+
+        ``SCORER_MODEL`` (or ``model=``) may be the path of a ``*.gguf`` file:
+        it is then run in-process on llama.cpp, like the demo model, and must
+        exist and be a GGUF file (else :class:`ConfigError`). Without a
+        timeout given, the embedded backend waits :data:`EMBEDDED_TIMEOUT`.
         """
         env = os.environ if env is None else env
         given = {key: value for key, value in explicit.items() if value is not None}
@@ -182,7 +219,12 @@ class Settings:
         if "retry" not in given:
             from_env["retry"] = RetryPolicy.from_env(env)
         merged = {**from_env, **given}
-        return cls()._with(merged)
+        settings = cls()._with(merged)
+        if settings.gguf_file is not None:
+            check_gguf(settings.gguf_file)  # before any input is read or model started
+        if "timeout" not in merged and settings.uses_embedded:
+            settings = replace(settings, timeout=EMBEDDED_TIMEOUT)
+        return settings
 
     def _with(self, values: Mapping[str, Any]) -> Settings:
         out: dict[str, Any] = dict(values)

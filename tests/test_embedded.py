@@ -2,11 +2,13 @@
 
 Values are not asserted: the model is small. What is asserted is that the
 whole path works without any endpoint: a server starts in-process, answers
-under the JSON schema, and results are valid and cached.
+under the JSON schema, and results are valid and cached. The first test
+needs no model: it checks the slot limit against the fake server.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -15,10 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from scorer import Paper, load_rubric, score, score_many
+from scorer import Paper, RetryPolicy, Settings, load_rubric, score, score_many
+from scorer.backends import OpenAICompatBackend
+from scorer.backends.embedded import SLOTS, EmbeddedBackend, smollm2_gguf
+from scorer.engine import Scorer
+from scorer.local_model import DEMO_NOTICE
 from scorer.settings import EMBEDDED_MODEL
-
-pytestmark = pytest.mark.embedded
+from scorer.testing import FakeOpenAI
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "seed_papers.jsonl"
 LISTINGS = FIXTURE.read_text().splitlines()[:3]  # the file holds the seed's 50 listings
@@ -32,6 +37,34 @@ def assert_schema_valid(result_scores: dict[str, int], justification: str) -> No
     assert 20 <= len(justification) <= 300
 
 
+def test_requests_to_the_embedded_server_never_outnumber_its_slots(
+    fake: FakeOpenAI, fake_settings: Settings
+) -> None:
+    # 24 papers at concurrency 16 against a server with 2 slots, each answer
+    # taking 0.1 s: the last papers wait ~1.2 s for a slot, longer than the
+    # 1 s timeout. They still succeed, because the timeout starts when the
+    # request is sent, and a request is only sent when a slot is free (a
+    # llama.cpp server would otherwise queue it while its timeout runs out).
+    fake.latency = 0.1
+    settings = Settings.resolve(
+        env={}, base_url=fake.base_url, model="fake-model", use_cache=False, timeout=1.0,
+        retry=RetryPolicy(max_attempts=1),
+    )  # fmt: skip
+    inner = OpenAICompatBackend(
+        base_url=fake.base_url, api_key=None, model="fake-model", settings=settings
+    )
+    papers = [{"title": f"Paper {i}", "abstract": f"Abstract {i}."} for i in range(24)]
+
+    async def run() -> list[str | None]:
+        async with Scorer(settings, backend=EmbeddedBackend(inner, fake.base_url)) as scorer:
+            return [r.error async for r in scorer.ascore_many(papers, RUBRIC, concurrency=16)]
+
+    errors = asyncio.run(run())
+    assert errors == [None] * 24
+    assert fake.count == 24 and fake.peak_in_flight == SLOTS
+
+
+@pytest.mark.embedded
 def test_library_scores_three_papers_offline(isolated_env: Path) -> None:
     results = list(score_many(PAPERS, RUBRIC, concurrency=2))
     assert sorted(r.paper.id or "" for r in results) == sorted(p.id or "" for p in PAPERS)
@@ -47,6 +80,7 @@ def test_library_scores_three_papers_offline(isolated_env: Path) -> None:
     assert again.cached and again.usage.requests == 0
 
 
+@pytest.mark.embedded
 def test_cli_scores_offline_and_says_so(isolated_env: Path) -> None:
     paper = PAPERS[1]
     env = {**os.environ, "SCORER_CACHE_DIR": str(isolated_env)}
@@ -63,6 +97,7 @@ def test_cli_scores_offline_and_says_so(isolated_env: Path) -> None:
     assert_schema_valid(result["scores"], result["justification"])
 
 
+@pytest.mark.embedded
 def test_batch_writes_markdown_and_html_digests_offline(isolated_env: Path, tmp_path: Path) -> None:
     """The main job, on a slice of the seed fixture with two duplicate listings."""
     lines = (FIXTURE.parent / "seed_papers.csv").read_text(encoding="utf-8").splitlines()
@@ -89,6 +124,7 @@ def test_batch_writes_markdown_and_html_digests_offline(isolated_env: Path, tmp_
     assert len(rows_out.read_text(encoding="utf-8").splitlines()) == 4  # header + 3 papers
 
 
+@pytest.mark.embedded
 def test_embedded_server_is_ready_when_started_and_stops_cleanly() -> None:
     # Runs in a child process: a hang in the server's destructor (it joined
     # threads that had not started yet, about 1 stop in 15) would hang pytest.
@@ -109,3 +145,52 @@ print("ok")
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == "ok"
+
+
+def run_cli(args: list[str], cache: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """``scorer ARGS`` in a child process, as a user runs it, on an offline environment."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SCORER_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "scorer", *args],
+        env={**clean, "SCORER_CACHE_DIR": str(cache), **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.embedded
+def test_the_demo_notice_shows_when_the_model_runs_not_on_a_cached_rerun(
+    isolated_env: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "papers.jsonl"
+    source.write_text(FIXTURE.read_text(encoding="utf-8").splitlines()[0] + "\n")
+    args = ["batch", str(source), "-r", "llm-inference", "-o", str(tmp_path / "out.csv")]
+
+    first = run_cli(args, isolated_env)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.count(DEMO_NOTICE) == 1
+    again = run_cli(args, isolated_env)
+    assert again.returncode == 0, again.stderr
+    assert "cached 1" in again.stderr
+    assert "SmolLM2" not in again.stderr  # nothing ran: no notice
+
+
+@pytest.mark.embedded
+def test_a_gguf_file_given_by_path_scores_offline_with_its_own_name(
+    isolated_env: Path, tmp_path: Path
+) -> None:
+    paper = PAPERS[0]
+    gguf = tmp_path / "my model.gguf"  # a copy: the id follows the content, not the path
+    gguf.symlink_to(smollm2_gguf())
+    args = ["score", "-r", "llm-inference", "--title", paper.title, "--abstract", paper.abstract]
+    done = run_cli([*args, "--format", "json"], isolated_env, SCORER_MODEL=str(gguf))
+
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["model"].startswith("my model.gguf#")
+    assert result["model"] != EMBEDDED_MODEL
+    assert_schema_valid(result["scores"], result["justification"])
+    assert "SmolLM2" not in done.stderr  # the demo notice is for the bundled demo model
+    # The file's own chat template and the full prompt: a real answer, written by the model.
+    assert not result["justification"].startswith("P(yes)")

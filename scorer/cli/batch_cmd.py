@@ -25,7 +25,6 @@ from scorer.batch_outputs import (
 from scorer.cli.fetch_cmd import arxiv_client_options, arxiv_window_options, day
 from scorer.cli.options import model_options, parse_columns, settings_from
 from scorer.cli.progress import BatchProgress, count_records
-from scorer.cli.score_cmd import EMBEDDED_NOTICE
 from scorer.cli.wording import plural
 from scorer.errors import InputError
 from scorer.models import Paper
@@ -175,8 +174,6 @@ def batch(
         input_columns = paper_columns(papers)
         total = len(papers)
         click.echo(f"scorer: fetched {total} {plural(total, 'paper')} from arXiv", err=True)
-    if settings.uses_embedded:
-        click.echo(EMBEDDED_NOTICE, err=True)
 
     out = BatchOutputs(
         outputs, rubric_obj, threshold=threshold, top_n=top_n, input_columns=input_columns

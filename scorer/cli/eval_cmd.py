@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from scorer.cli.options import model_options, parse_columns, settings_from
-from scorer.cli.score_cmd import EMBEDDED_NOTICE
 from scorer.cli.wording import plural
 from scorer.engine import Scorer
 from scorer.errors import InputError
@@ -98,8 +97,6 @@ def evaluate_cmd(
     fraction = parse_fraction(prefilter_top) if prefilter_top else None
     prices = {settings.model_id: parse_price(price)} if price else None
     items = _labelled(source, label_column, positives, parse_columns(columns))
-    if settings.uses_embedded:
-        click.echo(EMBEDDED_NOTICE, err=True)
 
     async def run() -> EvalRun:
         async with Scorer(settings) as scorer:

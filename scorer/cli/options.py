@@ -30,8 +30,9 @@ def model_options(func: F) -> F:
         [
             click.option(
                 "--model",
-                help="Model name at the endpoint (env SCORER_MODEL; default gpt-4o-mini "
-                "for an endpoint, the embedded SmolLM2 otherwise).",
+                help="Model name at the endpoint, or a local .gguf file to run offline "
+                "(env SCORER_MODEL; default gpt-4o-mini for an endpoint, the embedded "
+                "SmolLM2 otherwise).",
             ),
             click.option(
                 "--base-url",
@@ -46,9 +47,10 @@ def model_options(func: F) -> F:
             ),
             click.option(
                 "--method",
-                help="How scores are drawn from the model: generate (default), logprob "
+                help="How scores are drawn from the model: generate, logprob "
                 "(P(yes) from token log-probabilities) or samples=K (K answers averaged). "
-                "Env SCORER_METHOD; default: the rubric's method, else generate.",
+                "Env SCORER_METHOD; default: the rubric's method, else logprob on the "
+                "embedded demo model and generate on any other.",
             ),
             click.option("--timeout", type=float, help="Seconds per request (env SCORER_TIMEOUT)."),
             click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),

@@ -13,17 +13,15 @@ from scorer._loop import run_sync
 from scorer.api import ascore
 from scorer.cli.options import model_options, settings_from
 from scorer.errors import InputError
+from scorer.local_model import DEMO_NOTICE
 from scorer.models import MAX_NESTING, ScoredPaper
 from scorer.readers import MAX_LINE_BYTES
 from scorer.rubric import Rubric, load_rubric
 
 __all__ = ["score"]
 
-EMBEDDED_NOTICE = (
-    "note: scoring offline with the embedded SmolLM2-135M model. It is small: its scores "
-    "show the pipeline working, not expert judgement. Set OPENAI_API_KEY and/or "
-    "OPENAI_BASE_URL to score with a real model."
-)
+# Logged by the embedded backend when it starts the demo model (see scorer.local_model).
+EMBEDDED_NOTICE = DEMO_NOTICE
 
 
 @click.command()
@@ -83,8 +81,6 @@ def score(
     paper = _paper_from(flags, paper_file)
     settings = settings_from(**model_opts)
     rubric_obj = load_rubric(rubric)
-    if settings.uses_embedded:
-        click.echo(EMBEDDED_NOTICE, err=True)
     result = run_sync(ascore(paper, rubric_obj, settings=settings))
     if fmt == "json":
         click.echo(result.model_dump_json())

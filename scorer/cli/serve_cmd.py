@@ -10,7 +10,6 @@ import click
 import uvicorn
 
 from scorer.cli.options import model_options, settings_from
-from scorer.cli.score_cmd import EMBEDDED_NOTICE
 from scorer.errors import ConfigError
 
 __all__ = ["serve"]
@@ -110,8 +109,6 @@ def serve(
         concurrency=concurrency,
         max_inflight=max_inflight,
     )
-    if settings.uses_embedded:
-        click.echo(EMBEDDED_NOTICE, err=True)
     sock = _listen_socket(host, port)
     shown = f"[{host}]" if ":" in host else host
     auth = "bearer token required" if token else "no authentication"
