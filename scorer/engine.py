@@ -10,13 +10,11 @@ import asyncio
 import contextvars
 import logging
 import time
-import urllib.parse
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
     Awaitable,
     Callable,
-    Coroutine,
     Iterable,
     Mapping,
 )
@@ -26,12 +24,13 @@ from pydantic import ValidationError
 
 from scorer.backends import Backend, backend_for
 from scorer.cache import Claimed, ResultCache, cache_key
-from scorer.errors import BackendError, CacheError, FatalBackendError, InputError, RetryExhausted
+from scorer.errors import BackendError, CacheError, FatalBackendError, InputError
 from scorer.method_spec import MethodSpec
 from scorer.methods import ScoringMethod, method_for, method_spec_for
 from scorer.models import Paper, Score, ScoredPaper, Usage
 from scorer.paper_limits import bounded_paper
 from scorer.prompt import PromptTemplate
+from scorer.request_slots import REQUEST_SLOTS, RequestSlots, without_userinfo
 from scorer.rubric import Rubric
 from scorer.settings import Settings
 
@@ -46,85 +45,6 @@ _T = TypeVar("_T")
 # second), then at most once a second.
 _FIRST_POLL_S = 0.05
 _LAST_POLL_S = 1.0
-
-
-class _RequestSlots:
-    """The limit on model requests of one ``ascore_many()`` call.
-
-    Only model calls take a slot, so cache hits never wait behind slow
-    requests. After an error that will fail every request, a task that gets
-    a slot raises it instead of sending another doomed request. An endpoint
-    that cannot be connected to even after retries, before any request of
-    this call got through, is such an error: without it, a batch of ten
-    thousand papers would retry each one against a dead address for hours.
-    So is an endpoint that takes requests and never answers: after
-    ``max_timeouts`` papers in a row timed out, with no answer in between.
-    Only an unbroken run counts, so a slow model under load (the embedded
-    one) that answers now and then never trips it.
-    """
-
-    def __init__(
-        self, limit: int, *, max_timeouts: int = 3, timeout: float = 60.0, hint: str = ""
-    ) -> None:
-        self._slots = asyncio.Semaphore(limit)
-        self._fatal: FatalBackendError | None = None
-        self._reached = False  # some request of this call got an answer
-        self._max_timeouts = max_timeouts
-        self._timeouts = 0  # papers in a row whose requests timed out
-        self._timeout = timeout  # seconds each attempt waited
-        self._hint = hint  # what to check, e.g. "check OPENAI_BASE_URL (...) or raise --timeout"
-
-    async def ask(self, request: Coroutine[Any, Any, Score]) -> Score:
-        try:
-            async with self._slots:
-                if self._fatal is not None:
-                    raise self._fatal
-                try:
-                    score = await request
-                except FatalBackendError as exc:
-                    self._fatal = exc
-                    raise
-                except RetryExhausted as exc:
-                    self._note_failure(exc)
-                    if self._fatal is None:
-                        raise
-                    raise self._fatal from exc
-                except BackendError:
-                    self._timeouts = 0  # the endpoint answered, if only with a refusal
-                    raise
-                self._reached = True
-                self._timeouts = 0
-                return score
-        finally:
-            request.close()  # never started (cancelled while waiting, or fatal): no warning
-
-    def _note_failure(self, exc: RetryExhausted) -> None:
-        """Turn a transient failure into a fatal one when it means the endpoint is gone."""
-        if exc.unreachable and not self._reached:
-            self._fatal = FatalBackendError(
-                f"the model endpoint cannot be reached: {exc}",
-                attempts=exc.attempts,
-                usage=exc.usage,
-            )
-            return
-        if not exc.timed_out:
-            self._timeouts = 0  # some attempt got an answer (a 5xx, a 429)
-            return
-        self._timeouts += 1
-        if self._timeouts >= self._max_timeouts and self._fatal is None:
-            self._fatal = FatalBackendError(
-                f"the model endpoint is not answering: {self._timeouts} requests in a row "
-                f"timed out after {self._timeout:g} s ({exc.attempts} attempt(s) each); "
-                f"{self._hint}",
-                attempts=exc.attempts,
-                usage=exc.usage,
-            )
-
-
-# The slots of the ascore_many() call a task belongs to (None: no limit).
-_REQUEST_SLOTS: contextvars.ContextVar[_RequestSlots | None] = contextvars.ContextVar(
-    "scorer_request_slots", default=None
-)
 
 
 def to_paper(paper: PaperLike) -> Paper:
@@ -272,13 +192,13 @@ class Scorer:
         # idling while this generator hands out the result, reads the next
         # paper and starts a task (three trips round a busy event loop).
         context = contextvars.copy_context()
-        slots = _RequestSlots(
+        slots = RequestSlots(
             concurrency,
             max_timeouts=self.settings.retry.max_consecutive_timeouts,
             timeout=self.settings.timeout,
             hint=self._timeout_hint(),
         )
-        context.run(_REQUEST_SLOTS.set, slots)
+        context.run(REQUEST_SLOTS.set, slots)
         window = 2 * concurrency
         # Finished tasks queue themselves, so each completion costs O(1); an
         # asyncio.wait() over the pending set would cost O(concurrency) each.
@@ -373,7 +293,7 @@ class Scorer:
             claimed = self.cache is not None
         try:
             request = method.score(self.backend, rubric, paper)
-            slots = _REQUEST_SLOTS.get()
+            slots = REQUEST_SLOTS.get()
             score = await (request if slots is None else slots.ask(request))
         except BaseException:
             if claimed and self.cache is not None:
@@ -430,7 +350,7 @@ class Scorer:
         """What a user whose endpoint does not answer should check."""
         if self.settings.uses_embedded:
             return "raise --timeout (SCORER_TIMEOUT) or lower --concurrency"
-        url = _without_userinfo(self.settings.base_url or "the OpenAI default")
+        url = without_userinfo(self.settings.base_url or "the OpenAI default")
         return f"check OPENAI_BASE_URL ({url}) or raise --timeout (SCORER_TIMEOUT)"
 
     def _failed(
@@ -445,17 +365,6 @@ class Scorer:
             latency_s=round(time.perf_counter() - started, 4),
             error=error,
         )
-
-
-def _without_userinfo(url: str) -> str:
-    """``url`` without a ``user:password@`` part: a message must not show a secret."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return url
-    host = parts.hostname or ""
-    port = parts.netloc.rpartition("@")[2].rpartition(":")[2] if ":" in parts.netloc else ""
-    netloc = f"{host}:{port}" if port.isdigit() else host
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 async def _aiter(
