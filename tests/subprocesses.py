@@ -13,7 +13,9 @@ import contextlib
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 
@@ -48,3 +50,18 @@ def kill_group(proc: subprocess.Popen[Any]) -> None:
     """SIGKILL ``proc`` and everything it started (it must lead its own session)."""
     with contextlib.suppress(ProcessLookupError):  # already gone, with all its children
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def wait_for_rows(folder: Path, pattern: str, rows: int, *, guard: float = 60) -> bool:
+    """Wait until a file in ``folder`` matching ``pattern`` holds ``rows`` lines.
+
+    ``guard`` seconds is a hang guard, not a measurement: a command that
+    writes nothing fails the test instead of hanging it.
+    """
+    deadline = time.monotonic() + guard
+    while time.monotonic() < deadline:
+        for path in folder.glob(pattern):
+            if len(path.read_text(encoding="utf-8").splitlines()) >= rows:
+                return True
+        time.sleep(0.05)
+    return False

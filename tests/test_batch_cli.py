@@ -8,11 +8,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import diskcache
 from subprocesses import run as run_group
+from subprocesses import wait_for_rows
 
 from scorer.testing import FakeOpenAI
 
@@ -127,14 +127,3 @@ def test_kill_9_mid_batch_then_rerun_sends_only_the_unfinished(
     assert len(out.read_text().splitlines()) == 24
     assert f"cached {cached}" in done.stderr
     assert not list(tmp_path.glob(".out.jsonl.*"))  # the killed run's leftover is cleaned up
-
-
-def wait_for_rows(folder: Path, pattern: str, rows: int) -> bool:
-    """Wait (up to 30 s, a safety net, not a measurement) for a file with ``rows`` lines."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        for path in folder.glob(pattern):
-            if len(path.read_text(encoding="utf-8").splitlines()) >= rows:
-                return True
-        time.sleep(0.05)
-    return False

@@ -18,12 +18,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from subprocesses import wait_for_rows
 
 from scorer import Paper, Settings, load_rubric
 from scorer.batch import run_batch
@@ -308,17 +308,6 @@ def test_ctrl_c_keeps_the_finished_rows_and_leaves_no_temporary_file(
     assert len(outs[1].read_text(encoding="utf-8").splitlines()) == len(rows)
     assert f"out of **{len(rows)}** total scanned." in outs[2].read_text(encoding="utf-8")
     assert leftovers(tmp_path) == []
-
-
-def wait_for_rows(folder: Path, pattern: str, rows: int) -> bool:
-    """Wait (up to 60 s, a safety net, not a measurement) for a file with ``rows`` lines."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        for path in folder.glob(pattern):
-            if len(path.read_text(encoding="utf-8").splitlines()) >= rows:
-                return True
-        time.sleep(0.05)
-    return False
 
 
 # -- 3. check before spending ---------------------------------------------------------------------

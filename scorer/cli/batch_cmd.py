@@ -23,7 +23,7 @@ from scorer.batch_outputs import (
     survey_papers,
 )
 from scorer.cli.fetch_cmd import arxiv_client_options, arxiv_window_options, day
-from scorer.cli.options import model_options, parse_columns, settings_from
+from scorer.cli.options import digest_options, model_options, parse_columns, settings_from
 from scorer.cli.progress import BatchProgress, count_records
 from scorer.cli.wording import plural
 from scorer.errors import InputError
@@ -70,17 +70,7 @@ EXIT_INCOMPLETE = 1
     default=None,
     help="Show progress on standard error. Default: a live bar when it is a terminal.",
 )
-@click.option(
-    "--threshold", type=click.IntRange(0, 100), help="Digest threshold (default: the rubric's)."
-)
-@click.option(
-    "--top",
-    "top_n",
-    type=click.IntRange(0),
-    metavar="N",
-    help="When fewer than N papers reach the threshold, the digest also lists the best "
-    "below it, marked, up to N in all (default: 10 with the embedded demo model, else off).",
-)
+@digest_options
 @click.option(
     "--arxiv",
     "arxiv_query",

@@ -9,6 +9,7 @@ import click
 
 from scorer.batch_outputs import DIGEST_RENDERERS, write_digests
 from scorer.cli.batch_cmd import EXIT_INCOMPLETE
+from scorer.cli.options import digest_options
 from scorer.digest import Digest, render_markdown
 from scorer.outputs import check_outputs
 from scorer.readers import RowProblem
@@ -29,17 +30,7 @@ __all__ = ["digest"]
     type=click.Path(dir_okay=False, path_type=Path),
     help="Digest file, .md or .html (repeatable). Default: Markdown on standard output.",
 )
-@click.option(
-    "--threshold", type=click.IntRange(0, 100), help="Digest threshold (default: the rubric's)."
-)
-@click.option(
-    "--top",
-    "top_n",
-    type=click.IntRange(0),
-    metavar="N",
-    help="When fewer than N papers reach the threshold, the digest also lists the best "
-    "below it, marked, up to N in all (default: 10 with the embedded demo model, else off).",
-)
+@digest_options
 def digest(
     source: str,
     rubric: str,

@@ -11,7 +11,7 @@ import click
 from scorer.errors import InputError
 from scorer.settings import RateLimits, Settings
 
-__all__ = ["cache_options", "model_options", "parse_columns", "settings_from"]
+__all__ = ["cache_options", "digest_options", "model_options", "parse_columns", "settings_from"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -21,6 +21,24 @@ def cache_options(func: F) -> F:
         "--cache-dir",
         type=click.Path(file_okay=False, path_type=Path),
         help="Where results are cached (env SCORER_CACHE_DIR; default: the user cache folder).",
+    )(func)
+    return func
+
+
+def digest_options(func: F) -> F:
+    """``--threshold`` and ``--top``: what a digest lists."""
+    func = click.option(
+        "--top",
+        "top_n",
+        type=click.IntRange(0),
+        metavar="N",
+        help="When fewer than N papers reach the threshold, the digest also lists the best "
+        "below it, marked, up to N in all (default: 10 with the embedded demo model, else off).",
+    )(func)
+    func = click.option(
+        "--threshold",
+        type=click.IntRange(0, 100),
+        help="Digest threshold (default: the rubric's).",
     )(func)
     return func
 
