@@ -75,6 +75,7 @@ class FakeOpenAI:
         self.request_headers: list[dict[str, str]] = []
         self.in_flight = 0  # chat requests being answered now
         self.peak_in_flight = 0  # the most at once since start or reset()
+        self._generation = 0  # bumped by reset(): requests from before it stop counting
         self._queue: deque[Reply] = deque()
         self._rules: list[tuple[str, Reply]] = []
         self._held = False  # hold(): answers wait until release()
@@ -141,7 +142,10 @@ class FakeOpenAI:
             self.request_headers.clear()
             self._queue.clear()
             self._rules.clear()
-            self.peak_in_flight = self.in_flight
+            # Requests still in flight (a hanging reply of an earlier test) no longer count.
+            self._generation += 1
+            self.in_flight = 0
+            self.peak_in_flight = 0
 
     def start(self) -> FakeOpenAI:
         if self._server is not None:
@@ -241,13 +245,15 @@ class FakeOpenAI:
             self.requests.append(body)
             self.request_headers.append({k.lower(): v for k, v in request.headers.items()})
             reply = self._queue.popleft() if self._queue else self._by_rule(body)
+            generation = self._generation
             self.in_flight += 1
             self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
         try:
             return await self._answer(request, body, reply)
         finally:
             with self._lock:
-                self.in_flight -= 1
+                if generation == self._generation:  # not a request from before reset()
+                    self.in_flight -= 1
 
     def _by_rule(self, body: dict[str, Any]) -> Reply:
         if not self._rules:
