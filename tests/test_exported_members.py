@@ -11,6 +11,7 @@ EXPECTED = {
     "InputError",
     "InvalidOutputError",
     "Paper",
+    "RequestRefusedError",
     "RetryExhausted",
     "RetryPolicy",
     "Rubric",
