@@ -565,7 +565,9 @@ def test_closing_a_batch_early_leaves_no_unawaited_requests(
     assert first.ok
     never_awaited = [w for w in caught if "was never awaited" in str(w.message)]
     assert never_awaited == []
-    assert fake.count == 3
+    # The quick paper and the slow one holding the other slot were sent; the third may or
+    # may not have left before the close (a race, not a property): nothing after it did.
+    assert 2 <= fake.count <= 3
 
 
 def test_an_endpoint_that_cannot_be_reached_stops_the_batch(
