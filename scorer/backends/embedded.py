@@ -30,13 +30,10 @@ import time
 import urllib.error
 import urllib.request
 import weakref
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
-from scorer.backends.base import Completion, FirstToken, Messages
+from scorer.backends.limited import LimitedBackend
 from scorer.backends.openai_compat import OpenAICompatBackend
 from scorer.errors import ConfigError
 from scorer.local_model import DEMO_NOTICE, bundled_gguf, check_gguf
@@ -229,7 +226,7 @@ def _slots_of(url: str) -> asyncio.Semaphore:
         return gate
 
 
-class EmbeddedBackend:
+class EmbeddedBackend(LimitedBackend):
     """The embedded server's backend: an OpenAI-compatible one, one request per free slot.
 
     A request waits here for a slot before it is sent, so its timeout (and
@@ -239,32 +236,11 @@ class EmbeddedBackend:
     """
 
     def __init__(self, inner: OpenAICompatBackend, url: str) -> None:
-        self._inner = inner
+        super().__init__(lambda: inner, model_id=inner.model_id, gate=lambda: _slots_of(url))
         self._url = url
-
-    @property
-    def model_id(self) -> str:
-        return self._inner.model_id
 
     def __repr__(self) -> str:
         return f"EmbeddedBackend(model={self.model_id!r}, url={self._url!r})"
-
-    async def complete(
-        self,
-        messages: Messages,
-        response_model: type[BaseModel],
-        *,
-        sampling: Mapping[str, Any] | None = None,
-    ) -> Completion:
-        async with _slots_of(self._url):
-            return await self._inner.complete(messages, response_model, sampling=sampling)
-
-    async def first_token(self, messages: Messages, *, top: int = 20) -> FirstToken:
-        async with _slots_of(self._url):
-            return await self._inner.first_token(messages, top=top)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
 
 
 def embedded_backend(settings: Settings) -> EmbeddedBackend:

@@ -12,12 +12,12 @@ from starlette.routing import Route
 
 from scorer import __version__
 from scorer.backends import backend_for
+from scorer.backends.limited import DEFAULT_MAX_INFLIGHT, LimitedBackend
 from scorer.engine import Scorer
 from scorer.errors import ScorerError
 from scorer.rubric import builtin_rubric_names, load_rubric
 from scorer.service.auth import BearerAuthMiddleware
 from scorer.service.errors import error_handler, request_validation_error
-from scorer.service.inflight import DEFAULT_MAX_INFLIGHT, LimitedBackend
 from scorer.service.limits import BodyLimitMiddleware
 from scorer.service.metrics import MetricsMiddleware
 from scorer.service.query import QueryCredentialMiddleware

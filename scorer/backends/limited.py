@@ -1,9 +1,10 @@
-"""The service-wide cap on model requests in flight, shared by every route.
+"""A backend that lets a limited number of model requests through at once.
 
-Each batch has its own ``concurrency``, but a server answering many batches
-and single calls at once would multiply it: ten batches of 16 are 160
-requests at the model, past most rate limits and any local GPU. One
-semaphore, held around each model request only, bounds them all; cache hits
+One mechanism for two limits: the service's cap on requests across every
+route (each batch has its own ``concurrency``, but ten batches of 16 would be
+160 requests at the model), and the embedded llama.cpp server's slots (a
+request waits for a slot before it is sent, so its timeout counts only the
+model's time). The gate is held around each model request only: cache hits
 never touch the backend and so never wait for it.
 """
 
@@ -28,15 +29,27 @@ class LimitedBackend:
     The real backend is made by ``factory`` on the first request, as the
     engine would: a server answering only from the cache never starts (or
     contacts) a model.
+
+    ``gate`` returns the semaphore to hold for one request (for limits shared
+    beyond this object, e.g. per server and event loop); without it, one
+    semaphore of ``limit`` is this backend's own.
     """
 
-    def __init__(self, factory: Callable[[], Backend], *, limit: int, model_id: str) -> None:
+    def __init__(
+        self,
+        factory: Callable[[], Backend],
+        *,
+        model_id: str,
+        limit: int = 1,
+        gate: Callable[[], asyncio.Semaphore] | None = None,
+    ) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         self._factory = factory
         self._inner: Backend | None = None
         self._model_id = model_id
-        self._slots = asyncio.Semaphore(limit)
+        own = asyncio.Semaphore(limit)
+        self._gate = gate if gate is not None else (lambda: own)
         self.limit = limit
 
     @property
@@ -55,11 +68,11 @@ class LimitedBackend:
         *,
         sampling: Mapping[str, Any] | None = None,
     ) -> Completion:
-        async with self._slots:
+        async with self._gate():
             return await self._backend().complete(messages, response_model, sampling=sampling)
 
     async def first_token(self, messages: Messages, *, top: int = 20) -> FirstToken:
-        async with self._slots:
+        async with self._gate():
             return await self._backend().first_token(messages, top=top)
 
     async def aclose(self) -> None:
