@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from scorer.backends import Backend
+from scorer.backends.limited import one_place
 from scorer.errors import InvalidOutputError
 from scorer.method_spec import MethodSpec, parse_method
 from scorer.models import Paper, Score, Usage
@@ -75,15 +76,16 @@ class Generate:
         temperature = self._sampling.temperature or SAMPLE_TEMPERATURE
         seed = self._sampling.seed or 0
         answers: list[Score] = []
-        for i in range(self.spec.samples):  # one after another: one request slot per paper
-            completion = await backend.complete(
-                messages, model, sampling={"temperature": temperature, "seed": seed + i}
-            )
-            answers.append(
-                to_score(
-                    completion.answer, rubric, model_id=backend.model_id, usage=completion.usage
+        async with one_place(backend):  # one after another, on one slot's cached prompt
+            for i in range(self.spec.samples):
+                completion = await backend.complete(
+                    messages, model, sampling={"temperature": temperature, "seed": seed + i}
                 )
-            )
+                answers.append(
+                    to_score(
+                        completion.answer, rubric, model_id=backend.model_id, usage=completion.usage
+                    )
+                )
         return _averaged(answers, rubric)
 
 
@@ -98,17 +100,20 @@ class Logprob:
         usage = Usage()
         scores: dict[str, int] = {}
         shown: list[str] = []
-        for dimension in rubric.dimensions:
-            messages = self.prompt.messages(rubric, paper, dimension=dimension)
-            first = await backend.first_token(messages)
-            usage = usage + first.usage
-            try:
-                p_yes = yes_probability(first.logprobs)
-            except InvalidOutputError as exc:
-                exc.usage = usage
-                raise
-            scores[dimension.name] = round(100 * p_yes)
-            shown.append(f"{dimension.name} {p_yes:.2f}")
+        # One request place for all of the paper's questions: on llama.cpp the
+        # later ones then reuse the slot's cached prompt (see one_place).
+        async with one_place(backend):
+            for dimension in rubric.dimensions:
+                messages = self.prompt.messages(rubric, paper, dimension=dimension)
+                first = await backend.first_token(messages)
+                usage = usage + first.usage
+                try:
+                    p_yes = yes_probability(first.logprobs)
+                except InvalidOutputError as exc:
+                    exc.usage = usage
+                    raise
+                scores[dimension.name] = round(100 * p_yes)
+                shown.append(f"{dimension.name} {p_yes:.2f}")
         justification = f"P(yes) from token log-probabilities: {', '.join(shown)}."
         return Score(
             scores=scores, justification=justification, model=backend.model_id, usage=usage

@@ -3,7 +3,7 @@
 Values are not asserted: the model is small. What is asserted is that the
 whole path works without any endpoint: a server starts in-process, answers
 under the JSON schema, and results are valid and cached. The first test
-needs no model: it checks the slot limit against the fake server.
+need no model: they check the slot limit and slot use against the fake server.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from scorer.backends import OpenAICompatBackend
 from scorer.backends.embedded import SLOTS, EmbeddedBackend, smollm2_gguf
 from scorer.engine import Scorer
 from scorer.local_model import DEMO_NOTICE
+from scorer.method_spec import parse_method
 from scorer.settings import EMBEDDED_MODEL
 from scorer.testing import FakeOpenAI
 
@@ -50,18 +52,55 @@ def test_requests_to_the_embedded_server_never_outnumber_its_slots(
         env={}, base_url=fake.base_url, model="fake-model", use_cache=False, timeout=1.0,
         retry=RetryPolicy(max_attempts=1),
     )  # fmt: skip
-    inner = OpenAICompatBackend(
-        base_url=fake.base_url, api_key=None, model="fake-model", settings=settings
-    )
     papers = [{"title": f"Paper {i}", "abstract": f"Abstract {i}."} for i in range(24)]
 
     async def run() -> list[str | None]:
-        async with Scorer(settings, backend=EmbeddedBackend(inner, fake.base_url)) as scorer:
+        backend = EmbeddedBackend(per_slot_backends(settings, fake.base_url), fake.base_url)
+        async with Scorer(settings, backend=backend) as scorer:
             return [r.error async for r in scorer.ascore_many(papers, RUBRIC, concurrency=16)]
 
     errors = asyncio.run(run())
     assert errors == [None] * 24
     assert fake.count == 24 and fake.peak_in_flight == SLOTS
+    assert {r["id_slot"] for r in fake.requests} == set(range(SLOTS))
+
+
+def per_slot_backends(settings: Settings, url: str) -> list[OpenAICompatBackend]:
+    """What embedded_backend() builds, pointed at ``url``: one backend per slot, naming it."""
+    return [
+        OpenAICompatBackend(
+            base_url=url, api_key=None, model="fake-model", settings=settings,
+            extra_body={"id_slot": slot},
+        )
+        for slot in range(SLOTS)
+    ]  # fmt: skip
+
+
+def test_a_papers_questions_go_to_one_slot_that_no_other_paper_uses_meanwhile(
+    fake: FakeOpenAI, fake_settings: Settings
+) -> None:
+    # llama.cpp keeps each slot's last prompt: the paper's second question,
+    # sent to the slot that just read the paper, processes only its own few
+    # tokens. That needs the same slot, and no other paper on it in between.
+    fake.latency = 0.02
+    settings = replace(fake_settings, method=parse_method("logprob"), use_cache=False)
+    papers = [{"title": f"Paper {i}", "abstract": f"Abstract {i}."} for i in range(8)]
+
+    async def run() -> None:
+        backend = EmbeddedBackend(per_slot_backends(settings, fake.base_url), fake.base_url)
+        async with Scorer(settings, backend=backend) as scorer:
+            async for result in scorer.ascore_many(papers, RUBRIC, concurrency=8):
+                assert result.error is None, result.error
+
+    asyncio.run(run())
+    assert fake.count == 16
+    by_slot: dict[int, list[str]] = {}
+    for request in fake.requests:
+        title = request["messages"][-1]["content"].split("\n")[1]
+        by_slot.setdefault(request["id_slot"], []).append(title)
+    assert set(by_slot) == set(range(SLOTS))
+    for titles in by_slot.values():  # each slot: pairs of one paper's two questions
+        assert titles[0::2] == titles[1::2], titles
 
 
 @pytest.mark.embedded

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -9,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from scorer import Settings, UnsupportedMethodError, load_rubric, score, score_many
+from scorer.backends import backend_for
+from scorer.backends.limited import LimitedBackend
 from scorer.engine import Scorer, to_paper
 from scorer.errors import ConfigError, InvalidOutputError, RubricError
 from scorer.method_spec import MethodSpec, parse_method
@@ -70,6 +73,27 @@ def test_logprob_asks_one_yes_no_question_per_dimension(
     assert "P(yes)" in result.justification
     assert result.usage.requests == 2
     assert result.usage.completion_tokens == 2
+
+
+def test_a_papers_questions_share_one_request_place_with_no_other_paper_between(
+    fake: FakeOpenAI, fake_settings: Settings
+) -> None:
+    # One place for three papers, asked at once: without holding the place
+    # across a paper's questions, the papers' first questions queue ahead of
+    # its second (A B C A B C), and llama.cpp reprocesses each paper's prompt.
+    settings = with_method(fake_settings, "logprob")
+    papers = [{"title": f"Paper {n} on KV caches", "abstract": "Serving LLMs."} for n in "ABC"]
+
+    async def run() -> list[str]:
+        backend = LimitedBackend(lambda: backend_for(settings), model_id="m", limit=1)
+        async with Scorer(settings, backend=backend) as scorer:
+            results = [r async for r in scorer.ascore_many(papers, RUBRIC, concurrency=3)]
+        assert all(r.error is None for r in results)
+        return [r["messages"][-1]["content"].split("\n")[1] for r in fake.requests]
+
+    asked = asyncio.run(run())
+    assert len(asked) == 6
+    assert [asked[i] == asked[i + 1] for i in range(0, 6, 2)] == [True, True, True], asked
 
 
 def test_logprob_score_is_the_yes_share_of_scripted_logprobs(

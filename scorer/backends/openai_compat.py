@@ -73,7 +73,9 @@ class OpenAICompatBackend:
         model: str,
         settings: Settings,
         sleep: Sleep = asyncio.sleep,
+        extra_body: Mapping[str, Any] | None = None,
     ) -> None:
+        """``extra_body``: fields added to every request (e.g. llama.cpp's ``id_slot``)."""
         self._base_url = base_url
         self._api_key = api_key or _NO_KEY
         self._model = model
@@ -84,6 +86,7 @@ class OpenAICompatBackend:
         limits = settings.limits
         self._gate = RequestGate(limits) if limits.rpm or limits.tpm else None
         self._sampling = settings.sampling.as_request()
+        self._extra_body = dict(extra_body or {})
 
     @property
     def model_id(self) -> str:
@@ -132,6 +135,7 @@ class OpenAICompatBackend:
                 "messages": list(messages),
                 **self._sampling,
                 **(sampling or {}),
+                **self._extra_body,
             },
         )
         attempts = 1 + self._settings.reasks
@@ -178,6 +182,7 @@ class OpenAICompatBackend:
             "max_tokens": 1,
             "logprobs": True,
             "top_logprobs": top,
+            **self._extra_body,
         }
         response = await self._request(ledger, kwargs)
         choice = response.choices[0] if response.choices else None
