@@ -40,6 +40,7 @@ from typing import Any
 
 from scorer.backends.limited import LimitedBackend, Places
 from scorer.backends.openai_compat import OpenAICompatBackend
+from scorer.backends.ratelimit import RequestGate
 from scorer.errors import ConfigError
 from scorer.local_model import DEMO_NOTICE, bundled_gguf, check_gguf
 from scorer.settings import Settings
@@ -262,6 +263,8 @@ def embedded_backend(settings: Settings) -> EmbeddedBackend:
     """A backend scoring on the embedded model (the demo model, or ``settings``' GGUF file)."""
     gguf = settings.gguf_file
     url = EmbeddedServer.base_url(None if gguf is None else check_gguf(gguf))
+    limits = settings.limits
+    rates = RequestGate(limits) if limits.rpm or limits.tpm else None  # shared by the slots
     per_slot = [
         OpenAICompatBackend(
             base_url=url,
@@ -269,6 +272,7 @@ def embedded_backend(settings: Settings) -> EmbeddedBackend:
             model=settings.model_id,
             settings=settings,
             extra_body={"id_slot": slot},
+            rate_gate=rates,
         )
         for slot in range(SLOTS)
     ]

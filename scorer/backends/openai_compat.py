@@ -74,8 +74,10 @@ class OpenAICompatBackend:
         settings: Settings,
         sleep: Sleep = asyncio.sleep,
         extra_body: Mapping[str, Any] | None = None,
+        rate_gate: RequestGate | None = None,
     ) -> None:
-        """``extra_body``: fields added to every request (e.g. llama.cpp's ``id_slot``)."""
+        """``extra_body``: fields added to every request (e.g. llama.cpp's ``id_slot``);
+        ``rate_gate``: the rate limits to share with other backends (default: its own)."""
         self._base_url = base_url
         self._api_key = api_key or _NO_KEY
         self._model = model
@@ -84,7 +86,9 @@ class OpenAICompatBackend:
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
         self._clients = weakref.WeakKeyDictionary()
         limits = settings.limits
-        self._gate = RequestGate(limits) if limits.rpm or limits.tpm else None
+        if rate_gate is None and (limits.rpm or limits.tpm):
+            rate_gate = RequestGate(limits)
+        self._gate = rate_gate
         self._sampling = settings.sampling.as_request()
         self._extra_body = dict(extra_body or {})
 
