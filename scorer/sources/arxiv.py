@@ -22,7 +22,6 @@ The endpoint is ``base_url``, else ``SCORER_ARXIV_URL``, else the real
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import itertools
 import logging
 import os
@@ -41,6 +40,8 @@ from requests.adapters import HTTPAdapter
 from scorer.errors import ConfigError, InputError
 from scorer.identity import dedupe_papers
 from scorer.models import Paper
+from scorer.retry_after import retry_after
+from scorer.whitespace import one_line
 
 __all__ = ["DEFAULT_ARXIV_URL", "arxiv_query", "fetch_arxiv", "paper_from_result"]
 
@@ -169,8 +170,8 @@ def paper_from_result(result: Any) -> Paper:
     url = next((link.href for link in result.links if link.rel == "alternate"), result.entry_id)
     return Paper(
         id=_VERSION.sub("", result.get_short_id()),
-        title=" ".join(result.title.split()),
-        abstract=" ".join(result.summary.split()),
+        title=one_line(result.title),
+        abstract=one_line(result.summary),
         authors=[author.name for author in result.authors],
         published=result.published.date(),
         url=url,
@@ -294,28 +295,13 @@ class _Transport(HTTPAdapter):
             return response
         if status in (408, 429) or status >= 500:
             self._failures += 1
-            self._sleep(self._wait(response.headers.get("retry-after")))
+            self._sleep(self._wait(response.headers))
             return response
         raise _Rejected(status, _error_message(response.content))
 
-    def _wait(self, retry_after: str | None) -> float:
+    def _wait(self, headers: Mapping[str, str]) -> float:
         doubling = self._backoff * 2.0 ** (self._failures - 1)
-        return min(_MAX_WAIT, max(doubling, _seconds(retry_after)))
-
-
-def _seconds(retry_after: str | None) -> float:
-    """``retry-after`` as seconds from now: a number, or an HTTP date; 0 if absent or garbled."""
-    if not retry_after:
-        return 0.0
-    try:
-        return max(0.0, float(retry_after))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(retry_after)
-    except (TypeError, ValueError):
-        return 0.0
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+        return min(_MAX_WAIT, max(doubling, retry_after(headers) or 0.0))
 
 
 def _error_message(body: bytes) -> str:
@@ -324,9 +310,9 @@ def _error_message(body: bytes) -> str:
         root = ElementTree.fromstring(body)
     except ElementTree.ParseError:
         text = body.decode("utf-8", errors="replace").strip()
-        return " ".join(text.split())[:200] or "no message"
+        return one_line(text)[:200] or "no message"
     for entry in root.iter(f"{_ATOM}entry"):
         summary = entry.findtext(f"{_ATOM}summary")
         if summary and summary.strip():
-            return " ".join(summary.split())
+            return one_line(summary)
     return "no message"
