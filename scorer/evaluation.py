@@ -37,8 +37,8 @@ __all__ = [
 BUCKETS = 10  # score buckets 0-9, 10-19, ..., 90-100
 TARGET_RECALL_PERCENT = 95
 
-_YES = {"yes", "y", "true", "include", "included"}
-_NO = {"no", "n", "false", "exclude", "excluded"}
+_YES = frozenset({"yes", "y", "true", "include", "included"})
+_NO = frozenset({"no", "n", "false", "exclude", "excluded"})
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 

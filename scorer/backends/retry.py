@@ -45,7 +45,7 @@ __all__ = [
 Sleep = Callable[[float], Awaitable[None]]
 """An async sleep; tests inject a fake one so waits take no time."""
 
-_TRANSIENT_STATUS = {408, 409, 429}
+_TRANSIENT_STATUS = frozenset({408, 409, 429})
 
 
 def retry_after_seconds(
