@@ -13,6 +13,9 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+# A few names and no imports of its own: loading it costs nothing at start-up.
+from scorer.errors import ERROR_CLASSES as _ERROR_CLASSES
+
 if TYPE_CHECKING:
     from scorer.api import ascore, ascore_many, score, score_many
     from scorer.engine import Scorer
@@ -70,19 +73,7 @@ __version__ = "0.1.0"
 _SOURCES = {
     "scorer.api": ("ascore", "ascore_many", "score", "score_many"),
     "scorer.engine": ("Scorer",),
-    "scorer.errors": (
-        "BackendError",
-        "CacheError",
-        "ConfigError",
-        "FatalBackendError",
-        "InputError",
-        "InvalidOutputError",
-        "RequestRefusedError",
-        "RetryExhausted",
-        "RubricError",
-        "ScorerError",
-        "UnsupportedMethodError",
-    ),
+    "scorer.errors": _ERROR_CLASSES,
     "scorer.models": ("Paper", "Score", "ScoredPaper", "Usage"),
     "scorer.rubric": ("Dimension", "Rubric", "builtin_rubric_names", "load_rubric"),
     "scorer.settings": ("RetryPolicy", "Sampling", "Settings"),

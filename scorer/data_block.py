@@ -36,6 +36,7 @@ import unicodedata
 from typing import Any
 
 from scorer.models import Paper
+from scorer.whitespace import one_line
 
 __all__ = ["neutralised_paper", "neutralised_text", "tag_like_spans"]
 
@@ -91,7 +92,7 @@ def _neutralised(value: Any, *, single_line: bool) -> Any:
     if isinstance(value, str):
         text = neutralised_text(value)
         if single_line and not _is_one_line(text):
-            text = " ".join(text.split())
+            text = one_line(text)
         return text
     if isinstance(value, list | tuple) and value and all(isinstance(i, str) for i in value):
         # A template joins list items (authors: "<", "/paper>"): look at them

@@ -11,8 +11,6 @@ so nothing can break out of it. Without JS the page is the digest, in order.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from html import escape
 
 from scorer.digest import (
@@ -23,9 +21,11 @@ from scorer.digest import (
     count_papers,
     failures_sentence,
 )
-from scorer.digest_text import http_url, one_line
+from scorer.digest_text import http_url
+from scorer.html_page import content_security_policy, page_head
 from scorer.models import ScoredPaper
 from scorer.rubric import Rubric
+from scorer.whitespace import one_line
 
 __all__ = ["render_html"]
 
@@ -129,14 +129,7 @@ _JS = """
 """
 
 
-def _csp_hash(source: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
-
-
-_CSP = (
-    f"default-src 'none'; style-src {_csp_hash(_CSS)}; script-src {_csp_hash(_JS)}; "
-    "base-uri 'none'; form-action 'none'"
-)
+_CSP = content_security_policy(style=_CSS, script=_JS)
 
 
 def render_html(digest: Digest) -> str:
@@ -157,12 +150,7 @@ def render_html(digest: Digest) -> str:
     )
     failures = failures_sentence(digest)
     parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="color-scheme" content="light dark">',
-        f"<title>{title}</title><style>{_CSS}</style></head>",
+        *page_head(title, style=_CSS, policy=_CSP),
         f"<body><main><header><h1>{title}</h1>",
         '<p class="lede">Automatically discovered papers scored for relevance to: '
         f"{_text(rubric.description)}</p>",

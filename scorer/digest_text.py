@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 
+from scorer.whitespace import one_line
+
 __all__ = ["escape_markdown", "http_url", "markdown_block_start", "markdown_inline", "one_line"]
 
 # Anywhere in a line: backslash escapes, code spans, emphasis, links and images,
@@ -33,15 +35,6 @@ _URL_CHAR = r"[^\s\"'<>\\`\x00-\x1f\x7f]"
 _HTTP_URL = re.compile(rf"https?://(?![/?#]){_URL_CHAR}+", re.IGNORECASE)
 # Parentheses end a Markdown link target early; %-encoded they mean the same to a server.
 _PARENS = str.maketrans({"(": "%28", ")": "%29"})
-
-
-def one_line(text: str) -> str:
-    """Collapse whitespace (newlines included) so no field can span lines.
-
-    >>> one_line("  a\\n\\n b\\t")
-    'a b'
-    """
-    return " ".join(text.split())  # the same whitespace as re's \s, faster
 
 
 def markdown_inline(text: str) -> str:

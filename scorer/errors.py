@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from scorer.models import Usage
 
-__all__ = [
+# The error classes, by name: what ``scorer`` exports from here (``redact`` stays here).
+ERROR_CLASSES = (
     "BackendError",
     "CacheError",
     "ConfigError",
@@ -44,8 +45,9 @@ __all__ = [
     "RubricError",
     "ScorerError",
     "UnsupportedMethodError",
-    "redact",
-]
+)
+
+__all__ = ["ERROR_CLASSES", *ERROR_CLASSES, "redact"]
 
 
 class ScorerError(Exception):

@@ -7,13 +7,12 @@ allows only this module's own stylesheet (by hash).
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import math
 from html import escape
 
 from scorer.eval_text import format_score, metric_rows, recall_sentence
 from scorer.evaluation import BUCKETS, TARGET_RECALL_PERCENT, EvalReport, bucket_edges
+from scorer.html_page import content_security_policy, page_head
 
 __all__ = ["render_eval_html"]
 
@@ -60,11 +59,7 @@ svg .count,svg .cut-label,svg .cut95-label{paint-order:stroke;stroke:var(--card)
 @media print{.card{break-inside:avoid}}
 """
 
-_CSP = (
-    "default-src 'none'; style-src 'sha256-"
-    + base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
-    + "'; base-uri 'none'; form-action 'none'"
-)
+_CSP = content_security_policy(style=_CSS)
 
 # Chart drawing units: each SVG's viewBox and the plot area inside it. Above the
 # plot: a legend row, then one row per vertical marker, so labels never sit on bars.
@@ -106,12 +101,7 @@ def render_eval_html(report: EvalReport, *, title: str) -> str:
     )
     glossary = "".join(f"<dt>{_text(k)}</dt><dd>{_text(v)}</dd>" for k, v in _GLOSSARY)
     parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        '<meta name="color-scheme" content="light dark">',
-        f"<title>{name}</title><style>{_CSS}</style></head>",
+        *page_head(name, style=_CSS, policy=_CSP),
         f"<body><main><header><h1>{name}</h1>",
         '<p class="lede">LLM scores compared with human screening labels'
         f"{': ' + about if about else ''}.</p></header>",

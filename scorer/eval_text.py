@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from scorer.evaluation import TARGET_RECALL_PERCENT, EvalReport
+from scorer.evaluation import TARGET_RECALL_PERCENT, EvalReport, ratio
 
 __all__ = ["format_score", "format_table", "metric_rows", "recall_sentence"]
 
@@ -18,7 +18,7 @@ def metric_rows(report: EvalReport) -> list[tuple[str, str]]:
     predicted = report.tp + report.fp
     named = {"rubric": report.rubric, "model": report.model, "method": report.method}
     rows = [(name, value) for name, value in named.items() if value]
-    share = _pct(_ratio(report.positives, report.n))
+    share = _pct(ratio(report.positives, report.n))
     rows += [
         ("papers scored", f"{report.n:,}"),
         (
@@ -127,7 +127,3 @@ def _pct(x: float | None) -> str:
 
 def _papers(n: int) -> str:
     return "paper" if n == 1 else "papers"
-
-
-def _ratio(part: int, whole: int) -> float | None:
-    return part / whole if whole else None

@@ -31,13 +31,14 @@ __all__ = [
     "bucket_edges",
     "evaluate",
     "parse_label",
+    "ratio",
 ]
 
 BUCKETS = 10  # score buckets 0-9, 10-19, ..., 90-100
 TARGET_RECALL_PERCENT = 95
 
-_YES = {"yes", "y", "true", "include", "included"}
-_NO = {"no", "n", "false", "exclude", "excluded"}
+_YES = frozenset({"yes", "y", "true", "include", "included"})
+_NO = frozenset({"no", "n", "false", "exclude", "excluded"})
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 
@@ -116,7 +117,7 @@ def evaluate(points: Sequence[LabelledScore], *, threshold: float) -> EvalReport
     tp = sum(s >= threshold and r for s, r in zip(scores, relevant, strict=True))
     fp = sum(s >= threshold for s in scores) - tp
     fn = positives - tp
-    recall = _ratio(tp, positives)
+    recall = ratio(tp, positives)
     cut = _threshold_for_recall([s for s, r in zip(scores, relevant, strict=True) if r])
     in_bucket: list[list[float]] = [[] for _ in range(BUCKETS)]
     histograms = {True: [0] * BUCKETS, False: [0] * BUCKETS}
@@ -138,10 +139,10 @@ def evaluate(points: Sequence[LabelledScore], *, threshold: float) -> EvalReport
         fp=fp,
         fn=fn,
         tn=n - tp - fp - fn,
-        precision=_ratio(tp, tp + fp),
+        precision=ratio(tp, tp + fp),
         recall=recall,
         # 2tp / (2tp + fp + fn): 0 when nothing relevant is found, None with nothing to find
-        f1=_ratio(2 * tp, 2 * tp + fp + fn),
+        f1=ratio(2 * tp, 2 * tp + fp + fn),
         recall_at_threshold=recall,
         threshold_for_95_recall=cut,
         screened_at_95_recall=None if cut is None else sum(s >= cut for s in scores) / n,
@@ -168,7 +169,8 @@ def _calibration_bin(index: int, labels: list[float]) -> CalibrationBin:
     return CalibrationBin(low=low, high=high, count=len(labels), mean_label=mean)
 
 
-def _ratio(part: int, whole: int) -> float | None:
+def ratio(part: int, whole: int) -> float | None:
+    """``part / whole``, or None when ``whole`` is 0 (a metric with nothing to measure)."""
     return part / whole if whole else None
 
 

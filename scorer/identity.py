@@ -13,10 +13,10 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 
 from scorer.models import Paper
+from scorer.whitespace import one_line
 
 __all__ = ["dedupe_papers", "normalize_text", "paper_identity"]
 
-_SPACE = re.compile(r"\s+")
 _ARXIV_NEW = re.compile(r"(?<![\d.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\d])", re.IGNORECASE)
 _ARXIV_OLD = re.compile(r"\b([a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?\b", re.IGNORECASE)
 _DOI = re.compile(r"\b(10\.\d{4,9}/\S+)", re.IGNORECASE)
@@ -29,7 +29,7 @@ def normalize_text(text: str) -> str:
     >>> normalize_text("  KV-Cache\\n  Offloading ")
     'kv-cache offloading'
     """
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text)).strip().casefold()
+    return one_line(unicodedata.normalize("NFKC", text)).casefold()
 
 
 def _arxiv_id(text: str) -> str | None:

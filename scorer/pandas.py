@@ -19,10 +19,11 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from scorer.api import RubricLike, score_many
+from scorer.columns import check_overrides, missing_required, resolve_columns
 from scorer.errors import InputError
 from scorer.identity import paper_identity
 from scorer.models import Paper, ScoredPaper
-from scorer.readers import _ALIASES, RowProblem, _resolve, _to_paper
+from scorer.readers import RowProblem, paper_from_record
 from scorer.rubric import load_rubric
 from scorer.settings import Settings
 from scorer.writers import result_name, status_of
@@ -79,7 +80,7 @@ def score_frame(
     unique: dict[str, Paper] = {}
     for row, values in enumerate(df.itertuples(index=False, name=None)):
         record = {field: _plain(field, values[pos], pandas) for field, pos in fields.items()}
-        paper = _to_paper(record, row, lambda problem: _note(problems, problem))
+        paper = paper_from_record(record, row, lambda problem: _note(problems, problem))
         if paper is None:
             keys.append(None)
             continue
@@ -130,14 +131,10 @@ def _pandas() -> Any:
 def _column_positions(df: pd.DataFrame, columns: Mapping[str, str] | None) -> dict[str, int]:
     """Paper field -> column position, by the readers' rules (overrides, then known names)."""
     overrides = dict(columns or {})
-    unknown = sorted(set(overrides) - set(_ALIASES))
-    if unknown:
-        raise InputError(
-            f"unknown field in columns: {', '.join(unknown)} (fields: {', '.join(_ALIASES)})"
-        )
+    check_overrides(overrides, option="columns")
     headers = [str(column) for column in df.columns]
-    fields = _resolve(headers, overrides, "DataFrame")
-    missing = [f for f in ("title", "abstract") if f not in fields]
+    fields = resolve_columns(headers, overrides, "DataFrame")
+    missing = missing_required(fields)
     if missing:
         raise InputError(
             f"DataFrame: no {' or '.join(missing)} column among "

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scorer.models import Paper
+from scorer.whitespace import one_line
 
 __all__ = ["PaperLimits", "bounded_paper"]
 
@@ -141,6 +142,6 @@ def _cut_value(value: Any, limits: PaperLimits) -> Any:
 def _name_of(paper: Paper) -> str:
     """How a notice names a paper: its id, else the start of its title, on one line."""
     if paper.id:
-        return " ".join(paper.id[:80].split())
-    start = " ".join(paper.title[:60].split())
+        return one_line(paper.id[:80])
+    start = one_line(paper.title[:60])
     return f"'{start}…'" if len(paper.title) > 60 else f"'{start}'"

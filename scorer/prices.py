@@ -5,22 +5,26 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 
 from scorer.errors import InputError
 
 __all__ = ["PRICES", "estimate_cost", "parse_price"]
 
-PRICES: dict[str, tuple[float, float]] = {
-    # USD per million (input, output) tokens.
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1-nano": (0.10, 0.40),
-    # The embedded offline model runs on this machine.
-    "smollm2-135m-instruct": (0.0, 0.0),
-    "smollm2-135m-instruct-q4_1": (0.0, 0.0),
-}
+# Read-only: a module-level table that callers could edit would change every later estimate.
+PRICES: Mapping[str, tuple[float, float]] = MappingProxyType(
+    {
+        # USD per million (input, output) tokens.
+        "gpt-4o-mini": (0.15, 0.60),
+        "gpt-4o": (2.50, 10.00),
+        "gpt-4.1": (2.00, 8.00),
+        "gpt-4.1-mini": (0.40, 1.60),
+        "gpt-4.1-nano": (0.10, 0.40),
+        # The embedded offline model runs on this machine.
+        "smollm2-135m-instruct": (0.0, 0.0),
+        "smollm2-135m-instruct-q4_1": (0.0, 0.0),
+    }
+)
 
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")  # gpt-4o-mini-2024-07-18
 

@@ -24,17 +24,18 @@ import codecs
 import csv
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, TextIO
 
 from pydantic import ValidationError
 
+from scorer.columns import check_overrides, extra_columns, missing_required, resolve_columns
 from scorer.errors import InputError
 from scorer.models import MAX_NESTING, Paper, clean_value
 
-__all__ = ["MAX_LINE_BYTES", "ProblemHandler", "RowProblem", "read_papers"]
+__all__ = ["MAX_LINE_BYTES", "ProblemHandler", "RowProblem", "paper_from_record", "read_papers"]
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 """Longest line read, in bytes; a longer one is a bad row (and never held in memory whole)."""
@@ -59,20 +60,6 @@ class RowProblem:
 ProblemHandler = Callable[[RowProblem], None]
 
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".ndjson")
-
-# Paper field -> header names (compared case-insensitively), in order of preference.
-# A header serves one field only: "PDF Link" is the url when the file has no
-# url/link column, and the pdf_url otherwise.
-_ALIASES: dict[str, tuple[str, ...]] = {
-    "title": ("title", "document title", "paper_title"),
-    "abstract": ("abstract", "summary", "abs"),
-    "authors": ("authors", "author"),
-    "published": ("published", "date", "year", "publication_date"),
-    "id": ("id", "arxiv_id", "doi", "paper_id"),
-    "url": ("url", "link", "pdf link"),
-    "pdf_url": ("pdf_url", "pdf", "pdf link"),
-    "categories": ("categories",),
-}
 
 _ICONV_HINT = "re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`"
 _NOT_TEXT = "{name}: not UTF-8 text (NUL byte at line 1: UTF-16 or binary?); " + _ICONV_HINT
@@ -104,11 +91,7 @@ def read_papers(
     once; problems with the file's contents surface while iterating.
     """
     overrides = dict(columns or {})
-    unknown = sorted(set(overrides) - set(_ALIASES))
-    if unknown:
-        raise InputError(
-            f"unknown field in --column: {', '.join(unknown)} (fields: {', '.join(_ALIASES)})"
-        )
+    check_overrides(overrides, option="--column")
     if encoding is not None:
         try:
             codecs.lookup(encoding)
@@ -264,8 +247,8 @@ def _read_csv(
         trouble = _bad_in(bad, 1, reader.line_num)
         if trouble is not None:
             raise InputError(f"{name}: header: {trouble}", line=1)
-    fields = _resolve(header, overrides, name)
-    missing = [f for f in ("title", "abstract") if f not in fields]
+    fields = resolve_columns(header, overrides, name)
+    missing = missing_required(fields)
     if missing:
         raise InputError(
             f"{name}: no {' or '.join(missing)} column among the headers "
@@ -273,7 +256,7 @@ def _read_csv(
             f"--column {missing[0]}=HEADER",
             line=1,
         )
-    extras = _extra_keys(header, fields)
+    extras = extra_columns(header, fields)
     last_line = reader.line_num
     while True:
         try:
@@ -304,7 +287,7 @@ def _read_csv(
         row += [""] * (len(header) - len(row))
         record: dict[str, Any] = {field: row[i] for field, i in fields.items()}
         record.update((key, row[i]) for i, key in extras)
-        paper = _to_paper(record, start, report)
+        paper = paper_from_record(record, start, report)
         if paper is not None:
             yield paper
 
@@ -352,13 +335,13 @@ def _read_jsonl(
         if keys not in layouts:
             # Records may differ in their keys; an override must name a key of
             # the first record, so that a typo fails at once.
-            fields = _resolve(keys, overrides, name, require_overrides=not layouts)
-            layouts[keys] = (fields, _extra_keys(keys, fields))
+            fields = resolve_columns(keys, overrides, name, require_overrides=not layouts)
+            layouts[keys] = (fields, extra_columns(keys, fields))
         fields, extras = layouts[keys]
         values = list(obj.values())
         record: dict[str, Any] = {field: values[i] for field, i in fields.items()}
         record.update((key, values[i]) for i, key in extras)
-        paper = _to_paper(record, number, report)
+        paper = paper_from_record(record, number, report)
         if paper is not None:
             yield paper
 
@@ -396,54 +379,13 @@ def _json_record(line: str, number: int, report: ProblemHandler) -> dict[str, An
     return result
 
 
-def _resolve(
-    headers: Sequence[str],
-    overrides: Mapping[str, str],
-    name: str,
-    *,
-    require_overrides: bool = True,
-) -> dict[str, int]:
-    """Map Paper fields to header positions: overrides first, then recognised names."""
-    keys = [h.strip().casefold() for h in headers]
-    chosen: dict[str, int] = {}
-    for field, header in overrides.items():
-        wanted = header.strip().casefold()
-        if wanted in keys:
-            chosen[field] = keys.index(wanted)
-        elif require_overrides:
-            raise InputError(
-                f"{name}: --column {field}={header}: no such column; "
-                f"the file has: {', '.join(repr(h) for h in headers)}"
-            )
-    for field, aliases in _ALIASES.items():
-        if field in chosen:
-            continue
-        taken = set(chosen.values())
-        for alias in aliases:
-            index = next((i for i, k in enumerate(keys) if k == alias and i not in taken), None)
-            if index is not None:
-                chosen[field] = index
-                break
-    return chosen
+def paper_from_record(record: dict[str, Any], line: int, report: ProblemHandler) -> Paper | None:
+    """``record`` (Paper field or extra key -> value) as a Paper, or None after telling ``report``.
 
-
-def _extra_keys(headers: Sequence[str], fields: Mapping[str, int]) -> list[tuple[int, str]]:
-    """Positions and keys of the columns carried through, under their own names."""
-    used = set(fields.values())
-    taken = set(_ALIASES)
-    extras: list[tuple[int, str]] = []
-    for i, header in enumerate(headers):
-        if i in used:
-            continue
-        key = header if header.strip() else f"column {i + 1}"
-        if key in taken:  # a duplicate header, or one named like a field it does not fill
-            key = f"{key} (column {i + 1})"
-        taken.add(key)
-        extras.append((i, key))
-    return extras
-
-
-def _to_paper(record: dict[str, Any], line: int, report: ProblemHandler) -> Paper | None:
+    A record without title or abstract, or with a field that does not
+    validate, is one :class:`RowProblem` at ``line`` (its message names the
+    field and value, shortened).
+    """
     missing = [f for f in ("title", "abstract") if _is_blank(record.get(f))]
     if missing:
         report(RowProblem(line, f"missing {' and '.join(missing)}"))

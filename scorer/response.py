@@ -15,6 +15,7 @@ from scorer.lru import LRU
 from scorer.models import Score, Usage
 from scorer.prompt import MAX_JUSTIFICATION
 from scorer.rubric import Rubric
+from scorer.whitespace import one_line
 
 __all__ = ["ANSWER_MODELS", "response_model_for", "to_score"]
 
@@ -52,7 +53,7 @@ def to_score(answer: BaseModel, rubric: Rubric, *, model_id: str, usage: Usage) 
     values = answer.model_dump()
     return Score(
         scores={dim.name: int(values[dim.name]) for dim in rubric.dimensions},
-        justification=" ".join(str(values["justification"]).split()),
+        justification=one_line(str(values["justification"])),
         model=model_id,
         usage=usage,
     )

@@ -410,6 +410,15 @@ def test_429_backs_off_then_resumes(api: RecordedArxiv) -> None:
     assert sleeps == [7.0, 2.0]  # retry-after, then doubling from one second
 
 
+def test_a_429_with_a_zoneless_date_waits_by_the_doubling(api: RecordedArxiv) -> None:
+    # "-0000" is an HTTP date without a zone; a past date asks for no wait.
+    sleeps = Sleeps()
+    api.enqueue(Scripted(429, b"", {"Retry-After": "Thu, 01 Jan 1970 00:00:00 -0000"}))
+    (paper,) = fetch(api, ids=["2104.12255v1"], sleep=sleeps)
+    assert paper.id == "2104.12255" and len(api.requests) == 2
+    assert sleeps == [1.0]
+
+
 def test_5xx_that_persists_is_one_clear_error(api: RecordedArxiv) -> None:
     sleeps = Sleeps()
     api.enqueue(*[Scripted(503)] * 3)

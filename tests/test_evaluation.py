@@ -233,6 +233,12 @@ def test_cost_from_the_price_table() -> None:
     assert set(PRICES) >= {"gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano"}
 
 
+def test_the_price_table_cannot_be_changed_behind_every_later_estimate() -> None:
+    with pytest.raises(TypeError):
+        PRICES["gpt-4o-mini"] = (0.0, 0.0)  # type: ignore[index]
+    assert estimate_cost("gpt-4o-mini", 1_000_000, 0) == pytest.approx(0.15)
+
+
 def test_local_model_is_free_and_unknown_model_unpriced() -> None:
     assert estimate_cost(EMBEDDED_MODEL, 10**6, 10**6) == 0.0
     assert estimate_cost("smollm2-135m-instruct", 10**6, 10**6) == 0.0

@@ -15,8 +15,6 @@
 
 from __future__ import annotations
 
-import email.utils
-import math
 import random
 import re
 import time
@@ -32,6 +30,7 @@ from tenacity import (
 )
 
 from scorer.errors import BackendError, FatalBackendError, RequestRefusedError, RetryExhausted
+from scorer.retry_after import retry_after
 from scorer.settings import RetryPolicy
 
 __all__ = [
@@ -46,7 +45,7 @@ __all__ = [
 Sleep = Callable[[float], Awaitable[None]]
 """An async sleep; tests inject a fake one so waits take no time."""
 
-_TRANSIENT_STATUS = {408, 409, 429}
+_TRANSIENT_STATUS = frozenset({408, 409, 429})
 
 
 def retry_after_seconds(
@@ -55,34 +54,7 @@ def retry_after_seconds(
     """The wait a server asked for: ``retry-after-ms``, then ``retry-after`` (seconds or date)."""
     if not isinstance(exc, openai.APIStatusError):
         return None
-    headers = exc.response.headers
-    from_ms = _seconds(headers.get("retry-after-ms"), scale=1000)
-    if from_ms is not None:
-        return from_ms
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    seconds = _seconds(raw)
-    if seconds is not None:
-        return seconds
-    parsed = email.utils.parsedate_tz(raw)
-    if parsed is None:
-        return None
-    try:
-        return max(0.0, email.utils.mktime_tz(parsed) - now())
-    except (ValueError, OverflowError):  # a date past year 9999 parses but does not convert
-        return None
-
-
-def _seconds(raw: str | None, *, scale: float = 1) -> float | None:
-    """A non-negative finite number of seconds, or None (absent, garbage, negative, nan, inf)."""
-    if raw is None:
-        return None
-    try:
-        value = float(raw) / scale
-    except ValueError:
-        return None
-    return value if math.isfinite(value) and value >= 0 else None
+    return retry_after(exc.response.headers, now=now)
 
 
 def _error_fields(exc: openai.APIStatusError) -> dict[str, object]:

@@ -5,6 +5,6 @@
 True
 """
 
-from scorer.sources.arxiv import DEFAULT_ARXIV_URL, arxiv_query, fetch_arxiv, paper_from_result
+from scorer.sources.arxiv import DEFAULT_ARXIV_URL, arxiv_query, fetch_arxiv
 
-__all__ = ["DEFAULT_ARXIV_URL", "arxiv_query", "fetch_arxiv", "paper_from_result"]
+__all__ = ["DEFAULT_ARXIV_URL", "arxiv_query", "fetch_arxiv"]

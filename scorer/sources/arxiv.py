@@ -1,13 +1,16 @@
-"""Papers from the arXiv API, through the maintained ``arxiv`` client.
+"""Papers from the arXiv API: search, paging, politeness, back-off and clear failures.
 
-The client owns paging, the polite delay between requests (arXiv asks for
-one request every three seconds) and the retries. Around it this module adds
-what a batch needs: a search built from categories and a date window, papers
-as :class:`~scorer.models.Paper` (arXiv ids without version), each paper once
-(cross-listed papers and entries the API repeats across pages), a timeout on
-every request, a back-off on 429/5xx before the client retries, and failures
-as one :class:`~scorer.errors.InputError` that names the search and the API's
-own message. An empty result is not an error.
+scorer owns the HTTP here (``requests``) and reads the Atom feed itself
+(:mod:`scorer.sources._atom`): the ``arxiv`` client it used before had no
+public way to set a timeout or see a 429's ``retry-after``. What a batch gets:
+a search built from categories and a date window, papers as
+:class:`~scorer.models.Paper` (arXiv ids without version), each paper once
+(cross-listed papers and entries the API repeats across pages), one request
+every ``delay`` seconds as arXiv's terms of use ask, a timeout on every
+request, retries of 408/429/5xx, slow answers, dropped connections and
+empty pages mid-search after a back-off, and failures as one
+:class:`~scorer.errors.InputError` that names the search and the API's own
+message. An empty result is not an error.
 
 The endpoint is ``base_url``, else ``SCORER_ARXIV_URL``, else the real
 ``https://export.arxiv.org/api/query``; the delay is ``delay_seconds``, else
@@ -22,39 +25,32 @@ The endpoint is ``base_url``, else ``SCORER_ARXIV_URL``, else the real
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import itertools
-import logging
 import os
 import re
 import time
-import xml.etree.ElementTree as ElementTree
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
 
-import arxiv  # type: ignore[import-untyped]
 import requests
-from pydantic import ValidationError
-from requests import PreparedRequest, Response
-from requests.adapters import HTTPAdapter
 
+from scorer import __version__
 from scorer.errors import ConfigError, InputError
 from scorer.identity import dedupe_papers
 from scorer.models import Paper
+from scorer.retry_after import retry_after
+from scorer.sources._atom import Feed, error_message, parse_feed
 
-__all__ = ["DEFAULT_ARXIV_URL", "arxiv_query", "fetch_arxiv", "paper_from_result"]
+__all__ = ["DEFAULT_ARXIV_URL", "arxiv_query", "fetch_arxiv"]
 
 DEFAULT_ARXIV_URL = "https://export.arxiv.org/api/query"
 """The arXiv API's query endpoint."""
 
 MAX_PAGE_SIZE = 2000  # the API's limit per request
 
-_log = logging.getLogger(__name__)
 _CATEGORY = re.compile(r"^[A-Za-z][A-Za-z\-]*(\.[A-Za-z][A-Za-z\-]*)?$")
-_VERSION = re.compile(r"v\d+$")
 _FIRST_DAY = dt.date(1991, 8, 1)  # arXiv's first submissions
-_ATOM = "{http://www.w3.org/2005/Atom}"
 _MAX_WAIT = 60.0  # seconds: the longest back-off, whatever retry-after says
+_RETRIED_STATUS = frozenset({408, 429})  # and every 5xx
 
 
 def arxiv_query(
@@ -118,7 +114,8 @@ def fetch_arxiv(
     ``since``/``until`` (submission dates, inclusive, UTC) narrow it. Listings
     (categories or dates without a text query) come newest first; text and id
     searches by relevance. ``max_results`` caps the unique papers yielded.
-    ``sleep`` is how back-off waits are taken (tests pass a recorder).
+    ``sleep`` is how waits are taken, the polite delay and the back-off
+    (tests pass a recorder).
 
     The arguments are checked at once; request failures (a rejected query,
     HTTP 429/5xx after retries, no connection) raise ``InputError`` while
@@ -137,81 +134,24 @@ def fetch_arxiv(
         raise InputError(f"page_size must be from 1 to {MAX_PAGE_SIZE}, not {page_size}")
     search_query = arxiv_query(query, categories=categories, since=since, until=until)
     listing = bool(since or until or (categories and not (query and query.strip())))
-    search = arxiv.Search(
-        query=search_query,
-        id_list=list(ids),
-        max_results=None,  # counted below, after duplicates are dropped
-        sort_by=arxiv.SortCriterion.SubmittedDate if listing else arxiv.SortCriterion.Relevance,
-    )
-    client = arxiv.Client(
-        page_size=min(page_size, max_results or page_size),
-        delay_seconds=delay,
+    params = {
+        "search_query": search_query,
+        "id_list": ",".join(ids),
+        # Listings newest first; text and id searches by relevance.
+        "sortBy": "submittedDate" if listing else "relevance",
+        "sortOrder": "descending",
+    }
+    pages = _Pages(
+        url,
+        described=_describe(search_query, ids),
+        delay=delay,
+        timeout=timeout,
         num_retries=num_retries,
+        sleep=sleep,
     )
-    client.query_url_format = url.replace("{", "{{").replace("}", "}}") + "?{}"
-    transport = _Transport(timeout=timeout, backoff=max(delay, 1.0), sleep=sleep)
-    # The client has no hook for its requests.Session; a transport adapter on
-    # that session is requests' own extension point for timeouts and statuses.
-    client._session.mount("http://", transport)
-    client._session.mount("https://", transport)
-    described = _describe(search_query, ids)
-    papers = dedupe_papers(_papers(client.results(search), described, url, num_retries))
+    size = min(page_size, max_results or page_size)
+    papers = dedupe_papers(pages.papers(params, size))
     return itertools.islice(papers, max_results)
-
-
-def paper_from_result(result: Any) -> Paper:
-    """A :class:`Paper` from an ``arxiv.Result``: id without version, whitespace folded.
-
-    ``url`` is the abstract page of the version returned (as in a digest's
-    ``[arXiv](...)`` link); ``published`` is the first version's date (UTC).
-    Raises ``pydantic.ValidationError`` for an entry without title or abstract.
-    """
-    url = next((link.href for link in result.links if link.rel == "alternate"), result.entry_id)
-    return Paper(
-        id=_VERSION.sub("", result.get_short_id()),
-        title=" ".join(result.title.split()),
-        abstract=" ".join(result.summary.split()),
-        authors=[author.name for author in result.authors],
-        published=result.published.date(),
-        url=url,
-        pdf_url=result.pdf_url,
-        categories=list(dict.fromkeys(result.categories)),
-    )
-
-
-def _papers(results: Iterator[Any], described: str, url: str, num_retries: int) -> Iterator[Paper]:
-    """Papers from the client's results; its exceptions become one clear InputError."""
-    try:
-        for result in results:
-            try:
-                yield paper_from_result(result)
-            except ValidationError as exc:
-                _log.warning("skipping arXiv entry %s: %s", result.entry_id, exc)
-    except _Rejected as exc:
-        raise InputError(
-            f"arXiv rejected the search {described}: {exc.message} (HTTP {exc.status})"
-        ) from exc
-    except arxiv.HTTPError as exc:
-        raise InputError(
-            f"arXiv answered HTTP {exc.status} to the search {described} "
-            f"{num_retries + 1} times; try again later"
-        ) from exc
-    except arxiv.UnexpectedEmptyPageError as exc:
-        raise InputError(
-            f"arXiv returned an empty page in the middle of the search {described} "
-            f"{num_retries + 1} times; try again later"
-        ) from exc
-    except requests.RequestException as exc:
-        raise InputError(
-            f"cannot reach the arXiv API at {url} for the search {described}: {_reason(exc)}"
-        ) from exc
-
-
-def _reason(exc: Exception) -> str:
-    """The innermost reason of a requests error, without urllib3's pool and URL preamble."""
-    reason: object = exc.args[0] if exc.args else exc
-    reason = getattr(reason, "reason", reason)
-    return str(reason)
 
 
 def _endpoint(
@@ -239,94 +179,110 @@ def _describe(search_query: str, ids: Sequence[str]) -> str:
     return f"({', '.join(parts)})"
 
 
-class _Rejected(Exception):
-    """The API refused the request itself (400, 404...): asking again cannot help.
+class _Pages:
+    """The search's pages in turn, each asked for politely and retried as arXiv needs.
 
-    Deliberately not one of the exceptions the client retries on.
+    A request waits until ``delay`` has passed since the one before. A 408,
+    429 or 5xx, a dropped connection, an answer slower than ``timeout`` and an
+    empty page in the middle of a search are asked again, up to
+    ``num_retries`` times; after a 408/429/5xx the wait is ``retry-after``
+    when given, else doubling from ``max(delay, 1)`` seconds. Anything else
+    the API refuses fails at once: asking again cannot help.
     """
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"HTTP {status}: {message}")
-        self.status = status
-        self.message = message
-
-
-class _Transport(HTTPAdapter):
-    """Every request with a timeout; rejected requests fail at once; 429/5xx wait first.
-
-    The client retries a non-200 answer after its polite delay, which is too
-    short for a server asking to slow down; waiting here first (``retry-after``
-    when given, else doubling from ``backoff``) makes that retry a back-off,
-    with the client still the one owner of the retry count.
-    """
-
-    def __init__(self, *, timeout: float, backoff: float, sleep: Callable[[float], None]) -> None:
-        super().__init__()
-        self._timeout = timeout
-        self._backoff = backoff
-        self._sleep = sleep
-        self._failures = 0
-
-    def send(
+    def __init__(
         self,
-        request: PreparedRequest,
-        stream: bool = False,
-        timeout: float | tuple[float | None, float | None] | None = None,
-        verify: bool | str = True,
-        cert: str | tuple[str, str] | None = None,
-        proxies: dict[str, str] | None = None,
-    ) -> Response:
-        try:
-            response = super().send(
-                request, stream, timeout or self._timeout, verify, cert, proxies
-            )
-        except requests.exceptions.ReadTimeout as exc:
-            # The client retries dropped connections but not slow answers, and
-            # the arXiv API is sometimes slow: retry those the same way.
-            raise requests.exceptions.ConnectionError(
-                f"no answer within {self._timeout:g} s", request=request
-            ) from exc
-        status = response.status_code
-        if status == 200:
+        url: str,
+        *,
+        described: str,
+        delay: float,
+        timeout: float,
+        num_retries: int,
+        sleep: Callable[[float], None],
+    ) -> None:
+        self._url = url
+        self._described = described
+        self._delay = delay
+        self._timeout = timeout
+        self._num_retries = num_retries
+        self._sleep = sleep
+        self._backoff = max(delay, 1.0)
+        self._failures = 0  # 408/429/5xx answers in a row: the back-off doubles with each
+        self._last: float | None = None  # time.monotonic() of the last answer
+
+    def papers(self, params: Mapping[str, str], size: int) -> Iterator[Paper]:
+        """Every page's papers, from the first until the search's total is reached."""
+        with requests.Session() as session:
+            session.headers["User-Agent"] = f"scorer/{__version__}"
+            start = 0
+            feed = self._page(session, {**params, "start": "0", "max_results": str(size)}, True)
+            total = feed.total
+            while feed.entries:
+                yield from feed.papers
+                start += feed.entries
+                if start >= total:
+                    return
+                page = {**params, "start": str(start), "max_results": str(size)}
+                feed = self._page(session, page, False)
+
+    def _page(self, session: requests.Session, params: dict[str, str], first: bool) -> Feed:
+        failure = ""
+        for _ in range(self._num_retries + 1):
+            self._pace()
+            try:
+                response = session.get(self._url, params=params, timeout=self._timeout)
+            except requests.exceptions.ReadTimeout:
+                # The API is sometimes slow: a slow answer is retried like a dropped one.
+                failure = f"cannot reach {self._where()}: no answer within {self._timeout:g} s"
+                continue
+            except requests.exceptions.ConnectionError as exc:
+                failure = f"cannot reach {self._where()}: {_reason(exc)}"
+                continue
+            except requests.RequestException as exc:
+                raise InputError(f"cannot reach {self._where()}: {_reason(exc)}") from exc
+            finally:
+                self._last = time.monotonic()
+            status = response.status_code
+            if status in _RETRIED_STATUS or status >= 500:
+                self._failures += 1
+                self._sleep(self._wait(response.headers))
+                failure = (
+                    f"arXiv answered HTTP {status} to the search {self._described} "
+                    f"{self._num_retries + 1} times; try again later"
+                )
+                continue
+            if status != 200 or b"/api/errors#" in response.content:  # an error feed
+                raise InputError(
+                    f"arXiv rejected the search {self._described}: "
+                    f"{error_message(response.content)} (HTTP {status})"
+                )
             self._failures = 0
-            if b"/api/errors#" in response.content:  # an error feed with status 200
-                raise _Rejected(status, _error_message(response.content))
-            return response
-        if status in (408, 429) or status >= 500:
-            self._failures += 1
-            self._sleep(self._wait(response.headers.get("retry-after")))
-            return response
-        raise _Rejected(status, _error_message(response.content))
+            feed = parse_feed(response.content)
+            if feed.entries or first:
+                return feed
+            failure = (
+                f"arXiv returned an empty page in the middle of the search {self._described} "
+                f"{self._num_retries + 1} times; try again later"
+            )
+        raise InputError(failure)
 
-    def _wait(self, retry_after: str | None) -> float:
+    def _where(self) -> str:
+        return f"the arXiv API at {self._url} for the search {self._described}"
+
+    def _pace(self) -> None:
+        """Wait until ``delay`` has passed since the last answer (arXiv's terms of use)."""
+        if self._last is not None:
+            left = self._delay - (time.monotonic() - self._last)
+            if left > 0:
+                self._sleep(left)
+
+    def _wait(self, headers: Mapping[str, str]) -> float:
         doubling = self._backoff * 2.0 ** (self._failures - 1)
-        return min(_MAX_WAIT, max(doubling, _seconds(retry_after)))
+        return min(_MAX_WAIT, max(doubling, retry_after(headers) or 0.0))
 
 
-def _seconds(retry_after: str | None) -> float:
-    """``retry-after`` as seconds from now: a number, or an HTTP date; 0 if absent or garbled."""
-    if not retry_after:
-        return 0.0
-    try:
-        return max(0.0, float(retry_after))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(retry_after)
-    except (TypeError, ValueError):
-        return 0.0
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
-
-
-def _error_message(body: bytes) -> str:
-    """The API's own words from an error feed (its entry's summary), else the body's start."""
-    try:
-        root = ElementTree.fromstring(body)
-    except ElementTree.ParseError:
-        text = body.decode("utf-8", errors="replace").strip()
-        return " ".join(text.split())[:200] or "no message"
-    for entry in root.iter(f"{_ATOM}entry"):
-        summary = entry.findtext(f"{_ATOM}summary")
-        if summary and summary.strip():
-            return " ".join(summary.split())
-    return "no message"
+def _reason(exc: Exception) -> str:
+    """The innermost reason of a requests error, without urllib3's pool and URL preamble."""
+    reason: object = exc.args[0] if exc.args else exc
+    reason = getattr(reason, "reason", reason)
+    return str(reason)
