@@ -5,8 +5,13 @@ pipeline gets the same guarantees as the command (see :mod:`scorer.outputs`)::
 
     check_batch_outputs(paths, inputs=[source])          # before reading anything
     columns = survey_papers(source)                      # the whole input, before any model call
-    with BatchOutputs(paths, rubric, input_columns=columns) as out:
+    with open_sinks(paths, rubric, input_columns=columns) as out:
         asyncio.run(run_batch(papers, rubric, scorer, sinks=out.sinks))
+
+Each output's format follows its extension: ``.csv``, ``.jsonl`` (or
+``.ndjson``) rows, ``.md`` or ``.html`` digest; :func:`open_sinks` refuses
+any other with one :class:`~scorer.errors.ConfigError` before anything is
+written.
 
 A run that ends normally (some papers may have failed) writes every output.
 One stopped by Ctrl-C, a backend error or a cache error writes the rows and
@@ -36,7 +41,9 @@ __all__ = [
     "DIGEST_RENDERERS",
     "BatchOutputs",
     "check_batch_outputs",
+    "check_digest_outputs",
     "is_digest",
+    "open_sinks",
     "paper_columns",
     "survey_papers",
     "write_digests",
@@ -62,6 +69,39 @@ def is_digest(path: Path) -> bool:
 def check_batch_outputs(paths: Sequence[Path], *, inputs: Iterable[InputRef] = ()) -> None:
     """Refuse unknown formats, outputs that are inputs, duplicates, unusable folders."""
     check_outputs(paths, formats=BATCH_FORMATS, inputs=inputs)
+
+
+def check_digest_outputs(paths: Sequence[Path], *, inputs: Iterable[InputRef] = ()) -> None:
+    """As :func:`check_batch_outputs`, for digests only (.md or .html), as ``scorer digest``."""
+    check_outputs(paths, formats=DIGEST_RENDERERS, inputs=inputs, kind="digest")
+
+
+def open_sinks(
+    paths: Sequence[Path],
+    rubric: Rubric,
+    *,
+    inputs: Iterable[InputRef] = (),
+    threshold: int | None = None,
+    top_n: int | None = None,
+    input_columns: Iterable[str] | None = None,
+    stdout: TextIO | None = None,
+) -> BatchOutputs:
+    """The sinks for ``paths``, each chosen by its extension; enter the result to open them.
+
+    Refuses, as :func:`check_batch_outputs` does, an unknown format, an output
+    that is one of ``inputs``, two outputs that are one file and a folder that
+    cannot take a file, before anything is written. ``paths`` empty means
+    JSONL rows on ``stdout``; the other arguments are :class:`BatchOutputs`'s.
+    """
+    check_batch_outputs(paths, inputs=inputs)
+    return BatchOutputs(
+        paths,
+        rubric,
+        threshold=threshold,
+        top_n=top_n,
+        input_columns=input_columns,
+        stdout=stdout,
+    )
 
 
 def survey_papers(source: str | Path, *, columns: Mapping[str, str] | None = None) -> list[str]:
