@@ -1,8 +1,8 @@
 """What the CLI does with files, done by a library user: the same calls, the same guarantees.
 
-``open_sinks`` (outputs by extension), ``save_papers`` (a papers file, staged)
-and ``read_labelled`` (eval's input), with real files in tmp_path and the
-fake OpenAI server on loopback.
+``open_sinks`` (outputs by extension), ``save_papers`` (a papers file, staged),
+``read_labelled`` (eval's input) and ``read_paper_json`` (``score --paper``),
+with real files in tmp_path and the fake OpenAI server on loopback.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from scorer.engine import Scorer
 from scorer.errors import ConfigError, InputError
 from scorer.labelled import read_labelled
 from scorer.outputs import inputs_of
+from scorer.paper_file import read_paper_json
 from scorer.readers import RowProblem, read_papers
 from scorer.testing import FakeOpenAI
 from scorer.writers import save_papers
@@ -199,3 +200,18 @@ def test_read_labelled_reports_bad_rows_and_goes_on(tmp_path: Path) -> None:
     labelled = read_labelled(path, on_problem=problems.append)
     assert [item.paper.title for item in labelled.papers] == ["A", "B"]
     assert [(p.line, p.skipped) for p in problems] == [(2, True)]
+
+
+def test_a_paper_json_file_reads_as_the_fields_score_takes(tmp_path: Path) -> None:
+    path = tmp_path / "paper.json"
+    path.write_text('\ufeff{"title": "Paged attention", "abstract": "KV."}', encoding="utf-8")
+    with path.open("rb") as f:
+        assert read_paper_json(f, str(path)) == {"title": "Paged attention", "abstract": "KV."}
+
+
+def test_a_utf16_paper_file_is_one_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "paper.json"
+    path.write_text('{"title": "T", "abstract": "A"}', encoding="utf-16")
+    with path.open("rb") as f, pytest.raises(InputError) as refused:
+        read_paper_json(f, str(path))
+    assert str(refused.value) == f"{path}: UTF-16 text, not UTF-8; re-save it as UTF-8"
