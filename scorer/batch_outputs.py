@@ -3,10 +3,12 @@
 The library side of ``scorer batch -o ...`` and ``scorer digest -o ...``, so a
 pipeline gets the same guarantees as the command (see :mod:`scorer.outputs`)::
 
-    check_batch_outputs(paths, inputs=[source])          # before reading anything
     columns = survey_papers(source)                      # the whole input, before any model call
-    with open_sinks(paths, rubric, input_columns=columns) as out:
+    with open_sinks(paths, rubric, inputs=[source], input_columns=columns) as out:
         asyncio.run(run_batch(papers, rubric, scorer, sinks=out.sinks))
+
+(``scorer batch`` also calls :func:`check_batch_outputs` first, so that a bad
+``-o`` is refused before a large input is read.)
 
 Each output's format follows its extension: ``.csv``, ``.jsonl`` (or
 ``.ndjson``) rows, ``.md`` or ``.html`` digest; :func:`open_sinks` refuses
