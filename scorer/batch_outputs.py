@@ -3,7 +3,7 @@
 The library side of ``scorer batch -o ...`` and ``scorer digest -o ...``, so a
 pipeline gets the same guarantees as the command (see :mod:`scorer.outputs`)::
 
-    columns = survey_papers(source)                      # the whole input, before any model call
+    papers, columns = read_input(source)                 # the whole input, before any model call
     with open_sinks(paths, rubric, inputs=[source], input_columns=columns) as out:
         asyncio.run(run_batch(papers, rubric, scorer, sinks=out.sinks))
 
@@ -25,7 +25,7 @@ configuration error) leaves every existing output as it was.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TextIO
@@ -34,7 +34,7 @@ from scorer.digest import Digest, render_markdown
 from scorer.digest_html import render_html
 from scorer.models import Paper, ScoredPaper
 from scorer.outputs import PARTIAL_ENDINGS, InputRef, StagedOutputs, check_outputs
-from scorer.readers import read_papers
+from scorer.readers import ProblemHandler, read_papers
 from scorer.rubric import Rubric
 from scorer.writers import CsvWriter, JsonlWriter, ResultWriter, result_names
 
@@ -47,6 +47,7 @@ __all__ = [
     "is_digest",
     "open_sinks",
     "paper_columns",
+    "read_input",
     "survey_papers",
     "write_digests",
 ]
@@ -104,6 +105,24 @@ def open_sinks(
         input_columns=input_columns,
         stdout=stdout,
     )
+
+
+def read_input(
+    source: str | Path,
+    *,
+    columns: Mapping[str, str] | None = None,
+    on_problem: ProblemHandler | None = None,
+) -> tuple[Iterator[Paper], list[str] | None]:
+    """The papers of ``source`` (read as they are scored) and its columns beyond the batch ones.
+
+    A file is surveyed first (see :func:`survey_papers`): an error anywhere in
+    it is raised now, and the columns let a CSV output's header cover every
+    record. Standard input (``"-"``) cannot be read twice; its columns are
+    None (a CSV output then follows its first row). ``columns`` and
+    ``on_problem`` are :func:`~scorer.readers.read_papers`'s.
+    """
+    surveyed = None if str(source) == "-" else survey_papers(source, columns=columns)
+    return read_papers(source, columns=columns, on_problem=on_problem), surveyed
 
 
 def survey_papers(source: str | Path, *, columns: Mapping[str, str] | None = None) -> list[str]:

@@ -17,7 +17,7 @@ import pytest
 
 from scorer import Paper, Settings, load_rubric
 from scorer.batch import run_batch
-from scorer.batch_outputs import open_sinks
+from scorer.batch_outputs import open_sinks, read_input
 from scorer.engine import Scorer
 from scorer.errors import ConfigError, InputError
 from scorer.labelled import read_labelled
@@ -69,6 +69,31 @@ def test_open_sinks_writes_each_output_in_the_format_its_extension_names(
     assert html.lstrip().lower().startswith("<!doctype html>")
     assert fake.count == 2
     assert leftovers(tmp_path) == []
+
+
+def test_read_input_surveys_the_file_so_a_late_column_gets_its_own_csv_column(
+    fake: FakeOpenAI, fake_settings: Settings, tmp_path: Path
+) -> None:
+    source = tmp_path / "papers.jsonl"
+    source.write_text(
+        '{"title": "Paged attention", "abstract": "KV cache paging."}\n'
+        '{"title": "Speculative decoding", "abstract": "Drafts.", "venue": "OSDI"}\n',
+        encoding="utf-8",
+    )
+    papers, columns = read_input(source)
+    assert columns == ["venue"]
+    rows = tmp_path / "rows.csv"
+
+    async def run() -> None:
+        async with Scorer(fake_settings) as scorer:
+            with open_sinks([rows], RUBRIC, inputs=[source], input_columns=columns) as out:
+                await run_batch(papers, RUBRIC, scorer, sinks=out.sinks, concurrency=1)
+
+    asyncio.run(run())
+    with rows.open(encoding="utf-8", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [row["venue"] for row in table] == ["", "OSDI"]
+    assert "extra" not in table[0]
 
 
 def test_open_sinks_refuses_an_unknown_extension_before_anything_is_written(

@@ -13,7 +13,7 @@ import click
 
 from scorer.api import scorer_for
 from scorer.batch import run_batch
-from scorer.batch_outputs import check_batch_outputs, open_sinks, paper_columns, survey_papers
+from scorer.batch_outputs import check_batch_outputs, open_sinks, paper_columns, read_input
 from scorer.cli.arxiv_options import arxiv_client_options, arxiv_window_options, day
 from scorer.cli.exit_codes import EXIT_INCOMPLETE
 from scorer.cli.options import digest_options, model_options, parse_columns, settings_from
@@ -24,7 +24,6 @@ from scorer.cli.wording import plural
 from scorer.errors import InputError
 from scorer.models import Paper
 from scorer.outputs import inputs_of
-from scorer.readers import read_papers
 from scorer.rubric import load_rubric
 from scorer.sources.arxiv import fetch_arxiv
 from scorer.writers import RESULT_PREFIX
@@ -126,14 +125,12 @@ def batch(
     live = sys.stderr.isatty()
     show = live if progress is None else progress
     papers: Iterable[Paper]
-    input_columns: list[str] | None = None
+    input_columns: list[str] | None
     if source is not None:
-        fields = parse_columns(columns)
-        papers = read_papers(source, columns=fields, on_problem=problems)
-        if source != "-":
-            # The whole file is read once before any model call: an error on its
-            # last line costs nothing, and the CSV header covers every record.
-            input_columns = survey_papers(source, columns=fields)
+        # A file is read once before any model call: an error on its last line costs nothing.
+        papers, input_columns = read_input(
+            source, columns=parse_columns(columns), on_problem=problems
+        )
         total = count_records(source) if show else None
     else:
         # Fetched before scoring starts: a rejected query costs no tokens, and
