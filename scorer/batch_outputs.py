@@ -96,10 +96,10 @@ def open_sinks(
     cannot take a file, before anything is written. ``paths`` empty means
     JSONL rows on ``stdout``; the other arguments are :class:`BatchOutputs`'s.
     """
-    check_batch_outputs(paths, inputs=inputs)
     return BatchOutputs(
         paths,
         rubric,
+        inputs=inputs,
         threshold=threshold,
         top_n=top_n,
         input_columns=input_columns,
@@ -161,7 +161,9 @@ class BatchOutputs:
     """The sinks for a batch run's outputs, staged beside their paths (a context manager).
 
     ``paths`` empty means JSONL rows on ``stdout``. ``input_columns`` as for
-    :class:`CsvWriter`. After the run, :attr:`renamed` names the result
+    :class:`CsvWriter`. ``paths`` are checked as by :func:`check_batch_outputs`
+    (``inputs`` are the files the run reads) when it is created, before
+    anything is written. After the run, :attr:`renamed` names the result
     columns written under a ``scorer_`` name because the input had a column
     of that name.
     """
@@ -171,12 +173,14 @@ class BatchOutputs:
         paths: Sequence[Path],
         rubric: Rubric,
         *,
+        inputs: Iterable[InputRef] = (),
         threshold: int | None = None,
         top_n: int | None = None,
         input_columns: Iterable[str] | None = None,
         stdout: TextIO | None = None,
     ) -> None:
         self.paths = list(paths)
+        check_batch_outputs(self.paths, inputs=inputs)
         self.digest = Digest(rubric, threshold=threshold, top_n=top_n)
         self._rubric = rubric
         self._columns = list(input_columns) if input_columns is not None else None

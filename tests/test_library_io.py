@@ -17,7 +17,7 @@ import pytest
 
 from scorer import Paper, Settings, load_rubric
 from scorer.batch import run_batch
-from scorer.batch_outputs import open_sinks, read_input
+from scorer.batch_outputs import BatchOutputs, open_sinks, read_input
 from scorer.engine import Scorer
 from scorer.errors import ConfigError, InputError
 from scorer.labelled import read_labelled
@@ -108,6 +108,13 @@ def test_open_sinks_refuses_an_unknown_extension_before_anything_is_written(
     )
     assert kept.read_text(encoding="utf-8") == OLD
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
+
+
+def test_batch_outputs_made_directly_refuse_an_unknown_extension_too(tmp_path: Path) -> None:
+    # It used to take "rows.txt", write nothing into it and leave an empty file.
+    with pytest.raises(ConfigError, match="unknown output format"):
+        BatchOutputs([tmp_path / "rows.txt"], RUBRIC)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_open_sinks_refuses_an_output_that_is_the_input(tmp_path: Path) -> None:
