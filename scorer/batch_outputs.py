@@ -11,7 +11,7 @@ pipeline gets the same guarantees as the command (see :mod:`scorer.outputs`)::
 ``-o`` is refused before a large input is read.)
 
 Each output's format follows its extension: ``.csv``, ``.jsonl`` (or
-``.ndjson``) rows, ``.md`` or ``.html`` digest; :func:`open_sinks` refuses
+``.ndjson``) rows, ``.md`` or ``.html`` digest; :data:`open_sinks` refuses
 any other with one :class:`~scorer.errors.ConfigError` before anything is
 written.
 
@@ -79,34 +79,6 @@ def check_digest_outputs(paths: Sequence[Path], *, inputs: Iterable[InputRef] = 
     check_outputs(paths, formats=DIGEST_RENDERERS, inputs=inputs, kind="digest")
 
 
-def open_sinks(
-    paths: Sequence[Path],
-    rubric: Rubric,
-    *,
-    inputs: Iterable[InputRef] = (),
-    threshold: int | None = None,
-    top_n: int | None = None,
-    input_columns: Iterable[str] | None = None,
-    stdout: TextIO | None = None,
-) -> BatchOutputs:
-    """The sinks for ``paths``, each chosen by its extension; enter the result to open them.
-
-    Refuses, as :func:`check_batch_outputs` does, an unknown format, an output
-    that is one of ``inputs``, two outputs that are one file and a folder that
-    cannot take a file, before anything is written. ``paths`` empty means
-    JSONL rows on ``stdout``; the other arguments are :class:`BatchOutputs`'s.
-    """
-    return BatchOutputs(
-        paths,
-        rubric,
-        inputs=inputs,
-        threshold=threshold,
-        top_n=top_n,
-        input_columns=input_columns,
-        stdout=stdout,
-    )
-
-
 def read_input(
     source: str | Path,
     *,
@@ -160,12 +132,13 @@ class _Counter:
 class BatchOutputs:
     """The sinks for a batch run's outputs, staged beside their paths (a context manager).
 
+    Each path's format follows its extension (see the module docstring);
     ``paths`` empty means JSONL rows on ``stdout``. ``input_columns`` as for
     :class:`CsvWriter`. ``paths`` are checked as by :func:`check_batch_outputs`
     (``inputs`` are the files the run reads) when it is created, before
-    anything is written. After the run, :attr:`renamed` names the result
-    columns written under a ``scorer_`` name because the input had a column
-    of that name.
+    anything is written. Also known as :data:`open_sinks`. After the run,
+    :attr:`renamed` names the result columns written under a ``scorer_`` name
+    because the input had a column of that name.
     """
 
     def __init__(
@@ -228,6 +201,10 @@ class BatchOutputs:
         """Result columns written as ``scorer_<name>`` in some output, in rubric order."""
         names = set().union(*(writer.renamed for writer in self._writers))
         return [name for name in result_names(self._rubric) if name in names]
+
+
+# The name a pipeline reads best: ``with open_sinks(paths, rubric) as out: ...``.
+open_sinks = BatchOutputs
 
 
 def write_digests(paths: Sequence[Path], digest: Digest) -> None:
