@@ -3,10 +3,17 @@
 The library side of ``scorer batch -o ...`` and ``scorer digest -o ...``, so a
 pipeline gets the same guarantees as the command (see :mod:`scorer.outputs`)::
 
-    check_batch_outputs(paths, inputs=[source])          # before reading anything
-    columns = survey_papers(source)                      # the whole input, before any model call
-    with BatchOutputs(paths, rubric, input_columns=columns) as out:
+    papers, columns = read_input(source)                 # the whole input, before any model call
+    with open_sinks(paths, rubric, inputs=[source], input_columns=columns) as out:
         asyncio.run(run_batch(papers, rubric, scorer, sinks=out.sinks))
+
+(``scorer batch`` also calls :func:`check_batch_outputs` first, so that a bad
+``-o`` is refused before a large input is read.)
+
+Each output's format follows its extension: ``.csv``, ``.jsonl`` (or
+``.ndjson``) rows, ``.md`` or ``.html`` digest; :data:`open_sinks` refuses
+any other with one :class:`~scorer.errors.ConfigError` before anything is
+written.
 
 A run that ends normally (some papers may have failed) writes every output.
 One stopped by Ctrl-C, a backend error or a cache error writes the rows and
@@ -18,7 +25,7 @@ configuration error) leaves every existing output as it was.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TextIO
@@ -27,7 +34,7 @@ from scorer.digest import Digest, render_markdown
 from scorer.digest_html import render_html
 from scorer.models import Paper, ScoredPaper
 from scorer.outputs import PARTIAL_ENDINGS, InputRef, StagedOutputs, check_outputs
-from scorer.readers import read_papers
+from scorer.readers import ProblemHandler, read_papers
 from scorer.rubric import Rubric
 from scorer.writers import CsvWriter, JsonlWriter, ResultWriter, result_names
 
@@ -36,8 +43,11 @@ __all__ = [
     "DIGEST_RENDERERS",
     "BatchOutputs",
     "check_batch_outputs",
+    "check_digest_outputs",
     "is_digest",
+    "open_sinks",
     "paper_columns",
+    "read_input",
     "survey_papers",
     "write_digests",
 ]
@@ -62,6 +72,29 @@ def is_digest(path: Path) -> bool:
 def check_batch_outputs(paths: Sequence[Path], *, inputs: Iterable[InputRef] = ()) -> None:
     """Refuse unknown formats, outputs that are inputs, duplicates, unusable folders."""
     check_outputs(paths, formats=BATCH_FORMATS, inputs=inputs)
+
+
+def check_digest_outputs(paths: Sequence[Path], *, inputs: Iterable[InputRef] = ()) -> None:
+    """As :func:`check_batch_outputs`, for digests only (.md or .html), as ``scorer digest``."""
+    check_outputs(paths, formats=DIGEST_RENDERERS, inputs=inputs, kind="digest")
+
+
+def read_input(
+    source: str | Path,
+    *,
+    columns: Mapping[str, str] | None = None,
+    on_problem: ProblemHandler | None = None,
+) -> tuple[Iterator[Paper], list[str] | None]:
+    """The papers of ``source`` (read as they are scored) and its columns beyond the batch ones.
+
+    A file is surveyed first (see :func:`survey_papers`): an error anywhere in
+    it is raised now, and the columns let a CSV output's header cover every
+    record. Standard input (``"-"``) cannot be read twice; its columns are
+    None (a CSV output then follows its first row). ``columns`` and
+    ``on_problem`` are :func:`~scorer.readers.read_papers`'s.
+    """
+    surveyed = None if str(source) == "-" else survey_papers(source, columns=columns)
+    return read_papers(source, columns=columns, on_problem=on_problem), surveyed
 
 
 def survey_papers(source: str | Path, *, columns: Mapping[str, str] | None = None) -> list[str]:
@@ -99,10 +132,13 @@ class _Counter:
 class BatchOutputs:
     """The sinks for a batch run's outputs, staged beside their paths (a context manager).
 
+    Each path's format follows its extension (see the module docstring);
     ``paths`` empty means JSONL rows on ``stdout``. ``input_columns`` as for
-    :class:`CsvWriter`. After the run, :attr:`renamed` names the result
-    columns written under a ``scorer_`` name because the input had a column
-    of that name.
+    :class:`CsvWriter`. ``paths`` are checked as by :func:`check_batch_outputs`
+    (``inputs`` are the files the run reads) when it is created, before
+    anything is written. Also known as :data:`open_sinks`. After the run,
+    :attr:`renamed` names the result columns written under a ``scorer_`` name
+    because the input had a column of that name.
     """
 
     def __init__(
@@ -110,12 +146,14 @@ class BatchOutputs:
         paths: Sequence[Path],
         rubric: Rubric,
         *,
+        inputs: Iterable[InputRef] = (),
         threshold: int | None = None,
         top_n: int | None = None,
         input_columns: Iterable[str] | None = None,
         stdout: TextIO | None = None,
     ) -> None:
         self.paths = list(paths)
+        check_batch_outputs(self.paths, inputs=inputs)
         self.digest = Digest(rubric, threshold=threshold, top_n=top_n)
         self._rubric = rubric
         self._columns = list(input_columns) if input_columns is not None else None
@@ -163,6 +201,10 @@ class BatchOutputs:
         """Result columns written as ``scorer_<name>`` in some output, in rubric order."""
         names = set().union(*(writer.renamed for writer in self._writers))
         return [name for name in result_names(self._rubric) if name in names]
+
+
+# The name a pipeline reads best: ``with open_sinks(paths, rubric) as out: ...``.
+open_sinks = BatchOutputs
 
 
 def write_digests(paths: Sequence[Path], digest: Digest) -> None:

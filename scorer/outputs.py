@@ -38,6 +38,7 @@ import os
 import re
 import secrets
 import stat
+import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
@@ -49,6 +50,7 @@ __all__ = [
     "InputRef",
     "StagedOutputs",
     "check_outputs",
+    "inputs_of",
     "staged_outputs",
 ]
 
@@ -103,6 +105,26 @@ def check_outputs(
             raise ConfigError(f"{path}: folder {folder} {problem}")
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ConfigError(f"{path}: folder {folder} is not writable")
+
+
+def inputs_of(source: str | Path | None, *, stdin: TextIO | None = None) -> list[InputRef]:
+    """The files a run reading ``source`` reads, for :func:`check_outputs`' ``inputs``.
+
+    ``"-"`` (standard input) is the file ``stdin`` is redirected from, when it
+    is one: ``scorer batch - -o papers.jsonl < papers.jsonl`` must be refused
+    as much as naming the file twice. None (papers from elsewhere) reads no file.
+
+    >>> inputs_of("papers.csv"), inputs_of(None)
+    (['papers.csv'], [])
+    """
+    if source is None:
+        return []
+    if str(source) != "-":
+        return [source]
+    try:
+        return [(stdin or sys.stdin).fileno()]
+    except (AttributeError, OSError, ValueError):  # not a real file (a test runner's stdin)
+        return []
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:

@@ -1,4 +1,4 @@
-"""Writing scored papers as they finish: CSV and JSONL rows.
+"""Writing papers and scored papers as rows: CSV and JSONL.
 
 Every row is flushed as soon as it is written, so a crash or Ctrl-C loses
 nothing finished (and the cache makes a re-run send only what is missing).
@@ -26,6 +26,10 @@ objects in a field are written as JSON.
 spreadsheet shows it as text; so does a cell that already starts with ``'``
 followed by those, so that :func:`restore_cell` undoes it exactly. JSONL keeps
 every value as it is.
+
+Papers without scores (``scorer fetch``'s output, ``scorer batch``'s input)
+are written by :func:`write_papers`, or :func:`save_papers` for a file that
+is staged and moved into place when complete (see :mod:`scorer.outputs`).
 """
 
 from __future__ import annotations
@@ -33,14 +37,19 @@ from __future__ import annotations
 import csv
 import json
 import re
+import sys
 from collections.abc import Collection, Iterable, Mapping
+from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from scorer.models import Paper, ScoredPaper
+from scorer.outputs import check_outputs, staged_outputs
 from scorer.rubric import Rubric
 
 __all__ = [
     "OVERFLOW_COLUMN",
+    "PAPER_FILE_COLUMNS",
+    "PAPER_FORMATS",
     "RESULT_PREFIX",
     "CsvWriter",
     "JsonlWriter",
@@ -52,12 +61,17 @@ __all__ = [
     "result_name",
     "result_names",
     "result_row",
+    "save_papers",
+    "write_papers",
 ]
 
 PAPER_COLUMNS = ("id", "title", "abstract", "authors", "published", "url", "pdf_url")
 STATUS_COLUMNS = ("justification", "passed", "status", "error", "model", "tokens")
 RESULT_PREFIX = "scorer_"
 OVERFLOW_COLUMN = "extra"
+# A papers file: the batch columns plus ``categories``, which arXiv gives.
+PAPER_FILE_COLUMNS = (*PAPER_COLUMNS, "categories")
+PAPER_FORMATS = (".csv", ".jsonl", ".ndjson")
 
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")
 _NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
@@ -237,3 +251,55 @@ def _cell(value: Any) -> str:
     else:
         text = str(value)
     return neutralise_cell(text)
+
+
+def _paper_file_row(paper: Paper) -> dict[str, str]:
+    return {**paper_row(paper), "categories": "; ".join(paper.categories)}
+
+
+def write_papers(papers: Iterable[Paper], stream: TextIO, *, csv_format: bool = False) -> int:
+    """Write ``papers`` as rows ``scorer batch`` reads; return how many were written.
+
+    JSONL by default (one object per line, flushed as each paper comes, so a
+    slow source shows progress); with ``csv_format``, CSV with a header of
+    :data:`PAPER_FILE_COLUMNS` even when there are no papers, cells
+    neutralised as for results.
+
+    >>> import io
+    >>> out = io.StringIO()
+    >>> write_papers([Paper(title="=1+1", abstract="A")], out, csv_format=True)
+    1
+    >>> out.getvalue().splitlines()[1]
+    ",'=1+1,A,,,,,"
+    """
+    count = 0
+    if csv_format:
+        writer = csv.writer(stream)
+        writer.writerow(PAPER_FILE_COLUMNS)
+        for paper in papers:
+            row = _paper_file_row(paper)
+            writer.writerow([neutralise_cell(row[column]) for column in PAPER_FILE_COLUMNS])
+            count += 1
+        return count
+    for paper in papers:
+        stream.write(json.dumps(_paper_file_row(paper), ensure_ascii=False) + "\n")
+        stream.flush()
+        count += 1
+    return count
+
+
+def save_papers(papers: Iterable[Paper], path: Path | None, *, stdout: TextIO | None = None) -> int:
+    """Write ``papers`` to ``path`` (.csv, .jsonl or .ndjson), or JSONL on ``stdout`` if None.
+
+    The file is staged beside ``path`` before the first paper is taken, and
+    moved into place only when every paper was written: a source that fails
+    midway leaves no half file that looks complete, and an older file as it
+    was. An unknown format, or a folder that cannot take the file, is a
+    :class:`~scorer.errors.ConfigError` before anything is read. Returns how
+    many papers were written.
+    """
+    if path is None:
+        return write_papers(papers, stdout or sys.stdout)
+    check_outputs([path], formats=PAPER_FORMATS)
+    with staged_outputs([path]) as staged:
+        return write_papers(papers, staged.stream(path), csv_format=path.suffix.lower() == ".csv")

@@ -1,8 +1,6 @@
 """The ``scorer`` command: thin commands over the library.
 
-Exit codes: 0 success; 2 bad usage or input (unknown rubric, invalid paper or
-option); 3 the model could not score (endpoint errors, invalid answers);
-4 the cache could not be used; 130 interrupted.
+Exit codes are listed, and errors mapped to them, in :mod:`scorer.cli.exit_codes`.
 
 Each command's module is imported only when that command runs (click's
 "lazily loading subcommands" pattern): the commands between them import the
@@ -19,14 +17,10 @@ from typing import Any
 import click
 
 from scorer import __version__
-from scorer.errors import BackendError, CacheError, ScorerError
+from scorer.cli.exit_codes import EXIT_INTERRUPTED, exit_code_for
+from scorer.errors import ScorerError
 
 __all__ = ["cli", "main"]
-
-EXIT_USAGE = 2
-EXIT_BACKEND = 3
-EXIT_CACHE = 4
-EXIT_INTERRUPTED = 130
 
 # name -> (module, attribute, the first paragraph of its help). The help is
 # copied here so that `scorer --help` can list the commands without importing
@@ -61,15 +55,6 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Serve the scoring API over HTTP (OpenAPI docs at /docs).",
     ),
 }
-
-
-def exit_code_for(error: ScorerError) -> int:
-    """The documented exit code for ``error``."""
-    if isinstance(error, BackendError):
-        return EXIT_BACKEND
-    if isinstance(error, CacheError):
-        return EXIT_CACHE
-    return EXIT_USAGE
 
 
 def load_command(name: str) -> click.Command:

@@ -3,40 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-import signal
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import click
 
 from scorer.api import scorer_for
 from scorer.batch import run_batch
-from scorer.batch_outputs import (
-    BatchOutputs,
-    check_batch_outputs,
-    paper_columns,
-    survey_papers,
-)
-from scorer.cli.fetch_cmd import arxiv_client_options, arxiv_window_options, day
+from scorer.batch_outputs import check_batch_outputs, open_sinks, paper_columns, read_input
+from scorer.cli.arxiv_options import arxiv_client_options, arxiv_window_options, day
+from scorer.cli.exit_codes import EXIT_INCOMPLETE
 from scorer.cli.options import digest_options, model_options, parse_columns, settings_from
+from scorer.cli.problems import ProblemLog
 from scorer.cli.progress import BatchProgress, count_records
+from scorer.cli.signals import terminate_as_interrupt
 from scorer.cli.wording import plural
 from scorer.errors import InputError
 from scorer.models import Paper
-from scorer.outputs import InputRef
-from scorer.readers import RowProblem, read_papers
+from scorer.outputs import inputs_of
 from scorer.rubric import load_rubric
 from scorer.sources.arxiv import fetch_arxiv
 from scorer.writers import RESULT_PREFIX
 
 __all__ = ["batch"]
-
-EXIT_INCOMPLETE = 1
 
 
 @click.command()
@@ -125,28 +117,20 @@ def batch(
         raise InputError("no papers: give INPUT (.csv, .jsonl, or - for stdin) or --arxiv QUERY")
     if arxiv_query is None and (since or until or max_results):
         raise InputError("--since, --until and --max-results go with --arxiv QUERY")
-    check_batch_outputs(outputs, inputs=_inputs(source))
+    inputs = inputs_of(source)
+    check_batch_outputs(outputs, inputs=inputs)
     rubric_obj = load_rubric(rubric)
     settings = settings_from(**model_opts)
-    problems: list[RowProblem] = []
-
-    def report(problem: RowProblem) -> None:
-        if problem.skipped:
-            problems.append(problem)
-        verdict = "skipped" if problem.skipped else "note"
-        click.echo(f"{source}:{problem.line}: {verdict}: {problem.message}", err=True)
-
+    problems = ProblemLog(str(source))
     live = sys.stderr.isatty()
     show = live if progress is None else progress
     papers: Iterable[Paper]
-    input_columns: list[str] | None = None
+    input_columns: list[str] | None
     if source is not None:
-        fields = parse_columns(columns)
-        papers = read_papers(source, columns=fields, on_problem=report)
-        if source != "-":
-            # The whole file is read once before any model call: an error on its
-            # last line costs nothing, and the CSV header covers every record.
-            input_columns = survey_papers(source, columns=fields)
+        # A file is read once before any model call: an error on its last line costs nothing.
+        papers, input_columns = read_input(
+            source, columns=parse_columns(columns), on_problem=problems
+        )
         total = count_records(source) if show else None
     else:
         # Fetched before scoring starts: a rejected query costs no tokens, and
@@ -165,12 +149,17 @@ def batch(
         total = len(papers)
         click.echo(f"scorer: fetched {total} {plural(total, 'paper')} from arXiv", err=True)
 
-    out = BatchOutputs(
-        outputs, rubric_obj, threshold=threshold, top_n=top_n, input_columns=input_columns
+    out = open_sinks(
+        outputs,
+        rubric_obj,
+        inputs=inputs,
+        threshold=threshold,
+        top_n=top_n,
+        input_columns=input_columns,
     )
     try:
         with (
-            _terminate_as_interrupt(),
+            terminate_as_interrupt(),
             out,
             BatchProgress(total, live=live and show, quiet=not show) as on_result,
         ):
@@ -187,43 +176,13 @@ def batch(
             )
     finally:
         if out.renamed:
-            names = ", ".join(out.renamed)
             click.echo(
-                f"scorer: note: the input has columns named {names}; they are kept, and "
-                f"scorer's are written as {', '.join(RESULT_PREFIX + n for n in out.renamed)}",
+                f"scorer: note: the input has columns named {', '.join(out.renamed)}; they are "
+                f"kept, and scorer's are written as "
+                f"{', '.join(RESULT_PREFIX + n for n in out.renamed)}",
                 err=True,
             )
-    skipped = f", skipped rows {len(problems)}" if problems else ""
+    skipped = f", skipped rows {problems.skipped}" if problems.skipped else ""
     click.echo(f"scorer: {summary.line()}{skipped}", err=True)
-    if summary.failed or problems:
+    if summary.failed or problems.skipped:
         sys.exit(EXIT_INCOMPLETE)
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (``timeout``, systemd, ``kill``) ends the run as Ctrl-C does: finished rows kept."""
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, stop)
-    except ValueError:  # not the main thread: leave signals to whoever owns them
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _inputs(source: str | None) -> list[InputRef]:
-    """The files a run reads, for the output check: INPUT, or what stdin is redirected from."""
-    if source is None:
-        return []
-    if source != "-":
-        return [source]
-    try:
-        return [sys.stdin.fileno()]
-    except (AttributeError, OSError, ValueError):  # not a real file (a test runner's stdin)
-        return []

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import click
 
-from scorer.batch_outputs import DIGEST_RENDERERS, write_digests
-from scorer.cli.batch_cmd import EXIT_INCOMPLETE
+from scorer.batch_outputs import check_digest_outputs, write_digests
+from scorer.cli.exit_codes import EXIT_INCOMPLETE
 from scorer.cli.options import digest_options
+from scorer.cli.problems import ProblemLog
 from scorer.digest import Digest, render_markdown
-from scorer.outputs import check_outputs
-from scorer.readers import RowProblem
 from scorer.rubric import load_rubric
 from scorer.scored_rows import read_scored
 
@@ -48,22 +47,13 @@ def digest(
     \b
     Exit codes: 0 every row was read; 1 some rows were skipped; 2 bad usage or input.
     """
-    check_outputs(outputs, formats=DIGEST_RENDERERS, inputs=[source], kind="digest")
+    check_digest_outputs(outputs, inputs=[source])
     rubric_obj = load_rubric(rubric)
-
-    problems: list[RowProblem] = []
-
-    def report(problem: RowProblem) -> None:
-        if problem.skipped:
-            problems.append(problem)
-        where = f"{source}:{problem.line}" if problem.line else source
-        verdict = "skipped" if problem.skipped else "note"
-        click.echo(f"{where}: {verdict}: {problem.message}", err=True)
-
-    scored = read_scored(source, rubric_obj, on_problem=report)
+    problems = ProblemLog(source)
+    scored = read_scored(source, rubric_obj, on_problem=problems)
     result = Digest.of(scored, rubric_obj, threshold=threshold, top_n=top_n)
     if not outputs:
         sys.stdout.write(render_markdown(result))
     write_digests(outputs, result)
-    if problems:
+    if problems.skipped:
         sys.exit(EXIT_INCOMPLETE)

@@ -10,16 +10,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from scorer.cli.options import model_options, parse_columns, settings_from
+from scorer.cli.problems import ProblemLog
 from scorer.cli.wording import plural
 from scorer.engine import Scorer
-from scorer.errors import InputError
 from scorer.outputs import check_outputs, staged_outputs
 from scorer.prices import PRICES, parse_price
-from scorer.readers import RowProblem, read_papers
 from scorer.rubric import load_rubric
 
 if TYPE_CHECKING:
-    from scorer.eval_run import EvalRun, LabelledPaper
+    from scorer.eval_run import EvalRun
 
 __all__ = ["evaluate_cmd"]
 
@@ -89,6 +88,7 @@ def evaluate_cmd(
     from scorer.baseline import parse_fraction
     from scorer.eval_report import render_eval_html
     from scorer.eval_run import run_eval
+    from scorer.labelled import read_labelled
 
     reports = [report] if report is not None else []
     check_outputs(reports, formats=(".html",), inputs=[source], kind="report")
@@ -96,12 +96,19 @@ def evaluate_cmd(
     settings = settings_from(**model_opts)
     fraction = parse_fraction(prefilter_top) if prefilter_top else None
     prices = {settings.model_id: parse_price(price)} if price else None
-    items = _labelled(source, label_column, positives, parse_columns(columns))
+    labelled = read_labelled(
+        source,
+        label_column=label_column,
+        positives=positives,
+        columns=parse_columns(columns),
+        on_problem=ProblemLog(source),
+        on_unlabelled=_left_out,
+    )
 
     async def run() -> EvalRun:
         async with Scorer(settings) as scorer:
             return await run_eval(
-                items,
+                labelled.papers,
                 rubric_obj,
                 scorer,
                 threshold=threshold,
@@ -125,36 +132,8 @@ def evaluate_cmd(
         click.echo(f"scorer: wrote {report}", err=True)
 
 
-def _labelled(
-    source: str, label_column: str, positives: tuple[str, ...], columns: dict[str, str]
-) -> list[LabelledPaper]:
-    from scorer.eval_run import LabelledPaper
-    from scorer.evaluation import parse_label
-
-    def report(problem: RowProblem) -> None:
-        verdict = "skipped" if problem.skipped else "note"
-        click.echo(f"{source}:{problem.line}: {verdict}: {problem.message}", err=True)
-
-    wanted = {p.strip().lower() for p in positives}
-    items: list[LabelledPaper] = []
-    unlabelled = 0
-    for paper in read_papers(source, columns=columns, on_problem=report):
-        extra = paper.extra_fields
-        if label_column not in extra:
-            raise InputError(
-                f"{source}: no column {label_column!r} (columns beyond the paper fields: "
-                f"{', '.join(sorted(extra)) or 'none'}); name it with --label-column"
-            )
-        label = parse_label(str(extra[label_column] or ""), wanted)
-        if label is None:
-            unlabelled += 1
-            continue
-        items.append(LabelledPaper(paper, label))
-    if unlabelled:
-        click.echo(f"scorer: {unlabelled} row(s) without a label were left out", err=True)
-    if not items:
-        raise InputError(f"{source}: no labelled papers to evaluate")
-    return items
+def _left_out(unlabelled: int) -> None:
+    click.echo(f"scorer: {unlabelled} row(s) without a label were left out", err=True)
 
 
 def _text(outcome: EvalRun) -> str:

@@ -1,90 +1,19 @@
-"""``scorer fetch arxiv``: papers from the arXiv API into a file ``scorer batch`` reads.
-
-Also the arXiv options ``scorer batch --arxiv`` shares.
-"""
+"""``scorer fetch arxiv``: papers from the arXiv API into a file ``scorer batch`` reads."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import json
-import sys
-from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
 
 import click
 
-from scorer.models import Paper
-from scorer.outputs import check_outputs, staged_outputs
-from scorer.sources.arxiv import DEFAULT_ARXIV_URL, MAX_PAGE_SIZE, fetch_arxiv
-from scorer.writers import PAPER_COLUMNS, neutralise_cell, paper_row
+from scorer.cli.arxiv_options import arxiv_client_options, arxiv_window_options, day
+from scorer.cli.wording import plural
+from scorer.outputs import check_outputs
+from scorer.sources.arxiv import MAX_PAGE_SIZE, fetch_arxiv
+from scorer.writers import PAPER_FORMATS, save_papers
 
-__all__ = ["arxiv_client_options", "arxiv_window_options", "fetch", "fetched_row"]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-FETCH_COLUMNS = (*PAPER_COLUMNS, "categories")
-_FORMATS = (".csv", ".jsonl", ".ndjson")
-
-
-def arxiv_window_options(func: F) -> F:
-    """``--since``, ``--until`` and ``--max-results``."""
-    date = click.DateTime(formats=["%Y-%m-%d"])
-    for decorator in reversed(
-        [
-            click.option(
-                "--since",
-                type=date,
-                metavar="YYYY-MM-DD",
-                help="Submitted on or after this day (UTC, arXiv's clock).",
-            ),
-            click.option(
-                "--until",
-                type=date,
-                metavar="YYYY-MM-DD",
-                help="Submitted on or before this day (default: today).",
-            ),
-            click.option(
-                "--max-results",
-                type=click.IntRange(min=1),
-                help="At most this many papers (default: every match).",
-            ),
-        ]
-    ):
-        func = decorator(func)
-    return func
-
-
-def arxiv_client_options(func: F) -> F:
-    """``--arxiv-url`` and ``--arxiv-delay``: where the API is and how politely to page it."""
-    for decorator in reversed(
-        [
-            click.option(
-                "--arxiv-url",
-                help="arXiv API query endpoint "
-                f"(env SCORER_ARXIV_URL; default {DEFAULT_ARXIV_URL}).",
-            ),
-            click.option(
-                "--arxiv-delay",
-                type=click.FloatRange(min=0),
-                help="Seconds between requests to the arXiv API (env SCORER_ARXIV_DELAY; "
-                "default 3, as arXiv's terms of use ask).",
-            ),
-        ]
-    ):
-        func = decorator(func)
-    return func
-
-
-def day(value: dt.datetime | None) -> dt.date | None:
-    """A ``click.DateTime`` value as the date it names."""
-    return value.date() if value is not None else None
-
-
-def fetched_row(paper: Paper) -> dict[str, str]:
-    """The batch columns plus ``categories`` (``; ``-joined), which arXiv gives."""
-    return {**paper_row(paper), "categories": "; ".join(paper.categories)}
+__all__ = ["fetch"]
 
 
 @click.group()
@@ -146,8 +75,8 @@ def fetch_arxiv_cmd(
     Example:
       scorer fetch arxiv --category cs.DC --category cs.LG --since 2026-02-23 -o papers.csv
     """
-    outputs = [output] if output is not None else []
-    check_outputs(outputs, formats=_FORMATS)
+    # Checked before the arguments are: a bad -o is refused whatever else is wrong.
+    check_outputs([output] if output is not None else [], formats=PAPER_FORMATS)
     papers = fetch_arxiv(
         query,
         ids=ids,
@@ -159,29 +88,5 @@ def fetch_arxiv_cmd(
         delay_seconds=arxiv_delay,
         base_url=arxiv_url,
     )
-    if output is None:
-        count = _write(papers, sys.stdout, ".jsonl")
-    else:
-        # Staged before the first request; a fetch that fails on page three
-        # leaves no half file that looks complete, and the old file as it was.
-        with staged_outputs(outputs) as staged:
-            count = _write(papers, staged.stream(output), output.suffix.lower())
-    click.echo(f"scorer: fetched {count} paper{'s' if count != 1 else ''} from arXiv", err=True)
-
-
-def _write(papers: Iterable[Paper], stream: TextIO, suffix: str) -> int:
-    """Write ``papers`` as CSV (a header even when there are none) or JSONL; count them."""
-    count = 0
-    if suffix == ".csv":
-        writer = csv.writer(stream)
-        writer.writerow(FETCH_COLUMNS)
-        for paper in papers:
-            row = fetched_row(paper)
-            writer.writerow([neutralise_cell(row[column]) for column in FETCH_COLUMNS])
-            count += 1
-    else:
-        for paper in papers:
-            stream.write(json.dumps(fetched_row(paper), ensure_ascii=False) + "\n")
-            stream.flush()
-            count += 1
-    return count
+    count = save_papers(papers, output)
+    click.echo(f"scorer: fetched {count} {plural(count, 'paper')} from arXiv", err=True)

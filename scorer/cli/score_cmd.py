@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import codecs
-import json
 import sys
-from typing import IO, Any
+from typing import Any
 
 import click
 
@@ -14,8 +12,8 @@ from scorer.api import ascore
 from scorer.cli.options import model_options, settings_from
 from scorer.errors import InputError
 from scorer.local_model import DEMO_NOTICE
-from scorer.models import MAX_NESTING, ScoredPaper
-from scorer.readers import MAX_LINE_BYTES
+from scorer.models import ScoredPaper
+from scorer.paper_file import read_paper_json
 from scorer.rubric import Rubric, load_rubric
 
 __all__ = ["score"]
@@ -99,40 +97,8 @@ def _paper_from(flags: dict[str, str | None], paper_file: Any) -> dict[str, Any]
     name = str(getattr(paper_file, "name", "<stdin>"))
     if name.startswith("<") or name == "-":
         name = "<stdin>"
-    data = _paper_json(paper_file, name)
+    data = read_paper_json(paper_file, name)
     return {**data, **given}  # flags win over the file
-
-
-def _paper_json(stream: IO[bytes] | IO[str], name: str) -> dict[str, Any]:
-    """The one JSON object in ``stream``; any way it is not one is an ``InputError``."""
-    raw = stream.read(MAX_LINE_BYTES + 1)
-    if len(raw) > MAX_LINE_BYTES:
-        raise InputError(f"{name}: larger than {MAX_LINE_BYTES // 2**20} MiB; not one paper")
-    if isinstance(raw, bytes):
-        if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-            raise InputError(f"{name}: UTF-16 text, not UTF-8; re-save it as UTF-8")
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = raw.count(b"\n", 0, exc.start) + 1
-            raise InputError(
-                f"{name}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at line {line}); "
-                "re-save it as UTF-8",
-                line=line,
-            ) from exc
-    else:
-        text = raw
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{name}: not valid JSON: {exc}", line=exc.lineno) from exc
-    except RecursionError as exc:
-        raise InputError(f"{name}: JSON nested too deep (more than {MAX_NESTING} levels)") from exc
-    except ValueError as exc:  # e.g. an integer of more than 4300 digits
-        raise InputError(f"{name}: not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InputError(f"{name}: expected one JSON object with the paper's fields")
-    return data
 
 
 def _render_text(result: ScoredPaper, rubric: Rubric) -> str:

@@ -1,0 +1,39 @@
+"""The ``scorer`` command's exit codes, in one place; every command takes its codes from here.
+
+0 success; 1 the run finished but is incomplete (rows skipped, papers
+failed); 2 bad usage or input (unknown rubric, invalid paper or option);
+3 the model could not score (endpoint errors, invalid answers); 4 the cache
+could not be used; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+from scorer.errors import BackendError, CacheError, ScorerError
+
+__all__ = [
+    "EXIT_BACKEND",
+    "EXIT_CACHE",
+    "EXIT_INCOMPLETE",
+    "EXIT_INTERRUPTED",
+    "EXIT_USAGE",
+    "exit_code_for",
+]
+
+EXIT_INCOMPLETE = 1
+EXIT_USAGE = 2
+EXIT_BACKEND = 3
+EXIT_CACHE = 4
+EXIT_INTERRUPTED = 130
+
+
+def exit_code_for(error: ScorerError) -> int:
+    """The documented exit code for ``error``.
+
+    >>> exit_code_for(CacheError("disk full")), exit_code_for(ScorerError("bad"))
+    (4, 2)
+    """
+    if isinstance(error, BackendError):
+        return EXIT_BACKEND
+    if isinstance(error, CacheError):
+        return EXIT_CACHE
+    return EXIT_USAGE
