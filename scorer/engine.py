@@ -34,13 +34,14 @@ from scorer.request_slots import REQUEST_SLOTS, RequestSlots, without_userinfo
 from scorer.rubric import Rubric
 from scorer.settings import Settings
 
-__all__ = ["PaperLike", "Scorer", "to_paper"]
+__all__ = ["PaperLike", "Scorer", "async_iter", "to_paper"]
 
 PaperLike = Paper | Mapping[str, Any]
 
 _log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+_Tag = TypeVar("_Tag")
 # Polling for another process's answer: soon at first (answers take about a
 # second), then at most once a second.
 _FIRST_POLL_S = 0.05
@@ -183,7 +184,25 @@ class Scorer:
 
         Input is read lazily, so memory holds at most ``2 * concurrency``
         papers in flight. Output order is completion order; match results by
-        ``paper``.
+        ``paper`` (or use :meth:`ascore_tagged`). Duplicates are not merged
+        here: :func:`scorer.pipeline.score_stream` does that.
+        """
+        async for _, result in self.ascore_tagged(
+            _untagged(papers), rubric, concurrency=concurrency
+        ):
+            yield result
+
+    async def ascore_tagged(
+        self,
+        items: Iterable[tuple[_Tag, PaperLike]] | AsyncIterable[tuple[_Tag, PaperLike]],
+        rubric: Rubric,
+        *,
+        concurrency: int = 8,
+    ) -> AsyncIterator[tuple[_Tag, ScoredPaper]]:
+        """:meth:`ascore_many` over ``(tag, paper)`` pairs: each result comes back with its tag.
+
+        The tag is the caller's way back to where the paper came from (input
+        positions, a label), so nothing has to be matched by object identity.
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
@@ -203,14 +222,14 @@ class Scorer:
         # Finished tasks queue themselves, so each completion costs O(1); an
         # asyncio.wait() over the pending set would cost O(concurrency) each.
         finished: asyncio.Queue[asyncio.Task[ScoredPaper]] = asyncio.Queue()
-        pending: set[asyncio.Task[ScoredPaper]] = set()
-        source = _aiter(papers)
+        pending: dict[asyncio.Task[ScoredPaper], _Tag] = {}
+        source = async_iter(items)
         exhausted = False
         try:
             while True:
                 while not exhausted and len(pending) < window:
                     try:
-                        raw = await anext(source)
+                        tag, raw = await anext(source)
                     except StopAsyncIteration:
                         exhausted = True
                         break
@@ -218,15 +237,15 @@ class Scorer:
                         self.ascore_or_error(to_paper(raw), rubric), context=context
                     )
                     task.add_done_callback(finished.put_nowait)
-                    pending.add(task)
+                    pending[task] = tag
                 if not pending:
                     return
                 task = await finished.get()
-                pending.discard(task)
+                tag = pending.pop(task)
                 error = task.exception()
                 if error is not None:
                     raise error
-                yield task.result()
+                yield tag, task.result()
         finally:
             for task in pending:
                 task.cancel()
@@ -367,12 +386,18 @@ class Scorer:
         )
 
 
-async def _aiter(
-    papers: Iterable[PaperLike] | AsyncIterable[PaperLike],
-) -> AsyncIterator[PaperLike]:
-    if isinstance(papers, AsyncIterable):
-        async for paper in papers:
-            yield paper
+async def async_iter(items: Iterable[_T] | AsyncIterable[_T]) -> AsyncIterator[_T]:
+    """``items`` as an async iterator, whether it is one or a plain iterable."""
+    if isinstance(items, AsyncIterable):
+        async for item in items:
+            yield item
     else:
-        for paper in papers:
-            yield paper
+        for item in items:
+            yield item
+
+
+async def _untagged(
+    papers: Iterable[PaperLike] | AsyncIterable[PaperLike],
+) -> AsyncIterator[tuple[None, PaperLike]]:
+    async for paper in async_iter(papers):
+        yield None, paper
