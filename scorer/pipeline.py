@@ -17,11 +17,13 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
-from scorer.engine import PaperLike, Scorer, async_iter, to_paper
+from scorer.engine import PaperLike, Scorer, to_paper
+from scorer.fan_out import async_iter
 from scorer.identity import paper_identity
 from scorer.models import ScoredPaper
 from scorer.rubric import Rubric
@@ -143,21 +145,25 @@ async def score_stream(
                 notes.append(Unscored(position, duplicate_of=seen))
 
     started = time.perf_counter()
+    scored = scorer.ascore_tagged(unique(), rubric, concurrency=concurrency)
     try:
-        async for key, result in scorer.ascore_tagged(unique(), rubric, concurrency=concurrency):
-            if result.error is not None:
-                counts.failed += 1
-                counts.errors.append(f"{result.paper.id or result.paper.title}: {result.error}")
-            elif result.cached:
-                counts.cached += 1
-            else:
-                counts.scored += 1
-            if result.ok and result.scores[primary] >= gate:
-                counts.above_threshold += 1
-            counts.tokens += result.usage.total_tokens
-            while notes:
-                yield notes.popleft()
-            yield Scored(tuple(waiting.pop(key)), result)
+        # Closed with this generator: a consumer that stops early stops the requests.
+        async with aclosing(scored):
+            async for key, result in scored:
+                if result.error is not None:
+                    counts.failed += 1
+                    error = f"{result.paper.id or result.paper.title}: {result.error}"
+                    counts.errors.append(error)
+                elif result.cached:
+                    counts.cached += 1
+                else:
+                    counts.scored += 1
+                if result.ok and result.scores[primary] >= gate:
+                    counts.above_threshold += 1
+                counts.tokens += result.usage.total_tokens
+                while notes:
+                    yield notes.popleft()
+                yield Scored(tuple(waiting.pop(key)), result)
         while notes:
             yield notes.popleft()
     finally:
