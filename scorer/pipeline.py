@@ -34,12 +34,12 @@ __all__ = ["BatchSummary", "Outcome", "Scored", "Unreadable", "Unscored", "score
 class BatchSummary(BaseModel):
     """What a run did, counted as it goes. ``scanned`` counts every record read."""
 
-    scanned: int = Field(default=0, description="Records in the request, invalid ones included.")
+    scanned: int = Field(default=0, description="Records read, invalid ones included.")
     unique: int = Field(default=0, description="Papers left after merging duplicates.")
     duplicates: int = 0
     scored: int = Field(default=0, description="Papers scored by the model now.")
     cached: int = Field(default=0, description="Papers answered from the cache.")
-    failed: int = Field(default=0, description="Papers with an error line.")
+    failed: int = Field(default=0, description="Papers that could not be scored (an error each).")
     invalid: int = Field(
         default=0, description="Records that were not papers (an error line each, not scored)."
     )

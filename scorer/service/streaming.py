@@ -53,7 +53,6 @@ class BatchStream:
         secrets: tuple[str | None, ...] = (),
         invalid: list[InvalidRecord] | None = None,
     ) -> None:
-        self._rubric = rubric
         self._invalid = invalid or []
         self._metrics = metrics
         self._secrets = secrets
