@@ -10,6 +10,7 @@ from typing import Any
 from scorer._loop import iterate_sync, run_sync
 from scorer.engine import PaperLike, Scorer
 from scorer.models import ScoredPaper
+from scorer.pipeline import Scored, score_stream
 from scorer.rubric import Rubric, load_rubric
 from scorer.settings import Settings
 
@@ -71,8 +72,9 @@ async def ascore_many(
 ) -> AsyncIterator[ScoredPaper]:
     """Async :func:`score_many`."""
     scorer = scorer_for(settings, **options)
-    async for result in scorer.ascore_many(papers, load_rubric(rubric), concurrency=concurrency):
-        yield result
+    async for outcome in score_stream(papers, load_rubric(rubric), scorer, concurrency=concurrency):
+        if isinstance(outcome, Scored):
+            yield outcome.result
 
 
 def score_many(
@@ -85,6 +87,8 @@ def score_many(
 ) -> Iterator[ScoredPaper]:
     """Score many papers concurrently, yielding each result as it finishes.
 
+    Records of the same paper (arXiv versions, DOI variants, repeated titles)
+    are scored and yielded once, for the first of them, as in ``scorer batch``.
     A paper that fails keeps its error in ``ScoredPaper.error`` and the rest go
     on; an error that would fail every paper (bad key, no quota, unknown
     model) raises :class:`FatalBackendError`.

@@ -29,7 +29,13 @@ from scorer.errors import InputError
 from scorer.models import Paper
 from scorer.rubric import Rubric
 
-__all__ = ["parse_fraction", "prefilter_top", "rubric_query", "similarity_scores"]
+__all__ = [
+    "parse_fraction",
+    "prefilter_top",
+    "rubric_query",
+    "similarity_scores",
+    "top_positions",
+]
 
 
 def rubric_query(rubric: Rubric) -> str:
@@ -92,17 +98,22 @@ def prefilter_top(
     >>> [p.title for p in kept], [p.title for p in dropped]
     (['Speculative decoding'], ['Exoplanet transits'])
     """
+    keep = set(top_positions(papers, rubric, fraction))
+    kept = [paper for i, paper in enumerate(papers) if i in keep]
+    dropped = [paper for i, paper in enumerate(papers) if i not in keep]
+    return kept, dropped
+
+
+def top_positions(papers: Sequence[Paper], rubric: Rubric, fraction: float) -> list[int]:
+    """The positions in ``papers`` that :func:`prefilter_top` keeps, ascending."""
     _check_fraction(fraction)
     if not papers:
-        return [], []
+        return []
     # Rounding first keeps float noise (0.3 * 10 = 3.0000000000000004) from adding a paper.
     count = max(1, math.ceil(round(fraction * len(papers), 9)))
     scores = similarity_scores(papers, rubric)
     ranked = sorted(range(len(papers)), key=lambda i: (-scores[i], i))
-    keep = set(ranked[:count])
-    kept = [paper for i, paper in enumerate(papers) if i in keep]
-    dropped = [paper for i, paper in enumerate(papers) if i not in keep]
-    return kept, dropped
+    return sorted(ranked[:count])
 
 
 def parse_fraction(text: str) -> float:

@@ -2,22 +2,28 @@
 
 cache hit -> done; miss -> prompt -> backend -> validated answer -> cache.
 Identical requests in flight at once share one model call (single-flight).
+Many papers at once: :mod:`scorer.fan_out`; duplicates merged: :mod:`scorer.pipeline`.
+
+Over 300 lines: the cache look-up, single-flight and the cross-process claim
+are one protocol around each request, and read best together.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import logging
 import time
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
     Awaitable,
     Callable,
+    Coroutine,
     Iterable,
     Mapping,
 )
+from contextlib import aclosing
 from typing import Any, ParamSpec, TypeVar
 
 from pydantic import ValidationError
@@ -25,6 +31,7 @@ from pydantic import ValidationError
 from scorer.backends import Backend, backend_for
 from scorer.cache import Claimed, ResultCache, cache_key
 from scorer.errors import BackendError, CacheError, FatalBackendError, InputError
+from scorer.fan_out import async_iter, fan_out
 from scorer.method_spec import MethodSpec
 from scorer.methods import ScoringMethod, method_for, method_spec_for
 from scorer.models import Paper, Score, ScoredPaper, Usage
@@ -41,6 +48,7 @@ PaperLike = Paper | Mapping[str, Any]
 _log = logging.getLogger(__name__)
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
+_Tag = TypeVar("_Tag")
 # Polling for another process's answer: soon at first (answers take about a
 # second), then at most once a second.
 _FIRST_POLL_S = 0.05
@@ -183,61 +191,45 @@ class Scorer:
 
         Input is read lazily, so memory holds at most ``2 * concurrency``
         papers in flight. Output order is completion order; match results by
-        ``paper``.
+        ``paper`` (or use :meth:`ascore_tagged`). Duplicates are not merged
+        here: :func:`scorer.pipeline.score_stream` does that.
+        """
+        # Closed with this generator, so a consumer that stops early stops the requests.
+        async with aclosing(
+            self.ascore_tagged(_untagged(papers), rubric, concurrency=concurrency)
+        ) as tagged:
+            async for _, result in tagged:
+                yield result
+
+    def ascore_tagged(
+        self,
+        items: Iterable[tuple[_Tag, PaperLike]] | AsyncIterable[tuple[_Tag, PaperLike]],
+        rubric: Rubric,
+        *,
+        concurrency: int = 8,
+    ) -> AsyncGenerator[tuple[_Tag, ScoredPaper], None]:
+        """:meth:`ascore_many` over ``(tag, paper)`` pairs: each result comes back with its tag.
+
+        The tag is the caller's way back to where the paper came from (input
+        positions, a label), so nothing has to be matched by object identity.
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
-        # Twice as many tasks as request slots: when a request finishes, a
-        # task already waiting takes its slot at once, instead of the slot
-        # idling while this generator hands out the result, reads the next
-        # paper and starts a task (three trips round a busy event loop).
-        context = contextvars.copy_context()
         slots = RequestSlots(
             concurrency,
             max_timeouts=self.settings.retry.max_consecutive_timeouts,
             timeout=self.settings.timeout,
             hint=self._timeout_hint(),
         )
-        context.run(REQUEST_SLOTS.set, slots)
-        window = 2 * concurrency
-        # Finished tasks queue themselves, so each completion costs O(1); an
-        # asyncio.wait() over the pending set would cost O(concurrency) each.
-        finished: asyncio.Queue[asyncio.Task[ScoredPaper]] = asyncio.Queue()
-        pending: set[asyncio.Task[ScoredPaper]] = set()
-        source = _aiter(papers)
-        exhausted = False
-        try:
-            while True:
-                while not exhausted and len(pending) < window:
-                    try:
-                        raw = await anext(source)
-                    except StopAsyncIteration:
-                        exhausted = True
-                        break
-                    task = asyncio.create_task(
-                        self.ascore_or_error(to_paper(raw), rubric), context=context
-                    )
-                    task.add_done_callback(finished.put_nowait)
-                    pending.add(task)
-                if not pending:
-                    return
-                task = await finished.get()
-                pending.discard(task)
-                error = task.exception()
-                if error is not None:
-                    raise error
-                yield task.result()
-        finally:
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-            # Look at every finished task, so a second fatal error is not left
-            # "never retrieved" (and logged as a traceback when collected).
-            while not finished.empty():
-                done = finished.get_nowait()
-                if not done.cancelled():
-                    done.exception()
+
+        def start(paper: PaperLike) -> Coroutine[Any, Any, ScoredPaper]:
+            return self.ascore_or_error(to_paper(paper), rubric)
+
+        # Twice as many tasks as request slots: when a request finishes, a
+        # task already waiting takes its slot at once, instead of the slot
+        # idling while the loop hands out the result, reads the next paper
+        # and starts a task (three trips round a busy event loop).
+        return fan_out(items, start, window=2 * concurrency, slots=slots)
 
     async def _single_flight(
         self, key: str, paper: Paper, rubric: Rubric, method: ScoringMethod
@@ -367,12 +359,8 @@ class Scorer:
         )
 
 
-async def _aiter(
+async def _untagged(
     papers: Iterable[PaperLike] | AsyncIterable[PaperLike],
-) -> AsyncIterator[PaperLike]:
-    if isinstance(papers, AsyncIterable):
-        async for paper in papers:
-            yield paper
-    else:
-        for paper in papers:
-            yield paper
+) -> AsyncIterator[tuple[None, PaperLike]]:
+    async for paper in async_iter(papers):
+        yield None, paper

@@ -1,7 +1,8 @@
 """Score labelled papers through the engine and measure agreement with the labels.
 
-The scoring goes through :meth:`Scorer.ascore_many` (same dedup, cache and
-concurrency as a batch); the metrics come from :mod:`scorer.evaluation`. A
+The scoring goes through :func:`scorer.pipeline.score_stream` (the same dedup,
+cache and concurrency as a batch; a duplicate shares its paper's score); the
+metrics come from :mod:`scorer.evaluation`. A
 TF-IDF similarity baseline (:mod:`scorer.baseline`) is evaluated on the same
 papers, so every number has something to beat; with ``prefilter`` only the
 papers the baseline ranks in its top fraction reach the model, and the rest
@@ -14,10 +15,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scorer.baseline import prefilter_top, similarity_scores
+from scorer.baseline import similarity_scores, top_positions
 from scorer.engine import Scorer
 from scorer.evaluation import EvalReport, LabelledScore, evaluate
-from scorer.models import Paper, Usage
+from scorer.models import Paper, ScoredPaper, Usage
+from scorer.pipeline import Scored, score_stream
 from scorer.prices import estimate_cost
 from scorer.rubric import Rubric
 
@@ -77,21 +79,22 @@ async def run_eval(
 
     send: list[int] = list(range(len(items)))
     if prefilter is not None and papers:
-        kept, _ = prefilter_top(papers, rubric, prefilter)
-        kept_ids = {id(p) for p in kept}
-        send = [i for i, p in enumerate(papers) if id(p) in kept_ids]
-    scores: dict[int, float] = {}
-    index = {id(papers[i]): i for i in send}
-    usage, cached, failed = Usage(), 0, 0
-    to_send = [papers[i] for i in send]
-    async for result in scorer.ascore_many(to_send, rubric, concurrency=concurrency):
-        i = index[id(result.paper)]
-        usage = usage + result.usage
-        if result.error is not None:
-            failed += 1
-            continue
-        cached += result.cached
-        scores[i] = result.scores[rubric.primary.name]
+        send = top_positions(papers, rubric, prefilter)
+    # Joined by position in ``send``: a duplicate shares its paper's result.
+    answers: dict[int, ScoredPaper] = {}
+    usage = Usage()
+    async for outcome in score_stream(
+        (papers[i] for i in send), rubric, scorer, concurrency=concurrency, every_position=True
+    ):
+        if isinstance(outcome, Scored):
+            usage = usage + outcome.result.usage
+            answers.update((send[position], outcome.result) for position in outcome.positions)
+        elif outcome.duplicate_of is not None:
+            answers[send[outcome.position]] = answers[send[outcome.duplicate_of]]
+    # Counted per labelled item, as the report's points are.
+    scores = {i: r.scores[rubric.primary.name] for i, r in answers.items() if r.error is None}
+    cached = sum(r.cached for r in answers.values() if r.error is None)
+    failed = len(answers) - len(scores)
     dropped = set(range(len(items))) - set(send)
     points = [
         LabelledScore(scores.get(i, 0.0), item.label)

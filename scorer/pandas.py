@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from scorer.api import RubricLike, score_many
+from scorer._loop import run_sync
+from scorer.api import RubricLike, scorer_for
 from scorer.columns import check_overrides, missing_required, resolve_columns
+from scorer.engine import Scorer
 from scorer.errors import InputError
-from scorer.identity import paper_identity
 from scorer.models import Paper, ScoredPaper
-from scorer.readers import RowProblem, paper_from_record
-from scorer.rubric import load_rubric
+from scorer.pipeline import Scored, Unreadable, score_stream
+from scorer.readers import paper_from_record
+from scorer.rubric import Rubric, load_rubric
 from scorer.settings import Settings
 from scorer.writers import result_name, status_of
 
@@ -75,24 +77,16 @@ def score_frame(
     pandas = _pandas()
     rubric_obj = load_rubric(rubric)
     fields = _column_positions(df, columns)
-    keys: list[str | None] = []  # per row: the paper's identity, None if not a paper
-    problems: dict[int, str] = {}
-    unique: dict[str, Paper] = {}
-    for row, values in enumerate(df.itertuples(index=False, name=None)):
-        record = {field: _plain(field, values[pos], pandas) for field, pos in fields.items()}
-        paper = paper_from_record(record, row, lambda problem: _note(problems, problem))
-        if paper is None:
-            keys.append(None)
-            continue
-        key = paper_identity(paper)
-        unique.setdefault(key, paper)
-        keys.append(key)
-    results: dict[str, ScoredPaper] = {}
-    for result in score_many(
-        unique.values(), rubric_obj, concurrency=concurrency, settings=settings, **options
-    ):
-        results[paper_identity(result.paper)] = result
-    found = [results[key] if key is not None else None for key in keys]
+
+    def records() -> Iterator[Paper | Unreadable]:
+        problems: list[str] = []  # why the row just read is not a paper
+        for row, values in enumerate(df.itertuples(index=False, name=None)):
+            record = {field: _plain(field, values[pos], pandas) for field, pos in fields.items()}
+            paper = paper_from_record(record, row, lambda found: problems.append(found.message))
+            yield paper if paper is not None else Unreadable(problems[-1])
+
+    scorer = scorer_for(settings, **options)
+    found, problems = run_sync(_by_row(records(), len(df), rubric_obj, scorer, concurrency))
 
     added: dict[str, Any] = {}
     for dim in rubric_obj.dimensions:
@@ -161,5 +155,24 @@ def _plain(field: str, value: Any, pandas: Any) -> Any:
     return value
 
 
-def _note(problems: dict[int, str], problem: RowProblem) -> None:
-    problems[problem.line] = problem.message
+async def _by_row(
+    records: Iterable[Paper | Unreadable],
+    rows: int,
+    rubric: Rubric,
+    scorer: Scorer,
+    concurrency: int,
+) -> tuple[list[ScoredPaper | None], dict[int, str]]:
+    """Each row's result (None if it is not a paper), and why those rows are not papers."""
+    found: list[ScoredPaper | None] = [None] * rows
+    problems: dict[int, str] = {}
+    async for outcome in score_stream(
+        records, rubric, scorer, concurrency=concurrency, every_position=True
+    ):
+        if isinstance(outcome, Scored):
+            for row in outcome.positions:
+                found[row] = outcome.result
+        elif outcome.duplicate_of is not None:
+            found[outcome.position] = found[outcome.duplicate_of]
+        elif outcome.problem is not None:
+            problems[outcome.position] = outcome.problem
+    return found, problems

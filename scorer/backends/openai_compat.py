@@ -11,6 +11,7 @@ import asyncio
 import copy
 import functools
 import json
+import time
 import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
 from scorer.backends.base import Completion, FirstToken, Messages
-from scorer.backends.ratelimit import RequestGate, estimate_tokens
+from scorer.backends.ratelimit import Clock, RequestGate, estimate_tokens
 from scorer.backends.retry import Sleep, retrying, to_backend_error
 from scorer.errors import BackendError, InvalidOutputError, UnsupportedMethodError, redact
 from scorer.models import Usage
@@ -63,6 +64,8 @@ class OpenAICompatBackend:
     One ``AsyncOpenAI`` client per event loop (an HTTP connection pool cannot
     cross loops). Transport retries are tenacity's, per HTTP request; instructor
     wraps those requests and re-asks ``settings.reasks`` times on invalid answers.
+    ``sleep`` and ``clock`` are the time that retries and rate limits wait on
+    (tests inject fake ones).
     """
 
     def __init__(
@@ -73,6 +76,7 @@ class OpenAICompatBackend:
         model: str,
         settings: Settings,
         sleep: Sleep = asyncio.sleep,
+        clock: Clock = time.monotonic,
         extra_body: Mapping[str, Any] | None = None,
         rate_gate: RequestGate | None = None,
     ) -> None:
@@ -87,7 +91,8 @@ class OpenAICompatBackend:
         self._clients = weakref.WeakKeyDictionary()
         limits = settings.limits
         if rate_gate is None and (limits.rpm or limits.tpm):
-            rate_gate = RequestGate(limits)
+            # Retry waits and rate-limit waits take the same injected time.
+            rate_gate = RequestGate(limits, clock=clock, sleep=sleep)
         self._gate = rate_gate
         self._sampling = settings.sampling.as_request()
         self._extra_body = dict(extra_body or {})

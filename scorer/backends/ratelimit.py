@@ -12,12 +12,18 @@ and the real count is only known once the answer is back.
 
 from __future__ import annotations
 
-from aiolimiter import AsyncLimiter
+import asyncio
+import time
+from collections.abc import Callable
 
 from scorer.backends.base import Messages
+from scorer.backends.retry import Sleep
 from scorer.settings import RateLimits
 
-__all__ = ["RequestGate", "estimate_tokens"]
+__all__ = ["Clock", "RequestGate", "estimate_tokens"]
+
+Clock = Callable[[], float]
+"""Seconds from a fixed point (``time.monotonic``); tests inject a fake one."""
 
 _CHARS_PER_TOKEN = 4  # the usual rule of thumb for English text and BPE tokenizers
 
@@ -33,28 +39,62 @@ def estimate_tokens(messages: Messages, max_tokens: int) -> int:
 
 
 class RequestGate:
-    """Waits until a request fits under the limits. One per backend, shared by its requests."""
+    """Waits until a request fits under the limits. One per backend, shared by its requests.
 
-    def __init__(self, limits: RateLimits) -> None:
+    ``clock`` and ``sleep`` are how time is read and waited for; tests pass
+    fake ones, so a minute's limits take no time to check.
+    """
+
+    def __init__(
+        self,
+        limits: RateLimits,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         self.limits = limits
-        self._requests = _bucket(limits.rpm, minimum=1.0)
-        self._tokens = _bucket(limits.tpm, minimum=1.0)
+        self._sleep = sleep
+        self._requests = _bucket(limits.rpm, clock)
+        self._tokens = _bucket(limits.tpm, clock)
 
     async def admit(self, tokens: int) -> None:
         """Return once one more request of ``tokens`` tokens is within the limits."""
+        wait = 0.0
         if self._requests is not None:
-            await self._requests.acquire(1)
+            wait = self._requests.take(1.0)
         if self._tokens is not None:
-            # A request larger than the bucket is charged a bucketful at a time.
-            remaining = float(tokens)
-            while remaining > 0:
-                part = min(remaining, self._tokens.max_rate)
-                await self._tokens.acquire(part)
-                remaining -= part
+            wait = max(wait, self._tokens.take(float(tokens)))
+        if wait > 0:
+            await self._sleep(wait)
 
 
-def _bucket(per_minute: float | None, *, minimum: float) -> AsyncLimiter | None:
+class _Bucket:
+    """A bucket refilled continuously at ``rate`` per second, holding at most ``capacity``.
+
+    A request takes its share at once, running the bucket into debt if need
+    be, and waits until the debt is paid off: requests go in the order they
+    asked, and one larger than the bucket simply waits longer. A cancelled
+    wait keeps its charge (erring on the slow side).
+    """
+
+    def __init__(self, capacity: float, rate: float, clock: Clock) -> None:
+        self._capacity = capacity
+        self._rate = rate
+        self._clock = clock
+        self._level = capacity
+        self._updated = clock()
+
+    def take(self, amount: float) -> float:
+        """Charge ``amount``; return the seconds to wait before the request may go."""
+        now = self._clock()
+        self._level = min(self._capacity, self._level + (now - self._updated) * self._rate)
+        self._updated = now
+        self._level -= amount
+        return -self._level / self._rate if self._level < 0 else 0.0
+
+
+def _bucket(per_minute: float | None, clock: Clock) -> _Bucket | None:
     if per_minute is None:
         return None
-    capacity = max(per_minute / 60.0, minimum)  # about one second's worth
-    return AsyncLimiter(capacity, time_period=capacity * 60.0 / per_minute)
+    rate = per_minute / 60.0
+    return _Bucket(max(rate, 1.0), rate, clock)  # about one second's worth, at least one request

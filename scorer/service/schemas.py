@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from scorer.models import Paper
+from scorer.pipeline import BatchSummary
 from scorer.rubric import INLINE_LIMITS, Dimension, Rubric, check_limits
 
 __all__ = [
@@ -197,21 +198,9 @@ class BatchRequest(BaseModel):
     )
 
 
-class BatchTotals(BaseModel):
-    """The counts of a batch, as in ``scorer batch``'s summary line."""
+class BatchTotals(BatchSummary):
+    """The counts of a batch, as in ``scorer batch``'s summary line (the fields of BatchSummary)."""
 
-    scanned: int = Field(description="Records in the request, invalid ones included.")
-    unique: int = Field(description="Papers left after merging duplicates.")
-    duplicates: int
-    scored: int = Field(description="Papers scored by the model now.")
-    cached: int = Field(description="Papers answered from the cache.")
-    failed: int = Field(description="Papers with an error line.")
-    invalid: int = Field(
-        default=0, description="Records that were not papers (an error line each, not scored)."
-    )
-    above_threshold: int
-    tokens: int
-    wall_s: float
     complete: bool = Field(description="False when the batch stopped early (see the error line).")
 
 

@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import AsyncIterator
 
-from scorer.batch import BatchSummary
 from scorer.engine import Scorer
 from scorer.errors import ScorerError
-from scorer.identity import dedupe_papers
 from scorer.models import Paper, ScoredPaper
+from scorer.pipeline import BatchSummary, Scored, score_stream
 from scorer.rubric import Rubric
 from scorer.service.errors import public_message, scrub, status_for
 from scorer.service.metrics import ServiceMetrics
@@ -55,25 +53,27 @@ class BatchStream:
         secrets: tuple[str | None, ...] = (),
         invalid: list[InvalidRecord] | None = None,
     ) -> None:
-        self._rubric = rubric
         self._invalid = invalid or []
         self._metrics = metrics
         self._secrets = secrets
-        self._started = time.perf_counter()
-        unique = list(dedupe_papers(papers))
-        self._summary = BatchSummary(scanned=len(papers), duplicates=len(papers) - len(unique))
-        self._results = scorer.ascore_many(unique, rubric, concurrency=concurrency)
-        self._first: ScoredPaper | None = None
+        # Invalid records were found while parsing the body: counted, never scored.
+        self._summary = BatchSummary(scanned=len(self._invalid), invalid=len(self._invalid))
+        self._results = score_stream(
+            papers, rubric, scorer, summary=self._summary, concurrency=concurrency
+        )
+        self._first: Scored | None = None
 
     async def start(self) -> None:
         """Wait for the first result; raise the error if it stops the whole batch."""
         try:
-            self._first = await anext(self._results)
+            first = await anext(self._results)
         except StopAsyncIteration:
             self._first = None
         except BaseException:
             await self._close()
             raise
+        else:
+            self._first = first if isinstance(first, Scored) else None
 
     async def lines(self) -> AsyncIterator[bytes]:
         """The response body, one NDJSON line per chunk."""
@@ -83,8 +83,9 @@ class BatchStream:
         try:
             if self._first is not None:
                 yield self._line(self._first)
-            async for result in self._results:
-                yield self._line(result)
+            async for outcome in self._results:
+                if isinstance(outcome, Scored):
+                    yield self._line(outcome)
         except ScorerError as exc:  # e.g. FatalBackendError: every other paper would fail too
             error = BatchAbort(
                 type=type(exc).__name__,
@@ -101,36 +102,16 @@ class BatchStream:
             yield _json_line({"error": error.model_dump()})
         yield _json_line({"summary": self._totals(complete=error is None).model_dump()})
 
-    def _line(self, result: ScoredPaper) -> bytes:
+    def _line(self, outcome: Scored) -> bytes:
+        result: ScoredPaper = outcome.result
         self._metrics.observe(result)
-        summary = self._summary
         if result.error is not None:
             result = result.model_copy(update={"error": scrub(result.error, *self._secrets)})
-            summary.failed += 1
-        elif result.cached:
-            summary.cached += 1
-        else:
-            summary.scored += 1
-        if result.ok and result.scores[self._rubric.primary.name] >= self._rubric.threshold:
-            summary.above_threshold += 1
-        summary.tokens += result.usage.total_tokens
         return result.model_dump_json().encode() + b"\n"
 
     def _totals(self, *, complete: bool) -> BatchTotals:
-        s = self._summary
-        return BatchTotals(
-            scanned=s.scanned + len(self._invalid),
-            unique=s.unique,
-            duplicates=s.duplicates,
-            scored=s.scored,
-            cached=s.cached,
-            failed=s.failed,
-            invalid=len(self._invalid),
-            above_threshold=s.above_threshold,
-            tokens=s.tokens,
-            wall_s=round(time.perf_counter() - self._started, 3),
-            complete=complete,
-        )
+        counts = self._summary.model_dump()
+        return BatchTotals(**(counts | {"wall_s": round(counts["wall_s"], 3)}), complete=complete)
 
     async def _close(self) -> None:
         close = getattr(self._results, "aclose", None)
