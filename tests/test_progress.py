@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 from subprocesses import run as run_group
+from subprocesses import started
 
 from scorer.batch import BatchSummary
 from scorer.cli.progress import BatchProgress, count_records
@@ -67,21 +68,21 @@ def test_quiet_prints_nothing() -> None:
 def run_on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     """Run the CLI with stderr on a pseudo-terminal; return (exit code, what it drew)."""
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(
+    with started(
         [*SCORER, *args], env=env, stdout=subprocess.DEVNULL, stderr=follower, text=True
-    )
-    os.close(follower)
-    drawn = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        drawn += chunk
-    os.close(leader)
-    return proc.wait(timeout=60), drawn.decode("utf-8", "replace")
+    ) as proc:
+        os.close(follower)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        os.close(leader)
+        return proc.wait(timeout=60), drawn.decode("utf-8", "replace")
 
 
 def test_a_terminal_gets_a_live_bar(fake: FakeOpenAI, isolated_env: Path, tmp_path: Path) -> None:
