@@ -22,16 +22,35 @@ TOOL_FOLDERS = {".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", "__pycac
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Which tests share a pytest-xdist worker (``--dist loadgroup`` in pyproject.toml).
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test its own id; which tests share a pytest-xdist worker (``-n N``).
 
     A file's tests stay together, so its module fixtures (servers, background
     runs) start once; every embedded-model test goes to one worker, since two
     llama.cpp servers at once would fight over the cores.
     """
     for item in items:
+        # pytest 9.2 builds an item's id from its original name and its parameters;
+        # schemathesis 4 gives its items the operation in the name only, so all its
+        # items in tests/test_service_fuzz.py shared one id, and pytest-xdist (which
+        # keys the work by id) ran one of the six operations and dropped the rest.
+        if item.name.endswith("]") and not item.nodeid.endswith("]"):
+            _set_nodeid(item, item.nodeid + item.name[item.name.index("[") :])
         group = "embedded" if item.get_closest_marker("embedded") else item.path.name
         item.add_marker(pytest.mark.xdist_group(group))
+        # pytest-xdist's loadgroup reads the group from an "@group" suffix of the id,
+        # which it writes to Item._nodeid, an attribute pytest 9.2 no longer reads.
+        if hasattr(config, "workerinput") and config.getoption("loadgroup", False):
+            _set_nodeid(item, f"{item.nodeid}@{group}")
+
+
+def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
+    """Give ``item`` the id ``nodeid`` (pytest >= 9.2 keeps it as a NodeId in ``_id``)."""
+    current = getattr(item, "_id", None)
+    if current is not None and hasattr(current, "parse"):
+        item._id = type(current).parse(nodeid)
+    else:
+        item._nodeid = nodeid
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -14,7 +14,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,24 @@ def run(
             proc.communicate()
             raise
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+@contextlib.contextmanager
+def started(args: Sequence[str], **popen: Any) -> Iterator[subprocess.Popen[Any]]:
+    """``subprocess.Popen(args, **popen)`` in a new session, for a test that talks to it.
+
+    Leaving the block while the command still runs (a failed assertion, a
+    timeout, Ctrl-C) kills its whole group, so nothing it started outlives the
+    test. Standard input is empty unless ``popen`` says otherwise.
+    """
+    popen.setdefault("stdin", subprocess.DEVNULL)
+    with subprocess.Popen(list(args), start_new_session=True, **popen) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                kill_group(proc)
+                proc.communicate()
 
 
 def kill_group(proc: subprocess.Popen[Any]) -> None:

@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from click.testing import CliRunner, Result
+from in_process import run_scorer
 from subprocesses import run as run_group
 
 from scorer.cli import cli
@@ -484,7 +485,7 @@ def test_fetch_writes_csv_that_batch_reads(
 ) -> None:
     papers_csv = tmp_path / "papers.csv"
     args = ["fetch", "arxiv", "--query", "testing", "--max-results", "20", "--page-size", "10"]
-    done = run([*args, "-o", str(papers_csv)], cli_env)
+    done = run_scorer([*args, "-o", str(papers_csv)], env=cli_env)
     assert done.returncode == 0, done.stderr
     assert done.stderr == "scorer: fetched 20 papers from arXiv\n"
     rows = list(csv.DictReader(papers_csv.open(encoding="utf-8", newline="")))
@@ -497,7 +498,9 @@ def test_fetch_writes_csv_that_batch_reads(
     assert rows[0]["categories"] == "cs.SE; cs.LG" and rows[0]["published"] == "2022-02-24"
 
     digest = tmp_path / "digest.md"
-    scored = run(["batch", str(papers_csv), "-r", "llm-inference", "-o", str(digest)], cli_env)
+    scored = run_scorer(
+        ["batch", str(papers_csv), "-r", "llm-inference", "-o", str(digest)], env=cli_env
+    )
     assert scored.returncode == 0, scored.stderr
     assert "scanned 20, unique 20, scored 20" in scored.stderr
     assert "out of **20** total scanned." in digest.read_text(encoding="utf-8")
@@ -539,7 +542,7 @@ def test_batch_arxiv_scores_the_search(
 ) -> None:
     out = tmp_path / "scored.csv"
     args = ["batch", "--arxiv", "testing", "--max-results", "10", "-r", "llm-inference"]
-    done = run([*args, "-o", str(out)], cli_env)
+    done = run_scorer([*args, "-o", str(out)], env=cli_env)
     assert done.returncode == 0, done.stderr
     assert "scorer: fetched 10 papers from arXiv" in done.stderr
     assert "scanned 10, unique 10, scored 10" in done.stderr

@@ -13,6 +13,8 @@ import gc
 import json
 import socket
 import sys
+import threading
+import time
 import warnings
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
@@ -470,13 +472,27 @@ def test_ascore_many_sends_identical_papers_once(
     assert sum(r.usage.requests for r in results) == 1
 
 
+def release_when_in_flight(fake: FakeOpenAI, count: int) -> None:
+    """Release the held fake once ``count`` requests are in flight (60 s: a hang guard)."""
+    deadline = time.monotonic() + 60
+    while fake.in_flight < count and time.monotonic() < deadline:
+        time.sleep(0.005)
+    fake.release()
+
+
 def test_a_fatal_error_stops_the_batch(
     fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
 ) -> None:
     fake.enqueue(*[Reply.unauthorized()] * 10)
     papers = [{"title": f"Paper {i} on KV caches", "abstract": "Serving."} for i in range(10)]
+    # Both slots' requests reach the server before either is answered (on a busy machine
+    # the first 401 could otherwise come back before the second request went out).
+    fake.hold()
+    releaser = threading.Thread(target=release_when_in_flight, args=(fake, 2))
+    releaser.start()
     with pytest.raises(FatalBackendError) as info:
         collect(make_scorer(fake, settings, sleeps), papers, rubric, concurrency=2)
+    releaser.join()
 
     assert info.value.status_code == 401
     assert fake.count == 2  # the two in flight; papers waiting for a slot never go out

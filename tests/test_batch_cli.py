@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import diskcache
-from subprocesses import run as run_group
-from subprocesses import wait_for_rows
+from in_process import run_scorer
+from subprocesses import started, wait_for_rows
 
 from scorer.testing import FakeOpenAI
 
@@ -24,8 +24,8 @@ SCORER = [sys.executable, "-c", "from scorer.cli import main; main()"]
 def run(
     args: list[str], fake: FakeOpenAI, cache: Path, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "OPENAI_BASE_URL": fake.base_url, "SCORER_CACHE_DIR": str(cache)}
-    return run_group([*SCORER, *args], timeout=120, input=stdin, env=env)
+    env = {"OPENAI_BASE_URL": fake.base_url, "SCORER_CACHE_DIR": str(cache)}
+    return run_scorer(args, env=env, input=stdin)
 
 
 def test_kitchenham_sample_to_csv_jsonl_and_digest(
@@ -105,11 +105,11 @@ def test_kill_9_mid_batch_then_rerun_sends_only_the_unfinished(
     out = tmp_path / "out.jsonl"
     env = {**os.environ, "OPENAI_BASE_URL": fake.base_url, "SCORER_CACHE_DIR": str(isolated_env)}
     args = ["batch", str(source), "-r", "llm-inference", "--concurrency", "2", "-o", str(out)]
-    proc = subprocess.Popen([*SCORER, *args], env=env, stderr=subprocess.DEVNULL)
-    # Rows go to a temporary file beside out.jsonl as they finish; kill -9 leaves it.
-    assert wait_for_rows(tmp_path, ".out.jsonl.*.tmp", 6)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    with started([*SCORER, *args], env=env, stderr=subprocess.DEVNULL) as proc:
+        # Rows go to a temporary file beside out.jsonl as they finish; kill -9 leaves it.
+        assert wait_for_rows(tmp_path, ".out.jsonl.*.tmp", 6)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     (partial,) = tmp_path.glob(".out.jsonl.*.tmp")
     finished = len(partial.read_text().splitlines())
     assert 6 <= finished < 24

@@ -6,6 +6,7 @@ asked (``fake.count``) and look at what is on disk.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from typing import Any
 
 import diskcache
 import pytest
+from subprocesses import started
 
 import scorer
 from scorer import CacheError, Sampling, Score, ScoredPaper, Usage, load_rubric
@@ -311,10 +313,8 @@ def test_two_processes_share_one_cache_without_corrupting_it(
     def start(name: str) -> tuple[subprocess.Popen[str], Path]:
         ready = tmp_path / f"ready-{name}"
         argv = [sys.executable, "-c", WORKER, json.dumps(papers), str(ready), str(go)]
-        proc = subprocess.Popen(
-            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        return proc, ready
+        pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+        return stack.enter_context(started(argv, env=env, **pipes)), ready
 
     def finish(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
         out, err = proc.communicate(timeout=60)
@@ -322,12 +322,13 @@ def test_two_processes_share_one_cache_without_corrupting_it(
         assert "Traceback" not in err
         return [json.loads(line) for line in out.splitlines()]
 
-    workers = [start("a"), start("b")]
-    deadline = time.monotonic() + 30
-    while not all(ready.exists() for _, ready in workers) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    go.touch()  # both have imported scorer: now they race
-    outputs = [finish(proc) for proc, _ in workers]
+    with contextlib.ExitStack() as stack:  # both process groups are killed if the test fails
+        workers = [start("a"), start("b")]
+        deadline = time.monotonic() + 30
+        while not all(ready.exists() for _, ready in workers) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        go.touch()  # both have imported scorer: now they race
+        outputs = [finish(proc) for proc, _ in workers]
 
     for lines in outputs:
         assert sorted(line["id"] for line in lines) == sorted(p["id"] for p in papers)

@@ -18,12 +18,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from subprocess import Popen
 
 import diskcache
 import pytest
 from subprocesses import run as run_group
+from subprocesses import started
 
 from scorer import Settings, load_rubric
 from scorer.engine import Scorer
@@ -236,7 +238,10 @@ def test_a_full_disk_under_the_cache_keeps_every_paid_answer(
 # -- two processes, one cache -------------------------------------------------------------------
 
 
-def start_batch(fake: FakeOpenAI, cache: Path, papers: Path, out: Path, *args: str) -> Popen:
+def start_batch(
+    fake: FakeOpenAI, cache: Path, papers: Path, out: Path, *args: str
+) -> AbstractContextManager[Popen[str]]:
+    """``scorer batch`` started in its own process group, killed with it if still running."""
     env = {
         **os.environ,
         "OPENAI_BASE_URL": fake.base_url,
@@ -247,12 +252,10 @@ def start_batch(fake: FakeOpenAI, cache: Path, papers: Path, out: Path, *args: s
         "SCORER_TIMEOUT": "600",
     }
     argv = [*SCORER, "batch", str(papers), "-r", "llm-inference", "-o", str(out), *args]
-    return subprocess.Popen(
-        argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+    return started(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_in_flight(fake: FakeOpenAI, count: int, procs: list[Popen]) -> None:
+def wait_for_in_flight(fake: FakeOpenAI, count: int, procs: list[Popen[str]]) -> None:
     """Wait (no deadline: pytest's own timeout, if any, applies) until ``count`` requests
     are held by the fake at once."""
     while fake.in_flight < count:
@@ -277,16 +280,19 @@ def test_two_batches_on_one_cache_pay_for_each_paper_once_plus_the_concurrency(
         papers.write_text(own.read_text(encoding="utf-8") + shared, encoding="utf-8")
         runs.append((papers, tmp_path / f"{name}-out.jsonl"))
     fake.hold()
-    procs = [
-        start_batch(fake, isolated_env, papers, out, "--concurrency", str(concurrency))
-        for papers, out in runs
-    ]
-    try:
-        wait_for_in_flight(fake, 2 * concurrency, procs)
-    finally:
-        fake.latency = 0.2
-        fake.release()
-    results = [proc.communicate(timeout=120) for proc in procs]
+    with contextlib.ExitStack() as stack:
+        procs = [
+            stack.enter_context(
+                start_batch(fake, isolated_env, papers, out, "--concurrency", str(concurrency))
+            )
+            for papers, out in runs
+        ]
+        try:
+            wait_for_in_flight(fake, 2 * concurrency, procs)
+        finally:
+            fake.latency = 0.2
+            fake.release()
+        results = [proc.communicate(timeout=120) for proc in procs]
 
     for proc, (_, stderr) in zip(procs, results, strict=True):
         assert proc.returncode == 0, stderr
@@ -306,13 +312,13 @@ def test_a_claim_left_by_a_killed_process_does_not_hold_up_the_next_run(
 ) -> None:
     papers = write_papers(tmp_path / "in.jsonl", 3)
     fake.hold()  # the first run's requests are in flight when it is killed
-    first = start_batch(fake, isolated_env, papers, tmp_path / "a.jsonl")
-    try:
-        wait_for_in_flight(fake, 3, [first])  # every paper claimed and asked
-    finally:
-        first.kill()
-        first.communicate()
-        fake.release()
+    with start_batch(fake, isolated_env, papers, tmp_path / "a.jsonl") as first:
+        try:
+            wait_for_in_flight(fake, 3, [first])  # every paper claimed and asked
+        finally:
+            first.kill()
+            first.communicate()
+            fake.release()
     with diskcache.Cache(str(isolated_env)) as store:
         assert sum(str(store[key]).startswith("claim:") for key in store) == 3
 

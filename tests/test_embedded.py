@@ -17,6 +17,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from subprocesses import run as run_group
 
 from scorer import Paper, RetryPolicy, Settings, load_rubric, score, score_many
 from scorer.backends import OpenAICompatBackend
@@ -128,7 +129,7 @@ def test_cli_scores_offline_and_says_so(isolated_env: Path) -> None:
         "score", "--rubric", "llm-inference",
         "--title", paper.title, "--abstract", paper.abstract, "--format", "json",
     ]  # fmt: skip
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    done = run_group(command, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "embedded SmolLM2-135M" in done.stderr
     result = json.loads(done.stdout)
@@ -150,7 +151,7 @@ def test_batch_writes_markdown_and_html_digests_offline(isolated_env: Path, tmp_
         sys.executable, "-m", "scorer", "batch", str(source), "-r", "llm-inference",
         "--threshold", "0", "-o", str(md), "-o", str(html), "-o", str(rows_out),
     ]  # fmt: skip
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    done = run_group(command, env=env, timeout=300)
 
     assert done.returncode == 0, done.stderr
     assert "scanned 5, unique 3, scored 3" in done.stderr
@@ -179,9 +180,7 @@ for _ in range(5):
     EmbeddedServer.stop()
 print("ok")
 """
-    run = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
-    )
+    run = run_group([sys.executable, "-c", script], timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == "ok"
 
@@ -189,11 +188,9 @@ print("ok")
 def run_cli(args: list[str], cache: Path, **env: str) -> subprocess.CompletedProcess[str]:
     """``scorer ARGS`` in a child process, as a user runs it, on an offline environment."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SCORER_"))}
-    return subprocess.run(
+    return run_group(
         [sys.executable, "-m", "scorer", *args],
         env={**clean, "SCORER_CACHE_DIR": str(cache), **env},
-        capture_output=True,
-        text=True,
         timeout=600,
     )
 

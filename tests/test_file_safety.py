@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from subprocesses import wait_for_rows
+from subprocesses import started, wait_for_rows
 
 from scorer import Paper, Settings, load_rubric
 from scorer.batch import run_batch
@@ -120,12 +120,12 @@ def test_stdin_redirected_from_the_output_is_refused(fake: FakeOpenAI, tmp_path:
     out.write_text(json.dumps({"title": "T", "abstract": "A"}) + "\n", encoding="utf-8")
     before = out.read_bytes()
     env = {**os.environ, "OPENAI_BASE_URL": fake.base_url}
-    with out.open("rb") as stdin:
-        done = subprocess.run(
-            [*SCORER, "batch", "-", "-r", "llm-inference", "-o", str(out)],
-            stdin=stdin, env=env, capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-    assert done.returncode == 2 and "is the input file" in done.stderr, done.stderr
+    with out.open("rb") as stdin, started(
+        [*SCORER, "batch", "-", "-r", "llm-inference", "-o", str(out)],
+        stdin=stdin, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    ) as proc:  # fmt: skip
+        _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and "is the input file" in stderr, stderr
     assert out.read_bytes() == before and fake.count == 0
 
 
@@ -288,19 +288,14 @@ def test_ctrl_c_keeps_the_finished_rows_and_leaves_no_temporary_file(
     fake.latency = 0.25
     env = {**os.environ, "OPENAI_BASE_URL": fake.base_url, "SCORER_CACHE_DIR": str(isolated_env)}
     args = ["batch", str(source), "-r", "llm-inference", "--concurrency", "2"]
-    proc = subprocess.Popen(
+    with started(
         [*SCORER, *args, *(f"-o{o}" for o in outs)],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
+    ) as proc:  # fmt: skip
         assert wait_for_rows(tmp_path, ".out.jsonl.*.tmp", 4), "no rows were written"
         assert outs[1].read_text(encoding="utf-8") == OLD  # the old file stays until the end
         proc.send_signal(stop)
         _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
     rows = list(csv.DictReader(outs[0].open(encoding="utf-8")))

@@ -9,7 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from subprocesses import run as run_group
+from in_process import run_scorer
+from subprocesses import started
 
 from scorer.batch import BatchSummary
 from scorer.cli.progress import BatchProgress, count_records
@@ -67,21 +68,21 @@ def test_quiet_prints_nothing() -> None:
 def run_on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     """Run the CLI with stderr on a pseudo-terminal; return (exit code, what it drew)."""
     leader, follower = pty.openpty()
-    proc = subprocess.Popen(
+    with started(
         [*SCORER, *args], env=env, stdout=subprocess.DEVNULL, stderr=follower, text=True
-    )
-    os.close(follower)
-    drawn = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        drawn += chunk
-    os.close(leader)
-    return proc.wait(timeout=60), drawn.decode("utf-8", "replace")
+    ) as proc:
+        os.close(follower)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        os.close(leader)
+        return proc.wait(timeout=60), drawn.decode("utf-8", "replace")
 
 
 def test_a_terminal_gets_a_live_bar(fake: FakeOpenAI, isolated_env: Path, tmp_path: Path) -> None:
@@ -105,7 +106,7 @@ def test_a_terminal_gets_a_live_bar(fake: FakeOpenAI, isolated_env: Path, tmp_pa
 def test_no_progress_off_a_terminal_unless_asked(
     fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
 ) -> None:
-    env = {**os.environ, "OPENAI_BASE_URL": fake.base_url, "SCORER_CACHE_DIR": str(isolated_env)}
+    env = {"OPENAI_BASE_URL": fake.base_url, "SCORER_CACHE_DIR": str(isolated_env)}
     args = [
         "batch",
         str(KITCHENHAM),
@@ -114,7 +115,7 @@ def test_no_progress_off_a_terminal_unless_asked(
         "-o",
         str(tmp_path / "o.csv"),
     ]
-    done = run_group([*SCORER, *args], timeout=60, env=env)
+    done = run_scorer(args, env=env)  # stderr is not a terminal here either
     assert done.returncode == 0
     assert "papers/s" not in done.stderr and "\x1b[" not in done.stderr
     assert done.stderr.splitlines()[-1].startswith("scorer: scanned 60")

@@ -24,6 +24,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from subprocesses import run as run_group
+from subprocesses import started
 
 from scorer import Settings, builtin_rubric_names
 from scorer.service import create_app
@@ -578,44 +579,44 @@ def test_serve_end_to_end(fake: FakeOpenAI, isolated_env: Path) -> None:
         SCORER_CACHE_DIR=str(isolated_env),
         SCORER_API_TOKEN=TOKEN,
     )
-    proc = subprocess.Popen(
+    with started(
         [sys.executable, "-m", "scorer", "serve", "--port", "0"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-    stderr: list[str] = []
+    ) as proc:  # its group is killed if it outlives the block
+        lines: queue.Queue[str] = queue.Queue()
+        stderr: list[str] = []
 
-    def read() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            stderr.append(line)
-            lines.put(line)
+        def read() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                stderr.append(line)
+                lines.put(line)
 
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        url = None
-        deadline = time.monotonic() + 30
-        while url is None and time.monotonic() < deadline:
-            with contextlib.suppress(queue.Empty):
-                found = re.search(
-                    r"serving on (http://\S+) \(bearer token required", lines.get(timeout=1)
-                )
-                url = found[1] if found else None
-        assert url is not None, "".join(stderr)
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        with httpx.Client(base_url=url, headers=headers, trust_env=False, timeout=20) as client:
-            answer = client.post("/v1/score", json={"paper": PAPER, "rubric": "llm-inference"})
-        assert answer.status_code == 200, answer.text
-        assert set(answer.json()["scores"]) == {"relevance", "hype"}
-        assert fake.count == 1
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=15)
-        reader.join(timeout=5)
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            url = None
+            deadline = time.monotonic() + 120  # a hang guard: start-up is slow on a busy machine
+            while url is None and time.monotonic() < deadline:
+                with contextlib.suppress(queue.Empty):
+                    found = re.search(
+                        r"serving on (http://\S+) \(bearer token required", lines.get(timeout=1)
+                    )
+                    url = found[1] if found else None
+            assert url is not None, "".join(stderr)
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            with httpx.Client(base_url=url, headers=headers, trust_env=False, timeout=20) as client:
+                answer = client.post("/v1/score", json={"paper": PAPER, "rubric": "llm-inference"})
+            assert answer.status_code == 200, answer.text
+            assert set(answer.json()["scores"]) == {"relevance", "hype"}
+            assert fake.count == 1
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=15)
+            reader.join(timeout=5)
     log = "".join(stderr)
     assert proc.returncode in (0, -signal.SIGTERM), log
     assert "Application shutdown complete" in log

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+from subprocesses import started
 
 from scorer.service.logs import SecretFilter
 from scorer.testing import FakeOpenAI, Reply
@@ -42,36 +43,37 @@ def scorer_serve(fake: FakeOpenAI, cache: Path, *args: str) -> Iterator[tuple[st
         "SCORER_CACHE_DIR": str(cache),
         "SCORER_API_TOKEN": TOKEN,
     }
-    proc = subprocess.Popen(
+    with started(
         [sys.executable, "-m", "scorer", "serve", "--port", "0", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    output: list[str] = []
-    banner: queue.Queue[str] = queue.Queue()
+    ) as proc:  # its group is killed if it outlives the block
+        output: list[str] = []
+        banner: queue.Queue[str] = queue.Queue()
 
-    def read(stream: io.TextIOBase) -> None:
-        for line in stream:
-            output.append(line)
-            if BANNER.search(line):
-                banner.put(line)
+        def read(stream: io.TextIOBase) -> None:
+            for line in stream:
+                output.append(line)
+                if BANNER.search(line):
+                    banner.put(line)
 
-    readers = [
-        threading.Thread(target=read, args=(s,), daemon=True) for s in (proc.stdout, proc.stderr)
-    ]
-    for reader in readers:
-        reader.start()
-    try:
-        found = BANNER.search(banner.get(timeout=60))
-        assert found is not None
-        yield found[1], output
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
+        readers = [
+            threading.Thread(target=read, args=(s,), daemon=True)
+            for s in (proc.stdout, proc.stderr)
+        ]
         for reader in readers:
-            reader.join(timeout=5)
+            reader.start()
+        try:
+            found = BANNER.search(banner.get(timeout=60))
+            assert found is not None
+            yield found[1], output
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=20)
+            for reader in readers:
+                reader.join(timeout=5)
     assert "Traceback" not in "".join(output)
 
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from subprocesses import run as run_group
 
 from scorer import Settings
 from scorer.cli import cli
@@ -98,11 +98,9 @@ def test_no_demo_notice_before_an_input_error(tmp_path: Path) -> None:
     bad.write_text("title,year\nA paper,2026\n", encoding="utf-8")  # no abstract column
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SCORER_"))}
     env["SCORER_CACHE_DIR"] = str(tmp_path / "cache")
-    done = subprocess.run(
+    done = run_group(
         [sys.executable, "-m", "scorer", "batch", str(bad), "-r", "llm-inference"],
         env=env,
-        capture_output=True,
-        text=True,
         timeout=120,
         cwd=tmp_path,
     )
