@@ -30,7 +30,7 @@ import re
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from scorer.models import Usage
+    from scorer._models import Usage
 
 # The error classes, by name: what ``scorer`` exports from here (``redact`` stays here).
 ERROR_CLASSES = (

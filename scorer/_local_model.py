@@ -11,7 +11,7 @@ import hashlib
 import importlib.util
 from pathlib import Path
 
-from scorer.errors import ConfigError
+from scorer._errors import ConfigError
 
 __all__ = [
     "DEMO_NOTICE",

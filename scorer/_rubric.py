@@ -36,9 +36,9 @@ from pydantic import (
     model_validator,
 )
 
-from scorer.errors import ConfigError, RubricError
-from scorer.method_spec import METHOD_HELP, parse_method
-from scorer.resources import resource_dir
+from scorer._errors import ConfigError, RubricError
+from scorer._resources import resource_dir
+from scorer.methods._spec import METHOD_HELP, parse_method
 
 __all__ = [
     "INLINE_LIMITS",

@@ -11,10 +11,10 @@ from typing import Any, Literal
 import platformdirs
 from pydantic import SecretStr
 
-from scorer.errors import ConfigError
-from scorer.local_model import check_gguf, gguf_model_id, is_gguf_name
-from scorer.method_spec import MethodSpec, parse_method
-from scorer.paper_limits import PaperLimits
+from scorer._errors import ConfigError
+from scorer._local_model import check_gguf, gguf_model_id, is_gguf_name
+from scorer.methods._spec import MethodSpec, parse_method
+from scorer.prompt._paper_limits import PaperLimits
 
 __all__ = [
     "DEFAULT_OPENAI_MODEL",
@@ -137,7 +137,7 @@ class Settings:
     retry: RetryPolicy = RetryPolicy()
     limits: RateLimits = RateLimits()
     method: MethodSpec | None = None  # None: the rubric's, else see methods.method_spec_for
-    # How much of a paper is sent to the model (see scorer.paper_limits).
+    # How much of a paper is sent to the model (see scorer.prompt._paper_limits).
     max_title_chars: int = PaperLimits.title
     max_abstract_chars: int = PaperLimits.abstract
     max_authors: int = PaperLimits.authors
@@ -180,7 +180,7 @@ class Settings:
         """The model name used for requests and in cache keys.
 
         A GGUF file is named by its file name and a hash of its content, not
-        its path (see :func:`scorer.local_model.gguf_model_id`).
+        its path (see :func:`scorer._local_model.gguf_model_id`).
         """
         if self.uses_embedded:
             gguf = self.gguf_file

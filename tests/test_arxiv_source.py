@@ -30,9 +30,9 @@ import pytest
 from click.testing import CliRunner, Result
 from subprocesses import run as run_group
 
+from scorer._errors import ConfigError, InputError
+from scorer._models import Paper
 from scorer.cli import cli
-from scorer.errors import ConfigError, InputError
-from scorer.models import Paper
 from scorer.sources import arxiv_query, fetch_arxiv
 from scorer.testing import FakeOpenAI
 

@@ -19,7 +19,7 @@ import pytest
 
 import scorer
 from scorer import CacheError, Sampling, Score, ScoredPaper, Usage, load_rubric
-from scorer.resources import resource_dir
+from scorer._resources import resource_dir
 from scorer.testing import FakeOpenAI
 
 API_KEY = "sk-test-cache-0123456789abcdef"

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 
 from scorer import Paper, RetryPolicy, Settings, load_rubric, score, score_many
+from scorer._local_model import DEMO_NOTICE
+from scorer._settings import EMBEDDED_MODEL
 from scorer.backends import OpenAICompatBackend
 from scorer.backends.embedded import SLOTS, EmbeddedBackend, smollm2_gguf
-from scorer.engine import Scorer
-from scorer.local_model import DEMO_NOTICE
-from scorer.method_spec import parse_method
-from scorer.settings import EMBEDDED_MODEL
+from scorer.engine._scorer import Scorer
+from scorer.methods._spec import parse_method
 from scorer.testing import FakeOpenAI
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "seed_papers.jsonl"

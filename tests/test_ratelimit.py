@@ -9,12 +9,12 @@ import time
 import pytest
 
 from scorer import Settings, score_many
+from scorer._errors import ConfigError
+from scorer._models import Paper
+from scorer._rubric import load_rubric
+from scorer._settings import RateLimits
 from scorer.backends.ratelimit import RequestGate, estimate_tokens
-from scorer.errors import ConfigError
-from scorer.models import Paper
-from scorer.prompt import load_prompt
-from scorer.rubric import load_rubric
-from scorer.settings import RateLimits
+from scorer.prompt._messages import load_prompt
 from scorer.testing import FakeOpenAI
 
 PAPERS = [{"title": f"Paper {i} on paged attention", "abstract": "KV caches."} for i in range(6)]

@@ -17,15 +17,15 @@ import httpx2
 import openai
 import pytest
 
-from scorer.backends.retry import is_transient, retry_after_seconds, retrying, to_backend_error
-from scorer.errors import (
+from scorer._errors import (
     BackendError,
     ConfigError,
     FatalBackendError,
     RequestRefusedError,
     RetryExhausted,
 )
-from scorer.settings import RetryPolicy, Settings
+from scorer._settings import RetryPolicy, Settings
+from scorer.backends.retry import is_transient, retry_after_seconds, retrying, to_backend_error
 
 URL = "http://127.0.0.1:9/v1/chat/completions"
 REQUEST = httpx2.Request("POST", URL)

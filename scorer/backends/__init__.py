@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from scorer._settings import Settings
 from scorer.backends.base import Backend, Completion
-from scorer.settings import Settings
 
 if TYPE_CHECKING:
     from scorer.backends.openai_compat import OpenAICompatBackend

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from scorer.models import Usage
+from scorer._models import Usage
 
 __all__ = ["Backend", "Completion", "FirstToken", "Messages"]
 
@@ -46,7 +46,7 @@ class Backend(Protocol):
         *,
         sampling: Mapping[str, Any] | None = None,
     ) -> Completion:
-        """Ask the model; raise a :class:`~scorer.errors.BackendError` on failure.
+        """Ask the model; raise a :class:`~scorer._errors.BackendError` on failure.
 
         ``sampling`` overrides the settings' sampling values for this call.
         """
@@ -55,7 +55,7 @@ class Backend(Protocol):
     async def first_token(self, messages: Messages, *, top: int = 20) -> FirstToken:
         """The ``top`` most likely first tokens of the answer (one token generated).
 
-        Raise :class:`~scorer.errors.UnsupportedMethodError` when the endpoint
+        Raise :class:`~scorer._errors.UnsupportedMethodError` when the endpoint
         returns no log-probabilities.
         """
         ...

@@ -38,12 +38,12 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+from scorer._errors import ConfigError
+from scorer._local_model import DEMO_NOTICE, bundled_gguf, check_gguf
+from scorer._settings import Settings
 from scorer.backends.limited import LimitedBackend, Places
 from scorer.backends.openai_compat import OpenAICompatBackend
 from scorer.backends.ratelimit import RequestGate
-from scorer.errors import ConfigError
-from scorer.local_model import DEMO_NOTICE, bundled_gguf, check_gguf
-from scorer.settings import Settings
 
 __all__ = ["SLOTS", "EmbeddedBackend", "EmbeddedServer", "embedded_backend", "smollm2_gguf"]
 

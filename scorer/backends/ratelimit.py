@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from aiolimiter import AsyncLimiter
 
+from scorer._settings import RateLimits
 from scorer.backends.base import Messages
-from scorer.settings import RateLimits
 
 __all__ = ["RequestGate", "estimate_tokens"]
 

@@ -29,9 +29,9 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from scorer.errors import BackendError, FatalBackendError, RequestRefusedError, RetryExhausted
-from scorer.retry_after import retry_after
-from scorer.settings import RetryPolicy
+from scorer._errors import BackendError, FatalBackendError, RequestRefusedError, RetryExhausted
+from scorer._retry_after import retry_after
+from scorer._settings import RetryPolicy
 
 __all__ = [
     "Sleep",

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 from html import escape
 
-from scorer.digest import (
+from scorer._models import ScoredPaper
+from scorer._rubric import Rubric
+from scorer._whitespace import one_line
+from scorer.digest._markdown import (
     DEMO_NOTE,
     MAX_AUTHORS,
     Digest,
@@ -21,11 +24,8 @@ from scorer.digest import (
     count_papers,
     failures_sentence,
 )
-from scorer.digest_text import http_url
-from scorer.html_page import content_security_policy, page_head
-from scorer.models import ScoredPaper
-from scorer.rubric import Rubric
-from scorer.whitespace import one_line
+from scorer.digest._page import content_security_policy, page_head
+from scorer.digest._text import http_url
 
 __all__ = ["render_html"]
 
@@ -135,7 +135,7 @@ _CSP = content_security_policy(style=_CSS, script=_JS)
 def render_html(digest: Digest) -> str:
     """Render the digest as one HTML page with no external resources.
 
-    >>> from scorer.rubric import load_rubric
+    >>> from scorer._rubric import load_rubric
     >>> page = render_html(Digest(load_rubric("llm-inference")))
     >>> "No papers above threshold" in page and "<script src" not in page
     True

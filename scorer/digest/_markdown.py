@@ -1,7 +1,7 @@
 """The Markdown digest: scored papers above a rubric's threshold, best first.
 
 The layout reproduces a real digest (``fixtures/seed_digest.md``) byte for byte,
-minus that digest's bug: papers are merged by :func:`~scorer.identity.paper_identity`,
+minus that digest's bug: papers are merged by :func:`~scorer.engine._identity.paper_identity`,
 so each one is counted once and listed once.
 
 Decisions the seed leaves open:
@@ -25,7 +25,7 @@ digest of a real model's scores with no failures is the seed's layout:
   the demo model, whose scores rarely reach a threshold), the best of the rest
   follow under their own heading, each marked as below the threshold.
 
-Every field is escaped by :mod:`scorer.digest_text`, and only http(s) URLs
+Every field is escaped by :mod:`scorer.digest._text`, and only http(s) URLs
 become links, so no paper or model text can add Markdown or HTML.
 """
 
@@ -37,17 +37,17 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 
-from scorer.digest_text import (
+from scorer._models import ScoredPaper
+from scorer._rubric import Rubric
+from scorer._settings import EMBEDDED_MODEL
+from scorer.digest._text import (
     escape_markdown,
     http_url,
     markdown_block_start,
     markdown_inline,
     one_line,
 )
-from scorer.identity import paper_identity
-from scorer.models import ScoredPaper
-from scorer.rubric import Rubric
-from scorer.settings import EMBEDDED_MODEL
+from scorer.engine._identity import paper_identity
 
 __all__ = [
     "DEFAULT_TOP_N",
@@ -90,7 +90,7 @@ class Digest:
     default) means :data:`DEFAULT_TOP_N` when the embedded demo model scored
     the papers and 0 (off) otherwise.
 
-    >>> from scorer.rubric import load_rubric
+    >>> from scorer._rubric import load_rubric
     >>> digest = Digest(load_rubric("llm-inference"), threshold=80)
     >>> digest.scanned, digest.threshold, digest.listed
     (0, 80, [])
@@ -242,7 +242,7 @@ def below_heading(digest: Digest, shown: int) -> str:
 def render_markdown(digest: Digest) -> str:
     """Render the Markdown digest.
 
-    >>> from scorer.rubric import load_rubric
+    >>> from scorer._rubric import load_rubric
     >>> print(render_markdown(Digest(load_rubric("llm-inference"))).splitlines()[-1])
     **0** papers above threshold (70/100) out of **0** total scanned.
     """

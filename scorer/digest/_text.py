@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from scorer.whitespace import one_line
+from scorer._whitespace import one_line
 
 __all__ = ["escape_markdown", "http_url", "markdown_block_start", "markdown_inline", "one_line"]
 

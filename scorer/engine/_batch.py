@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from scorer.engine import Scorer
-from scorer.identity import paper_identity
-from scorer.models import Paper, ScoredPaper
-from scorer.rubric import Rubric
-from scorer.writers import ResultWriter
+from scorer._models import Paper, ScoredPaper
+from scorer._rubric import Rubric
+from scorer.engine._identity import paper_identity
+from scorer.engine._scorer import Scorer
+from scorer.io._writers import ResultWriter
 
 __all__ = ["BatchSummary", "run_batch"]
 

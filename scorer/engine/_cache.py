@@ -31,11 +31,11 @@ from typing import Any
 import diskcache
 from pydantic import ValidationError
 
-from scorer.errors import CacheError
-from scorer.identity import normalize_text
-from scorer.models import Paper, Score
-from scorer.rubric import Rubric
-from scorer.settings import Sampling
+from scorer._errors import CacheError
+from scorer._models import Paper, Score
+from scorer._rubric import Rubric
+from scorer._settings import Sampling
+from scorer.engine._identity import normalize_text
 
 __all__ = ["SCHEMA_VERSION", "CacheStats", "Claimed", "ResultCache", "cache_key"]
 

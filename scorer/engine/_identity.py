@@ -12,8 +12,8 @@ import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 
-from scorer.models import Paper
-from scorer.whitespace import one_line
+from scorer._models import Paper
+from scorer._whitespace import one_line
 
 __all__ = ["dedupe_papers", "normalize_text", "paper_identity"]
 

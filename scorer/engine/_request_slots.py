@@ -12,8 +12,8 @@ import urllib.parse
 from collections.abc import Coroutine
 from typing import Any
 
-from scorer.errors import BackendError, FatalBackendError, RetryExhausted
-from scorer.models import Score
+from scorer._errors import BackendError, FatalBackendError, RetryExhausted
+from scorer._models import Score
 
 __all__ = ["REQUEST_SLOTS", "RequestSlots", "without_userinfo"]
 

@@ -22,17 +22,17 @@ from typing import Any, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 
+from scorer._errors import BackendError, CacheError, FatalBackendError, InputError
+from scorer._models import Paper, Score, ScoredPaper, Usage
+from scorer._rubric import Rubric
+from scorer._settings import Settings
 from scorer.backends import Backend, backend_for
-from scorer.cache import Claimed, ResultCache, cache_key
-from scorer.errors import BackendError, CacheError, FatalBackendError, InputError
-from scorer.method_spec import MethodSpec
-from scorer.methods import ScoringMethod, method_for, method_spec_for
-from scorer.models import Paper, Score, ScoredPaper, Usage
-from scorer.paper_limits import bounded_paper
-from scorer.prompt import PromptTemplate
-from scorer.request_slots import REQUEST_SLOTS, RequestSlots, without_userinfo
-from scorer.rubric import Rubric
-from scorer.settings import Settings
+from scorer.engine._cache import Claimed, ResultCache, cache_key
+from scorer.engine._request_slots import REQUEST_SLOTS, RequestSlots, without_userinfo
+from scorer.methods._dispatch import ScoringMethod, method_for, method_spec_for
+from scorer.methods._spec import MethodSpec
+from scorer.prompt._messages import PromptTemplate
+from scorer.prompt._paper_limits import bounded_paper
 
 __all__ = ["PaperLike", "Scorer", "to_paper"]
 
@@ -118,7 +118,7 @@ class Scorer:
         await self.aclose()
 
     def method(self, rubric: Rubric) -> ScoringMethod:
-        """The scoring method for ``rubric`` (see :func:`~scorer.methods.method_spec_for`)."""
+        """The scoring method for ``rubric`` (see :func:`method_spec_for`)."""
         spec = method_spec_for(self.settings, rubric)
         method = self._methods.get(spec)
         if method is None:

@@ -25,9 +25,9 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from scorer.errors import InputError
-from scorer.models import Paper
-from scorer.rubric import Rubric
+from scorer._errors import InputError
+from scorer._models import Paper
+from scorer._rubric import Rubric
 
 __all__ = ["parse_fraction", "prefilter_top", "rubric_query", "similarity_scores"]
 

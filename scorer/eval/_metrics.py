@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy.stats import spearmanr
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from scorer.errors import InputError
+from scorer._errors import InputError
 
 __all__ = [
     "TARGET_RECALL_PERCENT",

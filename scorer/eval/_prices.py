@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from scorer.errors import InputError
+from scorer._errors import InputError
 
 __all__ = ["PRICES", "estimate_cost", "parse_price"]
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from html import escape
 
-from scorer.eval_text import format_score, metric_rows, recall_sentence
-from scorer.evaluation import BUCKETS, TARGET_RECALL_PERCENT, EvalReport, bucket_edges
-from scorer.html_page import content_security_policy, page_head
+from scorer.digest._page import content_security_policy, page_head
+from scorer.eval._metrics import BUCKETS, TARGET_RECALL_PERCENT, EvalReport, bucket_edges
+from scorer.eval._text import format_score, metric_rows, recall_sentence
 
 __all__ = ["render_eval_html"]
 
@@ -87,7 +87,7 @@ _GLOSSARY = (
 def render_eval_html(report: EvalReport, *, title: str) -> str:
     """Render ``report`` as one HTML page with no external resources.
 
-    >>> from scorer.evaluation import LabelledScore, evaluate
+    >>> from scorer.eval._metrics import LabelledScore, evaluate
     >>> page = render_eval_html(evaluate([LabelledScore(80, 1)], threshold=50), title="<x>")
     >>> "&lt;x&gt;" in page and page.count("<svg") == 2
     True

@@ -1,8 +1,8 @@
 """Score labelled papers through the engine and measure agreement with the labels.
 
 The scoring goes through :meth:`Scorer.ascore_many` (same dedup, cache and
-concurrency as a batch); the metrics come from :mod:`scorer.evaluation`. A
-TF-IDF similarity baseline (:mod:`scorer.baseline`) is evaluated on the same
+concurrency as a batch); the metrics come from :mod:`scorer.eval._metrics`. A
+TF-IDF similarity baseline (:mod:`scorer.eval._baseline`) is evaluated on the same
 papers, so every number has something to beat; with ``prefilter`` only the
 papers the baseline ranks in its top fraction reach the model, and the rest
 count as scored 0 (their missed positives show in the recall).
@@ -14,12 +14,12 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scorer.baseline import prefilter_top, similarity_scores
-from scorer.engine import Scorer
-from scorer.evaluation import EvalReport, LabelledScore, evaluate
-from scorer.models import Paper, Usage
-from scorer.prices import estimate_cost
-from scorer.rubric import Rubric
+from scorer._models import Paper, Usage
+from scorer._rubric import Rubric
+from scorer.engine._scorer import Scorer
+from scorer.eval._baseline import prefilter_top, similarity_scores
+from scorer.eval._metrics import EvalReport, LabelledScore, evaluate
+from scorer.eval._prices import estimate_cost
 
 __all__ = ["EvalRun", "LabelledPaper", "run_eval"]
 

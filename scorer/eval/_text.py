@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from scorer.evaluation import TARGET_RECALL_PERCENT, EvalReport, ratio
+from scorer.eval._metrics import TARGET_RECALL_PERCENT, EvalReport, ratio
 
 __all__ = ["format_score", "format_table", "metric_rows", "recall_sentence"]
 

@@ -1,7 +1,7 @@
 """Where a batch run's results go: row files, digests, standard output; all staged.
 
 The library side of ``scorer batch -o ...`` and ``scorer digest -o ...``, so a
-pipeline gets the same guarantees as the command (see :mod:`scorer.outputs`)::
+pipeline gets the same guarantees as the command (see :mod:`scorer.io._outputs`)::
 
     papers, columns = read_input(source)                 # the whole input, before any model call
     with open_sinks(paths, rubric, inputs=[source], input_columns=columns) as out:
@@ -12,7 +12,7 @@ pipeline gets the same guarantees as the command (see :mod:`scorer.outputs`)::
 
 Each output's format follows its extension: ``.csv``, ``.jsonl`` (or
 ``.ndjson``) rows, ``.md`` or ``.html`` digest; :data:`open_sinks` refuses
-any other with one :class:`~scorer.errors.ConfigError` before anything is
+any other with one :class:`~scorer._errors.ConfigError` before anything is
 written.
 
 A run that ends normally (some papers may have failed) writes every output.
@@ -25,18 +25,18 @@ configuration error) leaves every existing output as it was.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TextIO
 
-from scorer.digest import Digest, render_markdown
-from scorer.digest_html import render_html
-from scorer.models import Paper, ScoredPaper
-from scorer.outputs import PARTIAL_ENDINGS, InputRef, StagedOutputs, check_outputs
-from scorer.readers import ProblemHandler, read_papers
-from scorer.rubric import Rubric
-from scorer.writers import CsvWriter, JsonlWriter, ResultWriter, result_names
+from scorer._models import Paper, ScoredPaper
+from scorer._rubric import Rubric
+from scorer.digest._markdown import Digest
+from scorer.digest._renderers import DIGEST_RENDERERS
+from scorer.io._outputs import PARTIAL_ENDINGS, InputRef, StagedOutputs, check_outputs
+from scorer.io._readers import ProblemHandler, read_papers
+from scorer.io._writers import CsvWriter, JsonlWriter, ResultWriter, result_names
 
 __all__ = [
     "BATCH_FORMATS",
@@ -56,10 +56,6 @@ ROW_WRITERS: dict[str, type[CsvWriter] | type[JsonlWriter]] = {
     ".csv": CsvWriter,
     ".jsonl": JsonlWriter,
     ".ndjson": JsonlWriter,
-}
-DIGEST_RENDERERS: dict[str, Callable[[Digest], str]] = {
-    ".md": render_markdown,
-    ".html": render_html,
 }
 BATCH_FORMATS = (*ROW_WRITERS, *DIGEST_RENDERERS)
 
@@ -91,7 +87,7 @@ def read_input(
     it is raised now, and the columns let a CSV output's header cover every
     record. Standard input (``"-"``) cannot be read twice; its columns are
     None (a CSV output then follows its first row). ``columns`` and
-    ``on_problem`` are :func:`~scorer.readers.read_papers`'s.
+    ``on_problem`` are :func:`~scorer.io._readers.read_papers`'s.
     """
     surveyed = None if str(source) == "-" else survey_papers(source, columns=columns)
     return read_papers(source, columns=columns, on_problem=on_problem), surveyed
@@ -100,7 +96,7 @@ def read_input(
 def survey_papers(source: str | Path, *, columns: Mapping[str, str] | None = None) -> list[str]:
     """Read the whole input once, before any model call; return its columns beyond the batch ones.
 
-    Raises the :class:`~scorer.errors.InputError` that reading would raise
+    Raises the :class:`~scorer._errors.InputError` that reading would raise
     midway (an unterminated quote on line 3000, text that is not UTF-8), so
     nothing is paid for before it. Row problems are left for the real pass to
     report. The columns (``categories`` when some paper has categories, then

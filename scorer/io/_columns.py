@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from scorer.errors import InputError
+from scorer._errors import InputError
 
 __all__ = [
     "PAPER_FIELDS",

@@ -3,7 +3,7 @@
 A labelled file is a batch input (.csv, .jsonl) with one more column, the
 label: yes/no, true/false, include/exclude, 1/0, a grade (numbers), or any
 values named as positive. Rows with an empty label are left out and counted;
-a file with no label column at all is an :class:`~scorer.errors.InputError`
+a file with no label column at all is an :class:`~scorer._errors.InputError`
 naming the columns it has.
 
 >>> import pathlib, tempfile
@@ -20,10 +20,10 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from scorer.errors import InputError
-from scorer.eval_run import LabelledPaper
-from scorer.evaluation import parse_label
-from scorer.readers import ProblemHandler, read_papers
+from scorer._errors import InputError
+from scorer.eval._metrics import parse_label
+from scorer.eval._run import LabelledPaper
+from scorer.io._readers import ProblemHandler, read_papers
 
 __all__ = ["Labelled", "read_labelled"]
 
@@ -49,10 +49,10 @@ def read_labelled(
 
     ``positives`` are the label values that mean relevant (case-insensitive);
     none means the usual spellings, or numbers as grades. ``columns`` and
-    ``on_problem`` are :func:`~scorer.readers.read_papers`'s.
+    ``on_problem`` are :func:`~scorer.io._readers.read_papers`'s.
     ``on_unlabelled(n)`` is told how many rows had no label, when some had
     none, before a file with no labelled row at all is refused (an
-    :class:`~scorer.errors.InputError`, as is a missing label column).
+    :class:`~scorer._errors.InputError`, as is a missing label column).
     """
     wanted = {p.strip().lower() for p in positives}
     items: list[LabelledPaper] = []

@@ -43,7 +43,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from scorer.errors import BackendError, CacheError, ConfigError
+from scorer._errors import BackendError, CacheError, ConfigError
 
 __all__ = [
     "PARTIAL_ENDINGS",

@@ -2,14 +2,14 @@
 
 Whatever way the text is not one JSON object of a paper's fields (too large,
 UTF-16, not UTF-8, not JSON, nested too deep, a list) is one
-:class:`~scorer.errors.InputError` naming the file, never a traceback.
+:class:`~scorer._errors.InputError` naming the file, never a traceback.
 
 >>> import io
 >>> read_paper_json(io.BytesIO(b'{"title": "T", "abstract": "A"}'), "paper.json")
 {'title': 'T', 'abstract': 'A'}
 >>> read_paper_json(io.BytesIO(b"[1]"), "paper.json")
 Traceback (most recent call last):
-scorer.errors.InputError: paper.json: expected one JSON object with the paper's fields
+scorer._errors.InputError: paper.json: expected one JSON object with the paper's fields
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import codecs
 import json
 from typing import IO, Any
 
-from scorer.errors import InputError
-from scorer.models import MAX_NESTING
-from scorer.readers import MAX_LINE_BYTES
+from scorer._errors import InputError
+from scorer._models import MAX_NESTING
+from scorer.io._readers import MAX_LINE_BYTES
 
 __all__ = ["read_paper_json"]
 

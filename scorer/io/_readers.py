@@ -31,9 +31,9 @@ from typing import IO, Any, TextIO
 
 from pydantic import ValidationError
 
-from scorer.columns import check_overrides, extra_columns, missing_required, resolve_columns
-from scorer.errors import InputError
-from scorer.models import MAX_NESTING, Paper, clean_value
+from scorer._errors import InputError
+from scorer._models import MAX_NESTING, Paper, clean_value
+from scorer.io._columns import check_overrides, extra_columns, missing_required, resolve_columns
 
 __all__ = ["MAX_LINE_BYTES", "ProblemHandler", "RowProblem", "paper_from_record", "read_papers"]
 

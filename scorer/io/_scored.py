@@ -1,6 +1,6 @@
 """Reading results back: rows written by ``scorer batch`` (CSV or JSONL) as ``ScoredPaper``.
 
-Undoes what the writers do (see :mod:`scorer.writers`): in a CSV file, a cell
+Undoes what the writers do (see :mod:`scorer.io._writers`): in a CSV file, a cell
 that ``scorer batch`` neutralised against formula injection (a leading ``'``
 before ``=``, ``+``, ``-``, ``@``, tab or CR) comes back as it was, so titles
 read back exactly; a result column is taken from its ``scorer_``-prefixed
@@ -14,10 +14,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from scorer.models import Paper, ScoredPaper
-from scorer.readers import ProblemHandler, RowProblem, read_papers
-from scorer.rubric import Rubric
-from scorer.writers import RESULT_PREFIX, restore_cell, result_names
+from scorer._models import Paper, ScoredPaper
+from scorer._rubric import Rubric
+from scorer.io._readers import ProblemHandler, RowProblem, read_papers
+from scorer.io._writers import RESULT_PREFIX, restore_cell, result_names
 
 __all__ = ["read_scored"]
 

@@ -29,7 +29,7 @@ every value as it is.
 
 Papers without scores (``scorer fetch``'s output, ``scorer batch``'s input)
 are written by :func:`write_papers`, or :func:`save_papers` for a file that
-is staged and moved into place when complete (see :mod:`scorer.outputs`).
+is staged and moved into place when complete (see :mod:`scorer.io._outputs`).
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-from scorer.models import Paper, ScoredPaper
-from scorer.outputs import check_outputs, staged_outputs
-from scorer.rubric import Rubric
+from scorer._models import Paper, ScoredPaper
+from scorer._rubric import Rubric
+from scorer.io._outputs import check_outputs, staged_outputs
 
 __all__ = [
     "OVERFLOW_COLUMN",
@@ -295,7 +295,7 @@ def save_papers(papers: Iterable[Paper], path: Path | None, *, stdout: TextIO | 
     moved into place only when every paper was written: a source that fails
     midway leaves no half file that looks complete, and an older file as it
     was. An unknown format, or a folder that cannot take the file, is a
-    :class:`~scorer.errors.ConfigError` before anything is read. Returns how
+    :class:`~scorer._errors.ConfigError` before anything is read. Returns how
     many papers were written.
     """
     if path is None:

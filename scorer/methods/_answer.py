@@ -11,11 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from scorer.lru import LRU
-from scorer.models import Score, Usage
-from scorer.prompt import MAX_JUSTIFICATION
-from scorer.rubric import Rubric
-from scorer.whitespace import one_line
+from scorer._models import Score, Usage
+from scorer._rubric import Rubric
+from scorer._whitespace import one_line
+from scorer.engine._lru import LRU
+from scorer.prompt._messages import MAX_JUSTIFICATION
 
 __all__ = ["ANSWER_MODELS", "response_model_for", "to_score"]
 

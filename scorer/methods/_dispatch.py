@@ -1,7 +1,7 @@
 """Scoring methods: how a paper's scores are drawn from the model.
 
 Each method turns (backend, rubric, paper) into a validated :class:`Score`;
-the engine picks one per rubric (see :mod:`scorer.method_spec` for what each
+the engine picks one per rubric (see :mod:`scorer.methods._spec` for what each
 does and when to use it, and :func:`method_spec_for` for the default) and
 keys the cache by it.
 
@@ -18,15 +18,15 @@ import statistics
 from collections.abc import Mapping
 from typing import Protocol
 
+from scorer._errors import InvalidOutputError
+from scorer._models import Paper, Score, Usage
+from scorer._rubric import Rubric
+from scorer._settings import Sampling, Settings
 from scorer.backends import Backend
 from scorer.backends.limited import one_place
-from scorer.errors import InvalidOutputError
-from scorer.method_spec import MethodSpec, parse_method
-from scorer.models import Paper, Score, Usage
-from scorer.prompt import PromptTemplate, load_prompt
-from scorer.response import response_model_for, to_score
-from scorer.rubric import Rubric
-from scorer.settings import Sampling, Settings
+from scorer.methods._answer import response_model_for, to_score
+from scorer.methods._spec import MethodSpec, parse_method
+from scorer.prompt._messages import PromptTemplate, load_prompt
 
 __all__ = [
     "DEMO_MODEL_METHOD",

@@ -11,7 +11,7 @@
 - ``samples=k``: ``generate`` k times with temperature and averaged.
 
 This module only names and parses methods (rubrics and settings use it);
-:mod:`scorer.methods` carries them out.
+:mod:`scorer.methods._dispatch` carries them out.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from scorer.errors import ConfigError
+from scorer._errors import ConfigError
 
 __all__ = ["METHOD_HELP", "MethodSpec", "parse_method"]
 

@@ -18,15 +18,15 @@ import warnings
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from scorer.api import RubricLike, score_many
-from scorer.columns import check_overrides, missing_required, resolve_columns
-from scorer.errors import InputError
-from scorer.identity import paper_identity
-from scorer.models import Paper, ScoredPaper
-from scorer.readers import RowProblem, paper_from_record
-from scorer.rubric import load_rubric
-from scorer.settings import Settings
-from scorer.writers import result_name, status_of
+from scorer._api import RubricLike, score_many
+from scorer._errors import InputError
+from scorer._models import Paper, ScoredPaper
+from scorer._rubric import load_rubric
+from scorer._settings import Settings
+from scorer.engine._identity import paper_identity
+from scorer.io._columns import check_overrides, missing_required, resolve_columns
+from scorer.io._readers import RowProblem, paper_from_record
+from scorer.io._writers import result_name, status_of
 
 if TYPE_CHECKING:
     import pandas as pd

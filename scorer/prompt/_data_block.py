@@ -35,8 +35,8 @@ import re
 import unicodedata
 from typing import Any
 
-from scorer.models import Paper
-from scorer.whitespace import one_line
+from scorer._models import Paper
+from scorer._whitespace import one_line
 
 __all__ = ["neutralised_paper", "neutralised_text", "tag_like_spans"]
 

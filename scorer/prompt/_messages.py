@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import jinja2
 import jinja2.nodes
 
-from scorer.data_block import neutralised_paper
-from scorer.lru import LRU
-from scorer.models import Paper
-from scorer.resources import resource_dir
-from scorer.rubric import Example, Rubric
+from scorer._models import Paper
+from scorer._resources import resource_dir
+from scorer._rubric import Example, Rubric
+from scorer.engine._lru import LRU
+from scorer.prompt._data_block import neutralised_paper
 
 __all__ = ["MAX_JUSTIFICATION", "PromptTemplate", "load_prompt"]
 
@@ -56,7 +56,7 @@ class PromptTemplate:
     def user_text(self, rubric: Rubric, paper: Paper, **extra: object) -> str:
         """The paper part, closed by a reminder of the answer format."""
         # Every field is neutralised, so no paper text can open or close the
-        # <paper> data block (see scorer.data_block).
+        # <paper> data block (see scorer.prompt._data_block).
         return self.user.render(paper=neutralised_paper(paper), rubric=rubric, **extra).strip()
 
     def system_text(self, rubric: Rubric) -> str:

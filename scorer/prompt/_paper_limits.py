@@ -4,7 +4,7 @@ A 5 MB abstract or a million-character title is not sent whole to a paid
 model. The engine cuts a copy of every paper before it builds the prompt and
 the cache key (so the key names the text that was sent), keeps the paper
 itself whole for the outputs, and logs one warning per cut paper, naming it
-(logger ``scorer.paper_limits``; with logging unconfigured, as in the CLI,
+(logger ``scorer.prompt._paper_limits``; with logging unconfigured, as in the CLI,
 Python prints it on stderr).
 
 Limits, in characters (a cut text ends in ``…`` and is at most the limit long):
@@ -34,8 +34,8 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from scorer.models import Paper
-from scorer.whitespace import one_line
+from scorer._models import Paper
+from scorer._whitespace import one_line
 
 __all__ = ["PaperLimits", "bounded_paper"]
 

@@ -11,19 +11,19 @@ from fastapi.security import HTTPBearer
 from starlette.routing import Route
 
 from scorer import __version__
+from scorer._errors import ScorerError
+from scorer._rubric import builtin_rubric_names, load_rubric
+from scorer._settings import Settings
 from scorer.backends import backend_for
 from scorer.backends.limited import DEFAULT_MAX_INFLIGHT, LimitedBackend
-from scorer.engine import Scorer
-from scorer.errors import ScorerError
-from scorer.rubric import builtin_rubric_names, load_rubric
-from scorer.service.auth import BearerAuthMiddleware
-from scorer.service.errors import error_handler, request_validation_error
-from scorer.service.limits import BodyLimitMiddleware
-from scorer.service.metrics import MetricsMiddleware
-from scorer.service.query import QueryCredentialMiddleware
-from scorer.service.routes import api, public
-from scorer.service.state import ServiceState
-from scorer.settings import Settings
+from scorer.engine._scorer import Scorer
+from scorer.service._auth import BearerAuthMiddleware
+from scorer.service._errors import error_handler, request_validation_error
+from scorer.service._limits import BodyLimitMiddleware
+from scorer.service._metrics import MetricsMiddleware
+from scorer.service._query import QueryCredentialMiddleware
+from scorer.service._routes import api, public
+from scorer.service._state import ServiceState
 
 __all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY_BYTES", "create_app"]
 
@@ -53,7 +53,7 @@ def create_app(
 ) -> FastAPI:
     """The HTTP service scoring with ``settings``.
 
-    One :class:`~scorer.engine.Scorer` is created when the app starts (in its
+    One :class:`~scorer.engine._scorer.Scorer` is created when the app starts (in its
     lifespan, on the serving event loop) and closed when it stops, so every
     request shares its cache, connections and in-flight requests.
     ``api_token`` turns on bearer-token auth. ``max_body_bytes`` (413 above

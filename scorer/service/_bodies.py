@@ -7,7 +7,7 @@ parses bodies itself; what it refuses is a 422 that says why.
 
 ``POST /v1/score/batch`` goes further: one bad paper is one bad record, not a
 bad request. Each paper is checked on its own; the bad ones are taken out of
-the body and handed to the endpoint as :class:`~scorer.service.schemas.InvalidRecord`
+the body and handed to the endpoint as :class:`~scorer.service._schemas.InvalidRecord`
 lines (by ``index`` in a JSON body). A body of ``application/x-ndjson`` (a
 header line ``{"rubric": ..., "concurrency": ...}``, then one paper per line)
 is read line by line, so even a line that is not JSON, not UTF-8, or nested
@@ -24,7 +24,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 
-from scorer.service.schemas import MAX_DEPTH, InvalidRecord, RequestPaper
+from scorer.service._schemas import MAX_DEPTH, InvalidRecord, RequestPaper
 
 __all__ = ["NDJSON_TYPES", "SafeJSONRoute", "invalid_records"]
 

@@ -27,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.responses import Response
 
-from scorer.errors import (
+from scorer._errors import (
     BackendError,
     InputError,
     RetryExhausted,

@@ -5,7 +5,7 @@ with :class:`SecretFilter` on every handler. The filter takes the model API
 key, the service token and anything shaped like a masked key (what an
 endpoint echoes back: ``sk-abc***xyz``) out of every message and traceback,
 and the query string out of access-log lines: a client that put a token in
-the URL (refused, see :mod:`scorer.service.query`) must not find it in a log.
+the URL (refused, see :mod:`scorer.service._query`) must not find it in a log.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 import uvicorn.config
 
-from scorer.service.errors import scrub
+from scorer.service._errors import scrub
 
 __all__ = ["SecretFilter", "log_config"]
 

@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from scorer.models import ScoredPaper, Usage
+from scorer._models import ScoredPaper, Usage
 
 __all__ = ["METRICS_CONTENT_TYPE", "MetricsMiddleware", "ServiceMetrics"]
 

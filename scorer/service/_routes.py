@@ -7,12 +7,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import Response, StreamingResponse
 
-from scorer.errors import BackendError
-from scorer.models import ScoredPaper
-from scorer.rubric import Rubric
-from scorer.service.bodies import SafeJSONRoute, invalid_records
-from scorer.service.metrics import METRICS_CONTENT_TYPE
-from scorer.service.schemas import (
+from scorer._errors import BackendError
+from scorer._models import ScoredPaper
+from scorer._rubric import Rubric
+from scorer.service._bodies import SafeJSONRoute, invalid_records
+from scorer.service._metrics import METRICS_CONTENT_TYPE
+from scorer.service._schemas import (
     RUBRIC_NAME_PATTERN,
     BatchRequest,
     ErrorBody,
@@ -21,8 +21,8 @@ from scorer.service.schemas import (
     RubricSummary,
     ScoreRequest,
 )
-from scorer.service.state import ServiceState, service_state
-from scorer.service.streaming import NDJSON, BatchStream
+from scorer.service._state import ServiceState, service_state
+from scorer.service._streaming import NDJSON, BatchStream
 
 __all__ = ["api", "public"]
 

@@ -1,7 +1,7 @@
 """The request and response bodies of the HTTP service (the OpenAPI schema is built from them).
 
-Papers and results are the library's own models (:class:`~scorer.models.Paper`,
-:class:`~scorer.models.ScoredPaper`); this module adds only what HTTP needs
+Papers and results are the library's own models (:class:`~scorer._models.Paper`,
+:class:`~scorer._models.ScoredPaper`); this module adds only what HTTP needs
 around them.
 """
 
@@ -24,8 +24,8 @@ from pydantic import (
     model_validator,
 )
 
-from scorer.models import Paper
-from scorer.rubric import INLINE_LIMITS, Dimension, Rubric, check_limits
+from scorer._models import Paper
+from scorer._rubric import INLINE_LIMITS, Dimension, Rubric, check_limits
 
 __all__ = [
     "BatchAbort",
@@ -79,7 +79,7 @@ class InlineRubric(Rubric):
     def _names_the_answer_model_can_take(
         cls, dimensions: tuple[Dimension, ...]
     ) -> tuple[Dimension, ...]:
-        # Each dimension becomes a field of a pydantic model (scorer.response), and
+        # Each dimension becomes a field of a pydantic model (scorer.methods._answer), and
         # pydantic refuses or shadows fields named like its own members (model_dump,
         # model_config, json, copy, ...): a 500 for a request, a traceback for a file.
         for i, dim in enumerate(dimensions):

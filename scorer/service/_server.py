@@ -1,7 +1,7 @@
 """Serving the HTTP service in the foreground on uvicorn: what ``scorer serve`` runs.
 
 :func:`serve` refuses a public address without a token, binds the socket
-itself (a busy port is one clear :class:`~scorer.errors.ConfigError`, and
+itself (a busy port is one clear :class:`~scorer._errors.ConfigError`, and
 port 0 is known before start-up), keeps the API key and the token out of
 uvicorn's logs, and says where it listens once connections are accepted.
 Returns when the server stops (Ctrl-C, SIGTERM).
@@ -14,12 +14,12 @@ from collections.abc import Callable
 
 import uvicorn
 
+from scorer._errors import ConfigError
+from scorer._settings import Settings
 from scorer.backends.limited import DEFAULT_MAX_INFLIGHT
-from scorer.errors import ConfigError
-from scorer.service.app import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, create_app
-from scorer.service.auth import is_loopback
-from scorer.service.logs import log_config
-from scorer.settings import Settings
+from scorer.service._app import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, create_app
+from scorer.service._auth import is_loopback
+from scorer.service._logs import log_config
 
 __all__ = ["check_exposure", "serve"]
 
@@ -30,7 +30,7 @@ def check_exposure(host: str, api_token: str | None, *, allow_unauthenticated: b
     >>> check_exposure("127.0.0.1", None, allow_unauthenticated=False)
     >>> check_exposure("0.0.0.0", None, allow_unauthenticated=False)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    scorer.errors.ConfigError: refusing to serve on 0.0.0.0 without authentication: set ...
+    scorer._errors.ConfigError: refusing to serve on 0.0.0.0 without authentication: set ...
     """
     if api_token is None and not is_loopback(host) and not allow_unauthenticated:
         raise ConfigError(

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 
-from scorer.engine import Scorer
-from scorer.rubric import Rubric
-from scorer.service.metrics import ServiceMetrics
-from scorer.settings import Settings
+from scorer._rubric import Rubric
+from scorer._settings import Settings
+from scorer.engine._scorer import Scorer
+from scorer.service._metrics import ServiceMetrics
 
 __all__ = ["ServiceState", "service_state"]
 

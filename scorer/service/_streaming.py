@@ -19,15 +19,15 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from scorer.batch import BatchSummary
-from scorer.engine import Scorer
-from scorer.errors import ScorerError
-from scorer.identity import dedupe_papers
-from scorer.models import Paper, ScoredPaper
-from scorer.rubric import Rubric
-from scorer.service.errors import public_message, scrub, status_for
-from scorer.service.metrics import ServiceMetrics
-from scorer.service.schemas import BatchAbort, BatchTotals, InvalidRecord
+from scorer._errors import ScorerError
+from scorer._models import Paper, ScoredPaper
+from scorer._rubric import Rubric
+from scorer.engine._batch import BatchSummary
+from scorer.engine._identity import dedupe_papers
+from scorer.engine._scorer import Scorer
+from scorer.service._errors import public_message, scrub, status_for
+from scorer.service._metrics import ServiceMetrics
+from scorer.service._schemas import BatchAbort, BatchTotals, InvalidRecord
 
 __all__ = ["NDJSON", "BatchStream"]
 

@@ -4,12 +4,12 @@ scorer owns the HTTP here (``requests``) and reads the Atom feed itself
 (:mod:`scorer.sources._atom`): the ``arxiv`` client it used before had no
 public way to set a timeout or see a 429's ``retry-after``. What a batch gets:
 a search built from categories and a date window, papers as
-:class:`~scorer.models.Paper` (arXiv ids without version), each paper once
+:class:`~scorer._models.Paper` (arXiv ids without version), each paper once
 (cross-listed papers and entries the API repeats across pages), one request
 every ``delay`` seconds as arXiv's terms of use ask, a timeout on every
 request, retries of 408/429/5xx, slow answers, dropped connections and
 empty pages mid-search after a back-off, and failures as one
-:class:`~scorer.errors.InputError` that names the search and the API's own
+:class:`~scorer._errors.InputError` that names the search and the API's own
 message. An empty result is not an error.
 
 The endpoint is ``base_url``, else ``SCORER_ARXIV_URL``, else the real
@@ -34,10 +34,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 import requests
 
 from scorer import __version__
-from scorer.errors import ConfigError, InputError
-from scorer.identity import dedupe_papers
-from scorer.models import Paper
-from scorer.retry_after import retry_after
+from scorer._errors import ConfigError, InputError
+from scorer._models import Paper
+from scorer._retry_after import retry_after
+from scorer.engine._identity import dedupe_papers
 from scorer.sources._atom import Feed, error_message, parse_feed
 
 __all__ = ["DEFAULT_ARXIV_URL", "arxiv_query", "fetch_arxiv"]
