@@ -11,7 +11,7 @@
 - ``samples=k``: ``generate`` k times with temperature and averaged.
 
 This module only names and parses methods (rubrics and settings use it);
-:mod:`scorer.methods._dispatch` carries them out.
+:mod:`scorer.methods` carries them out.
 """
 
 from __future__ import annotations
