@@ -30,7 +30,7 @@ from scorer._errors import (
 from scorer._models import ScoredPaper
 from scorer._rubric import Rubric, load_rubric
 from scorer._settings import Settings
-from scorer.backends.openai_compat import OpenAICompatBackend
+from scorer.backends._openai_compat import OpenAICompatBackend
 from scorer.engine._scorer import Scorer, to_paper
 from scorer.testing import FakeOpenAI, Reply
 from scorer.testing._replies import completion, error_body

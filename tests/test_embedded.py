@@ -22,7 +22,7 @@ from scorer import Paper, RetryPolicy, Settings, load_rubric, score, score_many
 from scorer._local_model import DEMO_NOTICE
 from scorer._settings import EMBEDDED_MODEL
 from scorer.backends import OpenAICompatBackend
-from scorer.backends.embedded import SLOTS, EmbeddedBackend, smollm2_gguf
+from scorer.backends._embedded import SLOTS, EmbeddedBackend, smollm2_gguf
 from scorer.engine._scorer import Scorer
 from scorer.methods._spec import parse_method
 from scorer.testing import FakeOpenAI
@@ -169,7 +169,7 @@ def test_embedded_server_is_ready_when_started_and_stops_cleanly() -> None:
     # threads that had not started yet, about 1 stop in 15) would hang pytest.
     script = """
 import urllib.request
-from scorer.backends.embedded import EmbeddedServer
+from scorer.backends._embedded import EmbeddedServer
 
 for _ in range(5):
     address = EmbeddedServer.base_url().removesuffix("/v1")

@@ -68,6 +68,7 @@ PACKAGE_EXPORTS = {
     "scorer.sources": {"DEFAULT_ARXIV_URL", "arxiv_query", "fetch_arxiv"},
     "scorer.testing": {"FakeOpenAI", "Reply"},
     "scorer.service": {"DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY_BYTES", "create_app", "serve"},
+    "scorer.backends": {"Backend", "Completion", "OpenAICompatBackend", "backend_for"},
     "scorer.engine": {
         "BatchSummary",
         "PaperLike",

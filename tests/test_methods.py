@@ -13,7 +13,7 @@ from scorer import Settings, UnsupportedMethodError, load_rubric, score, score_m
 from scorer._errors import ConfigError, InvalidOutputError, RubricError
 from scorer._rubric import parse_rubric
 from scorer.backends import backend_for
-from scorer.backends.limited import LimitedBackend
+from scorer.backends._limited import LimitedBackend
 from scorer.engine._scorer import Scorer, to_paper
 from scorer.methods._dispatch import method_for, yes_probability
 from scorer.methods._spec import MethodSpec, parse_method

@@ -13,7 +13,7 @@ from scorer._errors import ConfigError
 from scorer._models import Paper
 from scorer._rubric import load_rubric
 from scorer._settings import RateLimits
-from scorer.backends.ratelimit import RequestGate, estimate_tokens
+from scorer.backends._ratelimit import RequestGate, estimate_tokens
 from scorer.prompt._messages import load_prompt
 from scorer.testing import FakeOpenAI
 

@@ -1,4 +1,4 @@
-"""Unit tests of the retry policy (scorer.backends.retry): which failures are retried, how
+"""Unit tests of the retry policy (scorer.backends._retry): which failures are retried, how
 long each wait is, and what the caller gets when retrying stops.
 
 The errors are real ``openai`` exceptions built around real ``httpx2`` responses, the way the
@@ -25,7 +25,7 @@ from scorer._errors import (
     RetryExhausted,
 )
 from scorer._settings import RetryPolicy, Settings
-from scorer.backends.retry import is_transient, retry_after_seconds, retrying, to_backend_error
+from scorer.backends._retry import is_transient, retry_after_seconds, retrying, to_backend_error
 
 URL = "http://127.0.0.1:9/v1/chat/completions"
 REQUEST = httpx2.Request("POST", URL)

@@ -13,7 +13,7 @@ A busy machine must make scoring slower, never make papers fail. So:
   wait here, before their HTTP request (and its timeout) starts, instead of
   waiting in llama.cpp's queue while their timeout runs out;
 - each request names its slot (llama.cpp's ``id_slot``), and a paper holds
-  its slot for all of its questions (:func:`~scorer.backends.limited.one_place`),
+  its slot for all of its questions (:func:`~scorer.backends._limited.one_place`),
   so the second question reuses the slot's cached prompt (the paper) and
   only its own few tokens are processed: about 150 prompt tokens per paper
   instead of 245 on the quick start, where prompt processing is the time;
@@ -41,9 +41,9 @@ from typing import Any
 from scorer._errors import ConfigError
 from scorer._local_model import DEMO_NOTICE, bundled_gguf, check_gguf
 from scorer._settings import Settings
-from scorer.backends.limited import LimitedBackend, Places
-from scorer.backends.openai_compat import OpenAICompatBackend
-from scorer.backends.ratelimit import RequestGate
+from scorer.backends._limited import LimitedBackend, Places
+from scorer.backends._openai_compat import OpenAICompatBackend
+from scorer.backends._ratelimit import RequestGate
 
 __all__ = ["SLOTS", "EmbeddedBackend", "EmbeddedServer", "embedded_backend", "smollm2_gguf"]
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from scorer.backends.base import Backend, Completion, FirstToken, Messages
+from scorer.backends._base import Backend, Completion, FirstToken, Messages
 
 __all__ = ["DEFAULT_MAX_INFLIGHT", "LimitedBackend", "Places", "one_place"]
 
@@ -110,7 +110,7 @@ def one_place(backend: Backend) -> contextlib.AbstractAsyncContextManager[None]:
 
 
 class LimitedBackend:
-    """A :class:`~scorer.backends.base.Backend` letting at most ``limit`` requests through at once.
+    """A :class:`~scorer.backends._base.Backend` letting at most ``limit`` requests through at once.
 
     The real backend is made by ``factory`` on the first request, as the
     engine would: a server answering only from the cache never starts (or

@@ -26,9 +26,9 @@ from pydantic import BaseModel, ValidationError
 from scorer._errors import BackendError, InvalidOutputError, UnsupportedMethodError, redact
 from scorer._models import Usage
 from scorer._settings import Settings
-from scorer.backends.base import Completion, FirstToken, Messages
-from scorer.backends.ratelimit import RequestGate, estimate_tokens
-from scorer.backends.retry import Sleep, retrying, to_backend_error
+from scorer.backends._base import Completion, FirstToken, Messages
+from scorer.backends._ratelimit import RequestGate, estimate_tokens
+from scorer.backends._retry import Sleep, retrying, to_backend_error
 
 __all__ = ["OpenAICompatBackend"]
 

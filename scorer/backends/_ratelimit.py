@@ -15,7 +15,7 @@ from __future__ import annotations
 from aiolimiter import AsyncLimiter
 
 from scorer._settings import RateLimits
-from scorer.backends.base import Messages
+from scorer.backends._base import Messages
 
 __all__ = ["RequestGate", "estimate_tokens"]
 

@@ -23,7 +23,7 @@ from scorer._models import Paper, Score, Usage
 from scorer._rubric import Rubric
 from scorer._settings import Sampling, Settings
 from scorer.backends import Backend
-from scorer.backends.limited import one_place
+from scorer.backends._limited import one_place
 from scorer.methods._answer import response_model_for, to_score
 from scorer.methods._spec import MethodSpec, parse_method
 from scorer.prompt._messages import PromptTemplate, load_prompt

@@ -15,7 +15,7 @@ from scorer._errors import ScorerError
 from scorer._rubric import builtin_rubric_names, load_rubric
 from scorer._settings import Settings
 from scorer.backends import backend_for
-from scorer.backends.limited import DEFAULT_MAX_INFLIGHT, LimitedBackend
+from scorer.backends._limited import DEFAULT_MAX_INFLIGHT, LimitedBackend
 from scorer.engine._scorer import Scorer
 from scorer.service._auth import BearerAuthMiddleware
 from scorer.service._errors import error_handler, request_validation_error

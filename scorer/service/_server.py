@@ -16,7 +16,7 @@ import uvicorn
 
 from scorer._errors import ConfigError
 from scorer._settings import Settings
-from scorer.backends.limited import DEFAULT_MAX_INFLIGHT
+from scorer.backends._limited import DEFAULT_MAX_INFLIGHT
 from scorer.service._app import DEFAULT_MAX_BATCH, DEFAULT_MAX_BODY_BYTES, create_app
 from scorer.service._auth import is_loopback
 from scorer.service._logs import log_config
