@@ -15,7 +15,8 @@ from scorer._rubric import parse_rubric
 from scorer.backends import backend_for
 from scorer.backends._limited import LimitedBackend
 from scorer.engine._scorer import Scorer, to_paper
-from scorer.methods._dispatch import method_for, yes_probability
+from scorer.methods._dispatch import method_for
+from scorer.methods._logprob import yes_probability
 from scorer.methods._spec import MethodSpec, parse_method
 from scorer.prompt._messages import load_prompt
 from scorer.testing import FakeOpenAI, Reply
