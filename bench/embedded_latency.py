@@ -17,7 +17,7 @@ from pathlib import Path
 
 started = time.perf_counter()
 import scorer  # noqa: E402
-from scorer.backends.embedded import EmbeddedServer  # noqa: E402
+from scorer.backends._embedded import EmbeddedServer  # noqa: E402
 
 imported = time.perf_counter()
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "seed_papers.jsonl"

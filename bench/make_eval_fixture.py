@@ -29,7 +29,7 @@ _DOS_LETTERS = {b"\x81": b"\xfc", b"\x8f": b"\xc5"}  # u-umlaut, A-ring
 
 
 def decode_like_the_reader(raw: bytes) -> str:
-    """UTF-8, and any line that is not UTF-8 as Windows-1252, as scorer.readers reads it.
+    """UTF-8, and any line that is not UTF-8 as Windows-1252, as scorer.io._readers reads it.
 
     The one difference: the reader turns the DOS letters above into U+FFFD;
     here they become the letters. Titles and abstracts come out the same.

@@ -69,7 +69,7 @@ def main() -> None:
             "scorer --version": [*scorer, "--version"],
             "scorer --help": [*scorer, "--help"],
             "scorer score (cached)": score,
-            "python -c 'import scorer.api'": [sys.executable, "-c", "import scorer.api"],
+            "python -c 'import scorer._api'": [sys.executable, "-c", "import scorer._api"],
         }
         for command in commands.values():  # fills the cache and writes bytecode caches
             timed(command, env)

@@ -43,12 +43,12 @@ from pathlib import Path
 
 import openai
 
-from scorer.cache import ResultCache, cache_key
-from scorer.models import Paper, Score, Usage
-from scorer.prompt import load_prompt
-from scorer.response import response_model_for
-from scorer.rubric import Rubric, load_rubric
-from scorer.settings import Settings
+from scorer._models import Paper, Score, Usage
+from scorer._rubric import Rubric, load_rubric
+from scorer._settings import Settings
+from scorer.engine._cache import ResultCache, cache_key
+from scorer.methods._answer import response_model_for
+from scorer.prompt._messages import load_prompt
 
 RUBRIC = "llm-inference"
 WORDS = [
@@ -181,10 +181,10 @@ def fill_cache(cache_dir: Path, n: int, rubric: Rubric, settings: Settings) -> N
 
 
 async def _in_process_batch(base_url: str, source: Path, cache_dir: Path, concurrency: int) -> int:
-    from scorer.batch import run_batch
-    from scorer.engine import Scorer
-    from scorer.readers import read_papers
-    from scorer.writers import CsvWriter
+    from scorer.engine._batch import run_batch
+    from scorer.engine._scorer import Scorer
+    from scorer.io._readers import read_papers
+    from scorer.io._writers import CsvWriter
 
     settings = Settings.resolve(base_url=base_url, api_key="bench", cache_dir=cache_dir)
     rubric = load_rubric(RUBRIC)

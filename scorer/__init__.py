@@ -8,18 +8,15 @@ The names below are imported on first use (PEP 562): ``import scorer`` and the
 OpenAI client behind it) loads only for a program that scores.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 # A few names and no imports of its own: loading it costs nothing at start-up.
-from scorer.errors import ERROR_CLASSES as _ERROR_CLASSES
+from scorer._errors import ERROR_CLASSES as _ERROR_CLASSES
+from scorer._lazy import lazy_exports as _lazy_exports
 
-if TYPE_CHECKING:
-    from scorer.api import ascore, ascore_many, score, score_many
-    from scorer.engine import Scorer
-    from scorer.errors import (
+if _typing.TYPE_CHECKING:
+    from scorer._api import ascore, ascore_many, score, score_many
+    from scorer._errors import (
         BackendError,
         CacheError,
         ConfigError,
@@ -32,9 +29,10 @@ if TYPE_CHECKING:
         ScorerError,
         UnsupportedMethodError,
     )
-    from scorer.models import Paper, Score, ScoredPaper, Usage
-    from scorer.rubric import Dimension, Rubric, builtin_rubric_names, load_rubric
-    from scorer.settings import RetryPolicy, Sampling, Settings
+    from scorer._models import Paper, Score, ScoredPaper, Usage
+    from scorer._rubric import Dimension, Rubric, builtin_rubric_names, load_rubric
+    from scorer._settings import RetryPolicy, Sampling, Settings
+    from scorer.engine._scorer import Scorer
 
 __all__ = [
     "BackendError",
@@ -69,26 +67,18 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-# Each public name -> the private module that defines it.
-_SOURCES = {
-    "scorer.api": ("ascore", "ascore_many", "score", "score_many"),
-    "scorer.engine": ("Scorer",),
-    "scorer.errors": _ERROR_CLASSES,
-    "scorer.models": ("Paper", "Score", "ScoredPaper", "Usage"),
-    "scorer.rubric": ("Dimension", "Rubric", "builtin_rubric_names", "load_rubric"),
-    "scorer.settings": ("RetryPolicy", "Sampling", "Settings"),
-}
-_MODULE_OF = {name: module for module, names in _SOURCES.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'scorer' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+# Each public name -> the private module that defines it. Every module of the
+# package is private (a leading underscore) or a subpackage with its own
+# ``__all__``: these names are the top-level surface, pinned by
+# tests/test_exported_members.py.
+__getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "scorer._api": ("ascore", "ascore_many", "score", "score_many"),
+        "scorer.engine._scorer": ("Scorer",),
+        "scorer._errors": _ERROR_CLASSES,
+        "scorer._models": ("Paper", "Score", "ScoredPaper", "Usage"),
+        "scorer._rubric": ("Dimension", "Rubric", "builtin_rubric_names", "load_rubric"),
+        "scorer._settings": ("RetryPolicy", "Sampling", "Settings"),
+    },
+)

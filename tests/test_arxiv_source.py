@@ -31,9 +31,9 @@ from click.testing import CliRunner, Result
 from in_process import run_scorer
 from subprocesses import run as run_group
 
+from scorer._errors import ConfigError, InputError
+from scorer._models import Paper
 from scorer.cli import cli
-from scorer.errors import ConfigError, InputError
-from scorer.models import Paper
 from scorer.sources import arxiv_query, fetch_arxiv
 from scorer.testing import FakeOpenAI
 

@@ -22,18 +22,18 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
-from scorer.backends.openai_compat import OpenAICompatBackend
-from scorer.engine import Scorer, to_paper
-from scorer.errors import (
+from scorer._errors import (
     BackendError,
     FatalBackendError,
     InvalidOutputError,
     RetryExhausted,
     ScorerError,
 )
-from scorer.models import ScoredPaper
-from scorer.rubric import Rubric, load_rubric
-from scorer.settings import Settings
+from scorer._models import ScoredPaper
+from scorer._rubric import Rubric, load_rubric
+from scorer._settings import Settings
+from scorer.backends._openai_compat import OpenAICompatBackend
+from scorer.engine._scorer import Scorer, to_paper
 from scorer.testing import FakeOpenAI, Reply
 from scorer.testing._replies import completion, error_body
 

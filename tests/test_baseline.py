@@ -8,8 +8,8 @@ import pytest
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from scorer import Dimension, InputError, Paper, Rubric, load_rubric
-from scorer.baseline import parse_fraction, prefilter_top, rubric_query, similarity_scores
-from scorer.readers import RowProblem, read_papers
+from scorer.eval._baseline import parse_fraction, prefilter_top, rubric_query, similarity_scores
+from scorer.io._readers import RowProblem, read_papers
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "fixtures" / "eval_kitchenham.csv"

@@ -9,10 +9,10 @@ import json
 from dataclasses import replace
 
 from scorer import Paper, Settings, load_rubric
-from scorer.batch import run_batch
-from scorer.engine import Scorer
+from scorer.engine._batch import run_batch
+from scorer.engine._scorer import Scorer
+from scorer.io._writers import CsvWriter, JsonlWriter
 from scorer.testing import FakeOpenAI, Reply
-from scorer.writers import CsvWriter, JsonlWriter
 
 RUBRIC = load_rubric("llm-inference")
 

@@ -21,7 +21,7 @@ from subprocesses import started
 
 import scorer
 from scorer import CacheError, Sampling, Score, ScoredPaper, Usage, load_rubric
-from scorer.resources import resource_dir
+from scorer._resources import resource_dir
 from scorer.testing import FakeOpenAI
 
 API_KEY = "sk-test-cache-0123456789abcdef"

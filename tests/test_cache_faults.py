@@ -28,7 +28,7 @@ from subprocesses import run as run_group
 from subprocesses import started
 
 from scorer import Settings, load_rubric
-from scorer.engine import Scorer
+from scorer.engine._scorer import Scorer
 from scorer.testing import FakeOpenAI
 
 KEY = "sk-test-cache-0123456789abcdef"

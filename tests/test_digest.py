@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from scorer import Paper, ScoredPaper
-from scorer.digest import Digest, render_markdown
-from scorer.rubric import Rubric, load_rubric
-from scorer.settings import EMBEDDED_MODEL
+from scorer._rubric import Rubric, load_rubric
+from scorer._settings import EMBEDDED_MODEL
+from scorer.digest._markdown import Digest, render_markdown
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SEED = (FIXTURES / "seed_digest.md").read_text(encoding="utf-8")

@@ -14,12 +14,12 @@ from playwright.sync_api import Browser, Dialog, Route, sync_playwright
 from playwright.sync_api import Page as BrowserPage
 
 from scorer import Dimension, Paper, ScoredPaper
+from scorer._rubric import Rubric, load_rubric
+from scorer._settings import EMBEDDED_MODEL
 from scorer.cli import cli
-from scorer.digest import Digest, render_markdown
-from scorer.digest_html import render_html
-from scorer.rubric import Rubric, load_rubric
-from scorer.scored_rows import read_scored
-from scorer.settings import EMBEDDED_MODEL
+from scorer.digest._html import render_html
+from scorer.digest._markdown import Digest, render_markdown
+from scorer.io._scored import read_scored
 
 SEED_SCORED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_digest_scored.jsonl"
 CHROMIUM = "/usr/bin/chromium"

@@ -16,9 +16,9 @@ import pytest
 from markdown_it import MarkdownIt
 
 from scorer import Paper, ScoredPaper
-from scorer.digest import Digest, render_markdown
-from scorer.digest_text import one_line
-from scorer.rubric import Rubric, load_rubric
+from scorer._rubric import Rubric, load_rubric
+from scorer.digest._markdown import Digest, render_markdown
+from scorer.digest._text import one_line
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

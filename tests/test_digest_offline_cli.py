@@ -10,8 +10,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from scorer._settings import EMBEDDED_MODEL
 from scorer.cli import cli
-from scorer.settings import EMBEDDED_MODEL
 from scorer.testing import FakeOpenAI, Reply
 
 DEMO_NOTE = (

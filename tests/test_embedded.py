@@ -20,12 +20,12 @@ import pytest
 from subprocesses import run as run_group
 
 from scorer import Paper, RetryPolicy, Settings, load_rubric, score, score_many
+from scorer._local_model import DEMO_NOTICE
+from scorer._settings import EMBEDDED_MODEL
 from scorer.backends import OpenAICompatBackend
-from scorer.backends.embedded import SLOTS, EmbeddedBackend, smollm2_gguf
-from scorer.engine import Scorer
-from scorer.local_model import DEMO_NOTICE
-from scorer.method_spec import parse_method
-from scorer.settings import EMBEDDED_MODEL
+from scorer.backends._embedded import SLOTS, EmbeddedBackend, smollm2_gguf
+from scorer.engine._scorer import Scorer
+from scorer.methods._spec import parse_method
 from scorer.testing import FakeOpenAI
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "seed_papers.jsonl"
@@ -170,7 +170,7 @@ def test_embedded_server_is_ready_when_started_and_stops_cleanly() -> None:
     # threads that had not started yet, about 1 stop in 15) would hang pytest.
     script = """
 import urllib.request
-from scorer.backends.embedded import EmbeddedServer
+from scorer.backends._embedded import EmbeddedServer
 
 for _ in range(5):
     address = EmbeddedServer.base_url().removesuffix("/v1")

@@ -12,8 +12,8 @@ from typing import Literal
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Route, sync_playwright
 
-from scorer.eval_report import render_eval_html
-from scorer.evaluation import EvalReport, LabelledScore, evaluate
+from scorer.eval._metrics import EvalReport, LabelledScore, evaluate
+from scorer.eval._report import render_eval_html
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

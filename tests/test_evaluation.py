@@ -1,4 +1,4 @@
-"""scorer.evaluation: agreement metrics checked against numbers worked out by hand."""
+"""scorer.eval._metrics: agreement metrics checked against numbers worked out by hand."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from scorer.errors import InputError
-from scorer.eval_text import format_score, format_table
-from scorer.evaluation import EvalReport, LabelledScore, evaluate, parse_label
-from scorer.prices import PRICES, estimate_cost, parse_price
-from scorer.settings import EMBEDDED_MODEL
+from scorer._errors import InputError
+from scorer._settings import EMBEDDED_MODEL
+from scorer.eval._metrics import EvalReport, LabelledScore, evaluate, parse_label
+from scorer.eval._prices import PRICES, estimate_cost, parse_price
+from scorer.eval._text import format_score, format_table
 
 
 def points(*pairs: tuple[float, float]) -> list[LabelledScore]:

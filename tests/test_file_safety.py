@@ -26,14 +26,14 @@ from click.testing import CliRunner, Result
 from subprocesses import started, wait_for_rows
 
 from scorer import Paper, Settings, load_rubric
-from scorer.batch import run_batch
-from scorer.batch_outputs import BatchOutputs
+from scorer._errors import InputError
 from scorer.cli import cli
-from scorer.engine import Scorer
-from scorer.errors import InputError
-from scorer.scored_rows import read_scored
+from scorer.engine._batch import run_batch
+from scorer.engine._scorer import Scorer
+from scorer.io._batch_outputs import BatchOutputs
+from scorer.io._scored import read_scored
+from scorer.io._writers import CsvWriter, neutralise_cell, restore_cell
 from scorer.testing import FakeOpenAI, Reply
-from scorer.writers import CsvWriter, neutralise_cell, restore_cell
 
 SCORER = [sys.executable, "-c", "from scorer.cli import main; main()"]
 RUBRIC = load_rubric("llm-inference")
@@ -545,7 +545,7 @@ def test_neutralising_is_undone_exactly(text: str) -> None:
 
 
 def test_csv_writer_neutralises_for_library_users_too() -> None:
-    from scorer.models import ScoredPaper
+    from scorer._models import ScoredPaper
 
     stream = io.StringIO()
     paper = Paper(title="@evil", abstract="-x", lab="+1")

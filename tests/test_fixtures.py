@@ -6,7 +6,7 @@ import csv
 import json
 from pathlib import Path
 
-from scorer.readers import read_papers
+from scorer.io._readers import read_papers
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 

@@ -1,7 +1,7 @@
 import pytest
 
 from scorer import Paper
-from scorer.identity import dedupe_papers, normalize_text, paper_identity
+from scorer.engine._identity import dedupe_papers, normalize_text, paper_identity
 
 
 def paper(**fields: str) -> Paper:

@@ -16,16 +16,16 @@ from pathlib import Path
 import pytest
 
 from scorer import Paper, Settings, load_rubric
-from scorer.batch import run_batch
-from scorer.batch_outputs import BatchOutputs, open_sinks, read_input
-from scorer.engine import Scorer
-from scorer.errors import ConfigError, InputError
-from scorer.labelled import read_labelled
-from scorer.outputs import inputs_of
-from scorer.paper_file import read_paper_json
-from scorer.readers import RowProblem, read_papers
+from scorer._errors import ConfigError, InputError
+from scorer.engine._batch import run_batch
+from scorer.engine._scorer import Scorer
+from scorer.io._batch_outputs import BatchOutputs, open_sinks, read_input
+from scorer.io._labelled import read_labelled
+from scorer.io._outputs import inputs_of
+from scorer.io._paper_file import read_paper_json
+from scorer.io._readers import RowProblem, read_papers
+from scorer.io._writers import save_papers
 from scorer.testing import FakeOpenAI
-from scorer.writers import save_papers
 
 RUBRIC = load_rubric("llm-inference")
 OLD = "precious results from last week\n"

@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 
 from scorer import Settings, UnsupportedMethodError, load_rubric, score, score_many
+from scorer._errors import ConfigError, InvalidOutputError, RubricError
+from scorer._rubric import parse_rubric
 from scorer.backends import backend_for
-from scorer.backends.limited import LimitedBackend
-from scorer.engine import Scorer, to_paper
-from scorer.errors import ConfigError, InvalidOutputError, RubricError
-from scorer.method_spec import MethodSpec, parse_method
-from scorer.methods import method_for, yes_probability
-from scorer.prompt import load_prompt
-from scorer.rubric import parse_rubric
+from scorer.backends._limited import LimitedBackend
+from scorer.engine._scorer import Scorer, to_paper
+from scorer.methods._dispatch import method_for
+from scorer.methods._logprob import yes_probability
+from scorer.methods._spec import MethodSpec, parse_method
+from scorer.prompt._messages import load_prompt
 from scorer.testing import FakeOpenAI, Reply
 from scorer.testing._replies import p_yes
 

@@ -4,8 +4,8 @@ import pytest
 from pydantic import ValidationError
 
 from scorer import Paper, Usage
-from scorer.engine import to_paper
-from scorer.errors import InputError
+from scorer._errors import InputError
+from scorer.engine._scorer import to_paper
 
 
 def test_paper_accepts_the_csv_shapes() -> None:

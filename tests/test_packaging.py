@@ -29,7 +29,7 @@ def test_wheel_ships_prompts_and_rubrics(tmp_path: Path) -> None:
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = (
-        "import scorer, scorer.resources as r; "
+        "import scorer, scorer._resources as r; "
         "assert '_data' in str(r.resource_dir('rubrics')), r.resource_dir('rubrics'); "
         "print(scorer.load_rubric('llm-inference').title)"
     )

@@ -17,10 +17,10 @@ import pytest
 from subprocesses import run as run_group
 
 from scorer import Paper, Settings, load_rubric
-from scorer.engine import Scorer
-from scorer.errors import ConfigError
-from scorer.models import ScoredPaper
-from scorer.prompt import PromptTemplate
+from scorer._errors import ConfigError
+from scorer._models import ScoredPaper
+from scorer.engine._scorer import Scorer
+from scorer.prompt._messages import PromptTemplate
 from scorer.testing import FakeOpenAI
 
 RUBRIC = load_rubric("llm-inference")
@@ -44,7 +44,7 @@ def user_text(fake: FakeOpenAI, index: int = -1) -> str:
 
 
 def notices(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [r.getMessage() for r in caplog.records if r.name == "scorer.paper_limits"]
+    return [r.getMessage() for r in caplog.records if r.name == "scorer.prompt._paper_limits"]
 
 
 def test_a_huge_title_and_abstract_are_cut_with_one_notice_naming_the_paper(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from scorer.backends.limited import Places
+from scorer.backends._limited import Places
 
 
 def test_a_place_given_back_goes_to_the_longest_waiting_task_not_to_a_newcomer() -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 from in_process import run_scorer
 from subprocesses import started
 
-from scorer.batch import BatchSummary
+from scorer._models import Paper, ScoredPaper
 from scorer.cli.progress import BatchProgress, count_records
-from scorer.models import Paper, ScoredPaper
+from scorer.engine._batch import BatchSummary
 from scorer.testing import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,5 +1,5 @@
 from scorer import Paper, load_rubric
-from scorer.prompt import load_prompt
+from scorer.prompt._messages import load_prompt
 
 RUBRIC = load_rubric("llm-inference")
 A = Paper(title="Paged attention", abstract="We page the KV cache.", authors=["A. B"])

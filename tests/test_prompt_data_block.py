@@ -23,9 +23,9 @@ import jinja2
 import pytest
 
 from scorer import Paper, Settings, load_rubric
-from scorer.engine import Scorer
-from scorer.method_spec import MethodSpec, parse_method
-from scorer.prompt import PromptTemplate, load_prompt
+from scorer.engine._scorer import Scorer
+from scorer.methods._spec import MethodSpec, parse_method
+from scorer.prompt._messages import PromptTemplate, load_prompt
 from scorer.testing import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]

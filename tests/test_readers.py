@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from scorer import InputError, Paper
-from scorer.readers import MAX_LINE_BYTES, RowProblem, read_papers
+from scorer.io._readers import MAX_LINE_BYTES, RowProblem, read_papers
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "fixtures" / "input_kitchenham_sample.csv"

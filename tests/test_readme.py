@@ -20,7 +20,7 @@ from test_arxiv_source import RECORDINGS, RecordedArxiv, recording
 
 from scorer import Settings
 from scorer.service import create_app
-from scorer.service.background import serve_in_thread
+from scorer.service._background import serve_in_thread
 from scorer.testing import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,4 +1,4 @@
-"""Unit tests of the retry policy (scorer.backends.retry): which failures are retried, how
+"""Unit tests of the retry policy (scorer.backends._retry): which failures are retried, how
 long each wait is, and what the caller gets when retrying stops.
 
 The errors are real ``openai`` exceptions built around real ``httpx2`` responses, the way the
@@ -17,15 +17,15 @@ import httpx2
 import openai
 import pytest
 
-from scorer.backends.retry import is_transient, retry_after_seconds, retrying, to_backend_error
-from scorer.errors import (
+from scorer._errors import (
     BackendError,
     ConfigError,
     FatalBackendError,
     RequestRefusedError,
     RetryExhausted,
 )
-from scorer.settings import RetryPolicy, Settings
+from scorer._settings import RetryPolicy, Settings
+from scorer.backends._retry import is_transient, retry_after_seconds, retrying, to_backend_error
 
 URL = "http://127.0.0.1:9/v1/chat/completions"
 REQUEST = httpx2.Request("POST", URL)

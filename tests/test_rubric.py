@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from scorer import Rubric, RubricError, builtin_rubric_names, load_rubric
-from scorer.rubric import parse_rubric, rubric_fingerprint
+from scorer._rubric import parse_rubric, rubric_fingerprint
 
 SEED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_digest.md"
 PREFIX = "Automatically discovered papers scored for relevance to: "

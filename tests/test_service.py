@@ -28,7 +28,7 @@ from subprocesses import started
 
 from scorer import Settings, builtin_rubric_names
 from scorer.service import create_app
-from scorer.service.background import serve_in_thread
+from scorer.service._background import serve_in_thread
 from scorer.testing import FakeOpenAI, Reply
 
 TOKEN = "svc-token-5b8e0f2a9c"
@@ -401,7 +401,8 @@ def test_empty_batch_is_just_a_summary(fake: FakeOpenAI, fake_settings: Settings
 
 
 # The engine leaves a task's request coroutine unawaited when the task is cancelled while it
-# waits for a request slot (scorer/request_slots.py, RequestSlots.ask); drop this when it closes it.
+# waits for a request slot (scorer/engine/_request_slots.py, RequestSlots.ask); drop this
+# when it closes it.
 @pytest.mark.filterwarnings("ignore:coroutine .* was never awaited:RuntimeWarning")
 def test_a_client_that_goes_away_stops_the_batch(fake: FakeOpenAI, fake_settings: Settings) -> None:
     fake.latency = 0.2

@@ -20,7 +20,7 @@ from schemathesis.checks import not_a_server_error
 
 from scorer import RetryPolicy, Settings
 from scorer.service import create_app
-from scorer.service.background import serve_in_thread
+from scorer.service._background import serve_in_thread
 from scorer.testing import FakeOpenAI
 
 TOKEN = "fuzz-token-3c1d9e"

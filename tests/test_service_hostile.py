@@ -14,7 +14,7 @@ import pytest
 
 from scorer import Settings
 from scorer.service import create_app
-from scorer.service.background import serve_in_thread
+from scorer.service._background import serve_in_thread
 from scorer.testing import FakeOpenAI
 
 GOOD = {"title": "A paper about KV caches", "abstract": "We move KV caches to storage."}

@@ -14,7 +14,7 @@ import pytest
 
 from scorer import Settings
 from scorer.service import create_app
-from scorer.service.background import serve_in_thread
+from scorer.service._background import serve_in_thread
 from scorer.testing import FakeOpenAI, Reply
 
 PAPER = {"title": "A paper about KV caches", "abstract": "We move KV caches to storage."}
@@ -181,7 +181,7 @@ def test_an_inline_rubric_over_a_limit_is_a_422_naming_it(
 
 
 def test_every_builtin_rubric_can_be_sent_inline() -> None:
-    from scorer.rubric import builtin_rubric_names, check_limits, load_rubric
+    from scorer._rubric import builtin_rubric_names, check_limits, load_rubric
 
     for name in builtin_rubric_names():
         check_limits(load_rubric(name))  # GET /v1/rubrics/{name} is a starting point
@@ -190,7 +190,7 @@ def test_every_builtin_rubric_can_be_sent_inline() -> None:
 def test_answer_models_stay_bounded_across_many_rubrics(
     fake: FakeOpenAI, fake_settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from scorer.response import ANSWER_MODELS
+    from scorer.methods._answer import ANSWER_MODELS
 
     monkeypatch.setattr(ANSWER_MODELS, "maxsize", 8)  # the real bound is 256: same code, faster
     with (

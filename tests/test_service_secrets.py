@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 from subprocesses import started
 
-from scorer.service.logs import SecretFilter
+from scorer.service._logs import SecretFilter
 from scorer.testing import FakeOpenAI, Reply
 from scorer.testing._replies import error_body
 

@@ -1,4 +1,4 @@
-"""``scorer.service.server.serve``, the library call behind ``scorer serve``: its refusals."""
+"""``scorer.service._server.serve``, the library call behind ``scorer serve``: its refusals."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import socket
 import pytest
 
 from scorer import Settings
-from scorer.errors import ConfigError
-from scorer.service.server import serve
+from scorer._errors import ConfigError
+from scorer.service._server import serve
 
 
 def test_a_busy_port_is_one_clear_error(fake_settings: Settings) -> None:

@@ -16,10 +16,10 @@ from click.testing import CliRunner
 from subprocesses import run as run_group
 
 from scorer import Settings
+from scorer._errors import ConfigError
+from scorer._local_model import DEMO_NOTICE
+from scorer._settings import DEFAULT_TIMEOUT, EMBEDDED_MODEL, EMBEDDED_TIMEOUT
 from scorer.cli import cli
-from scorer.errors import ConfigError
-from scorer.local_model import DEMO_NOTICE
-from scorer.settings import DEFAULT_TIMEOUT, EMBEDDED_MODEL, EMBEDDED_TIMEOUT
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,43 +1,26 @@
 """Talking to models. Every backend speaks the OpenAI chat-completions protocol.
 
 ``Backend`` is the one interface the engine uses; :func:`backend_for` picks
-the implementation from settings.
+the implementation from settings. Each name is imported on first use: openai
+and instructor take about a second to import, and only a cache miss needs them.
 """
 
-from __future__ import annotations
+import typing as _typing
 
-from typing import TYPE_CHECKING, Any
+from scorer._lazy import lazy_exports as _lazy_exports
 
-from scorer.backends.base import Backend, Completion
-from scorer.settings import Settings
-
-if TYPE_CHECKING:
-    from scorer.backends.openai_compat import OpenAICompatBackend
+if _typing.TYPE_CHECKING:
+    from scorer.backends._base import Backend, Completion
+    from scorer.backends._choose import backend_for
+    from scorer.backends._openai_compat import OpenAICompatBackend
 
 __all__ = ["Backend", "Completion", "OpenAICompatBackend", "backend_for"]
 
-
-def backend_for(settings: Settings) -> Backend:
-    """The backend ``settings`` ask for: an endpoint, or the embedded model."""
-    if settings.uses_embedded:
-        from scorer.backends.embedded import embedded_backend  # starts a server: import late
-
-        return embedded_backend(settings)
-    # openai and instructor take about a second to import: only a cache miss needs them.
-    from scorer.backends.openai_compat import OpenAICompatBackend
-
-    api_key = settings.api_key.get_secret_value() if settings.api_key else None
-    return OpenAICompatBackend(
-        base_url=settings.base_url,
-        api_key=api_key,
-        model=settings.model_id,
-        settings=settings,
-    )
-
-
-def __getattr__(name: str) -> Any:
-    if name == "OpenAICompatBackend":
-        from scorer.backends.openai_compat import OpenAICompatBackend
-
-        return OpenAICompatBackend
-    raise AttributeError(f"module 'scorer.backends' has no attribute {name!r}")
+__getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "scorer.backends._base": ("Backend", "Completion"),
+        "scorer.backends._choose": ("backend_for",),
+        "scorer.backends._openai_compat": ("OpenAICompatBackend",),
+    },
+)

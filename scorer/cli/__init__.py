@@ -17,8 +17,8 @@ from typing import Any
 import click
 
 from scorer import __version__
+from scorer._errors import ScorerError
 from scorer.cli.exit_codes import EXIT_INTERRUPTED, exit_code_for
-from scorer.errors import ScorerError
 
 __all__ = ["cli", "main"]
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from scorer.sources.arxiv import DEFAULT_ARXIV_URL
+from scorer.sources._arxiv import DEFAULT_ARXIV_URL
 
 __all__ = ["arxiv_client_options", "arxiv_window_options", "day"]
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import click
 
-from scorer.api import scorer_for
-from scorer.batch import run_batch
-from scorer.batch_outputs import check_batch_outputs, open_sinks, paper_columns, read_input
+from scorer._api import scorer_for
+from scorer._errors import InputError
+from scorer._models import Paper
+from scorer._rubric import load_rubric
 from scorer.cli.arxiv_options import arxiv_client_options, arxiv_window_options, day
 from scorer.cli.exit_codes import EXIT_INCOMPLETE
 from scorer.cli.options import digest_options, model_options, parse_columns, settings_from
@@ -21,12 +22,11 @@ from scorer.cli.problems import ProblemLog
 from scorer.cli.progress import BatchProgress, count_records
 from scorer.cli.signals import terminate_as_interrupt
 from scorer.cli.wording import plural
-from scorer.errors import InputError
-from scorer.models import Paper
-from scorer.outputs import inputs_of
-from scorer.rubric import load_rubric
-from scorer.sources.arxiv import fetch_arxiv
-from scorer.writers import RESULT_PREFIX
+from scorer.engine._batch import run_batch
+from scorer.io._batch_outputs import check_batch_outputs, open_sinks, paper_columns, read_input
+from scorer.io._outputs import inputs_of
+from scorer.io._writers import RESULT_PREFIX
+from scorer.sources._arxiv import fetch_arxiv
 
 __all__ = ["batch"]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from scorer.cache import ResultCache
 from scorer.cli.options import cache_options, settings_from
+from scorer.engine._cache import ResultCache
 
 __all__ = ["cache"]
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from scorer.batch_outputs import check_digest_outputs, write_digests
+from scorer._rubric import load_rubric
 from scorer.cli.exit_codes import EXIT_INCOMPLETE
 from scorer.cli.options import digest_options
 from scorer.cli.problems import ProblemLog
-from scorer.digest import Digest, render_markdown
-from scorer.rubric import load_rubric
-from scorer.scored_rows import read_scored
+from scorer.digest._markdown import Digest, render_markdown
+from scorer.io._batch_outputs import check_digest_outputs, write_digests
+from scorer.io._scored import read_scored
 
 __all__ = ["digest"]
 

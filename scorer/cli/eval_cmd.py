@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from scorer._rubric import load_rubric
 from scorer.cli.options import model_options, parse_columns, settings_from
 from scorer.cli.problems import ProblemLog
 from scorer.cli.wording import plural
-from scorer.engine import Scorer
-from scorer.outputs import check_outputs, staged_outputs
-from scorer.prices import PRICES, parse_price
-from scorer.rubric import load_rubric
+from scorer.engine._scorer import Scorer
+from scorer.eval._prices import PRICES, parse_price
+from scorer.io._outputs import check_outputs, staged_outputs
 
 if TYPE_CHECKING:
-    from scorer.eval_run import EvalRun
+    from scorer.eval._run import EvalRun
 
 __all__ = ["evaluate_cmd"]
 
@@ -85,10 +85,10 @@ def evaluate_cmd(
     and model sends nothing.
     """
     # scikit-learn and scipy take seconds to import: only `scorer eval` pays for them.
-    from scorer.baseline import parse_fraction
-    from scorer.eval_report import render_eval_html
-    from scorer.eval_run import run_eval
-    from scorer.labelled import read_labelled
+    from scorer.eval._baseline import parse_fraction
+    from scorer.eval._report import render_eval_html
+    from scorer.eval._run import run_eval
+    from scorer.io._labelled import read_labelled
 
     reports = [report] if report is not None else []
     check_outputs(reports, formats=(".html",), inputs=[source], kind="report")
@@ -137,7 +137,7 @@ def _left_out(unlabelled: int) -> None:
 
 
 def _text(outcome: EvalRun) -> str:
-    from scorer.eval_text import format_table
+    from scorer.eval._text import format_table
 
     lines = [format_table(outcome.report), ""]
     base = outcome.baseline

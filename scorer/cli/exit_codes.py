@@ -8,7 +8,7 @@ could not be used; 130 interrupted.
 
 from __future__ import annotations
 
-from scorer.errors import BackendError, CacheError, ScorerError
+from scorer._errors import BackendError, CacheError, ScorerError
 
 __all__ = [
     "EXIT_BACKEND",

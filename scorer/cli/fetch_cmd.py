@@ -9,9 +9,9 @@ import click
 
 from scorer.cli.arxiv_options import arxiv_client_options, arxiv_window_options, day
 from scorer.cli.wording import plural
-from scorer.outputs import check_outputs
-from scorer.sources.arxiv import MAX_PAGE_SIZE, fetch_arxiv
-from scorer.writers import PAPER_FORMATS, save_papers
+from scorer.io._outputs import check_outputs
+from scorer.io._writers import PAPER_FORMATS, save_papers
+from scorer.sources._arxiv import MAX_PAGE_SIZE, fetch_arxiv
 
 __all__ = ["fetch"]
 

@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 
 import click
 
-from scorer.errors import InputError
-from scorer.settings import RateLimits, Settings
+from scorer._errors import InputError
+from scorer._settings import RateLimits, Settings
 
 __all__ = ["cache_options", "digest_options", "model_options", "parse_columns", "settings_from"]
 

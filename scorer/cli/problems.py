@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from scorer.readers import RowProblem
+from scorer.io._readers import RowProblem
 
 __all__ = ["ProblemLog"]
 

@@ -19,9 +19,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from scorer.batch import BatchSummary
+from scorer._models import ScoredPaper
 from scorer.cli.wording import plural
-from scorer.models import ScoredPaper
+from scorer.engine._batch import BatchSummary
 
 __all__ = ["BatchProgress", "count_records"]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from scorer.resources import resource_dir
-from scorer.rubric import builtin_rubric_names, load_rubric
+from scorer._resources import resource_dir
+from scorer._rubric import builtin_rubric_names, load_rubric
 
 __all__ = ["rubrics"]
 

@@ -7,18 +7,18 @@ from typing import Any
 
 import click
 
+from scorer._api import ascore
+from scorer._errors import InputError
+from scorer._local_model import DEMO_NOTICE
 from scorer._loop import run_sync
-from scorer.api import ascore
+from scorer._models import ScoredPaper
+from scorer._rubric import Rubric, load_rubric
 from scorer.cli.options import model_options, settings_from
-from scorer.errors import InputError
-from scorer.local_model import DEMO_NOTICE
-from scorer.models import ScoredPaper
-from scorer.paper_file import read_paper_json
-from scorer.rubric import Rubric, load_rubric
+from scorer.io._paper_file import read_paper_json
 
 __all__ = ["score"]
 
-# Logged by the embedded backend when it starts the demo model (see scorer.local_model).
+# Logged by the embedded backend when it starts the demo model (see scorer._local_model).
 EMBEDDED_NOTICE = DEMO_NOTICE
 
 

@@ -87,8 +87,8 @@ def serve(
     with the other commands.
     """
     # FastAPI and uvicorn are imported only for this command.
-    from scorer.service.server import check_exposure
-    from scorer.service.server import serve as serve_http
+    from scorer.service._server import check_exposure
+    from scorer.service._server import serve as serve_http
 
     token = os.environ.get(TOKEN_ENV, "").strip() or None
     check_exposure(host, token, allow_unauthenticated=allow_unauthenticated)

@@ -5,6 +5,6 @@
 True
 """
 
-from scorer.sources.arxiv import DEFAULT_ARXIV_URL, arxiv_query, fetch_arxiv
+from scorer.sources._arxiv import DEFAULT_ARXIV_URL, arxiv_query, fetch_arxiv
 
 __all__ = ["DEFAULT_ARXIV_URL", "arxiv_query", "fetch_arxiv"]

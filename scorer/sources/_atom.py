@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from scorer.models import Paper
-from scorer.whitespace import one_line
+from scorer._models import Paper
+from scorer._whitespace import one_line
 
 __all__ = ["Feed", "error_message", "parse_feed"]
 

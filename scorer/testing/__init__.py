@@ -3,21 +3,19 @@
     from scorer.testing import FakeOpenAI, Reply
 
 The names are imported lazily, so ``python -m scorer.testing.fake_openai`` does not import the
-module twice.
+module twice. ``scorer.testing.fake_openai`` is also public: it is that command.
 """
 
-from __future__ import annotations
+import typing as _typing
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from scorer._lazy import lazy_exports as _lazy_exports
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from scorer.testing.fake_openai import FakeOpenAI, Reply
 
 __all__ = ["FakeOpenAI", "Reply"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("scorer.testing.fake_openai"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {"scorer.testing.fake_openai": ("FakeOpenAI", "Reply")},
+)

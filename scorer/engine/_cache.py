@@ -1,0 +1,230 @@
+"""The result cache: validated scores on disk, keyed by content, stored as JSON.
+
+Backed by ``diskcache`` (SQLite), which is safe for several processes using
+one folder at once. Values are ``Score.model_dump_json()`` strings, never
+pickles, so a changed model class cannot break old entries in strange ways:
+an entry that no longer validates is dropped and scored again.
+
+A failing store (a full disk, a read-only or corrupt file) raises
+:class:`CacheError` from every method, never a raw ``sqlite3``/``OSError``.
+
+Claims: a process about to pay for a paper first *claims* its key by adding
+a marker under it (one SQLite ``INSERT`` that only one process can win); the
+answer later overwrites the marker. Another process that finds the marker
+waits for the answer instead of paying again. A claim ends when the answer is
+stored, when its claimant gives up (:meth:`ResultCache.release`), when the
+claimant's process is gone, or when it expires.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import socket
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import diskcache
+from pydantic import ValidationError
+
+from scorer._errors import CacheError
+from scorer._models import Paper, Score
+from scorer._rubric import Rubric
+from scorer._settings import Sampling
+from scorer.engine._identity import normalize_text
+
+__all__ = ["SCHEMA_VERSION", "CacheStats", "Claimed", "ResultCache", "cache_key"]
+
+_log = logging.getLogger(__name__)
+_CLAIM = "claim:"  # prefix of a claim marker; a stored score is JSON, so starts with "{"
+# Failures of the store itself. diskcache.Timeout: SQLite stayed locked for the busy timeout.
+_STORE_ERRORS = (sqlite3.Error, OSError, diskcache.Timeout)
+
+SCHEMA_VERSION = 1
+"""Bump when the shape of cached values or of the score schema changes."""
+
+
+def cache_key(
+    paper: Paper,
+    rubric: Rubric,
+    *,
+    prompt_hash: str,
+    model_id: str,
+    sampling: Sampling,
+    method: str = "generate",
+) -> str:
+    """Content key of one scoring request.
+
+    Covers the normalized title and abstract, the rubric fingerprint, the
+    prompt template hash, the model id, the sampling settings, the scoring
+    method and the schema version: anything that could change the answer. Paper ids, authors and
+    dates are left out, so the same text under two ids is scored once.
+    """
+    payload = {
+        "v": SCHEMA_VERSION,
+        "title": normalize_text(paper.title),
+        "abstract": normalize_text(paper.abstract),
+        "rubric": rubric.fingerprint,
+        "prompt": prompt_hash,
+        "model": model_id,
+        "sampling": sampling.as_request(),
+    }
+    if method != "generate":  # keys made before methods existed stay valid
+        payload["method"] = method
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """Another live process is scoring this key now; wait for its answer."""
+
+    owner: str
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    directory: Path
+    entries: int
+    size_bytes: int
+
+
+class ResultCache:
+    """Validated scores by content key, on disk."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._owner = f"{_CLAIM}{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._reported_corrupt = False
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._store: Any = diskcache.Cache(str(directory))
+        except Exception as exc:  # sqlite3/OS errors: unwritable folder, corrupt db
+            read_only = directory.is_dir() and not os.access(directory, os.W_OK)
+            raise CacheError(
+                f"cannot open the cache at {directory}: {_reason(exc)}"
+                f"{' (the folder is read-only)' if read_only else ''}; "
+                "use another --cache-dir / SCORER_CACHE_DIR, or --no-cache"
+            ) from exc
+
+    def get(self, key: str) -> Score | Claimed | None:
+        """The stored score, a live claim by another process, or None (a miss).
+
+        An entry that is not a valid score (corrupt, or from an older schema)
+        is deleted and reported once: it is a miss, never a crash.
+        """
+        try:
+            raw = self._store.get(key)
+        except _STORE_ERRORS as exc:
+            raise self._failed("read from", exc) from exc
+        except Exception as exc:  # diskcache could not decode the row: a corrupt value
+            self._drop_corrupt(key, exc)
+            return None
+        if raw is None:
+            return None
+        if isinstance(raw, str) and raw.startswith(_CLAIM):
+            return self._claim_state(key, raw)
+        try:
+            return Score.model_validate_json(raw)
+        except (ValidationError, TypeError, ValueError) as exc:
+            self._drop_corrupt(key, exc)
+            return None
+
+    def put(self, key: str, score: Score) -> None:
+        """Store ``score`` under ``key`` (overwriting this process's claim, if any)."""
+        try:
+            self._store.set(key, score.model_dump_json())
+        except _STORE_ERRORS as exc:
+            raise self._failed("write to", exc) from exc
+
+    def claim(self, key: str, *, ttl: float) -> bool:
+        """Claim ``key`` for this process for at most ``ttl`` seconds; False if another holds it.
+
+        One SQLite ``INSERT`` (diskcache's ``add``): of several processes at
+        once, exactly one wins. An expired claim does not block.
+        """
+        try:
+            return bool(self._store.add(key, self._owner, expire=ttl))
+        except _STORE_ERRORS as exc:
+            raise self._failed("write to", exc) from exc
+
+    def release(self, key: str) -> None:
+        """Drop this process's claim on ``key`` (it gave up), leaving anything else there."""
+        self._drop_if(key, self._owner)
+
+    def stats(self) -> CacheStats:
+        try:
+            return CacheStats(
+                directory=self.directory,
+                entries=len(self._store),
+                size_bytes=int(self._store.volume()),
+            )
+        except _STORE_ERRORS as exc:
+            raise self._failed("read from", exc) from exc
+
+    def clear(self) -> int:
+        """Remove every entry; return how many there were."""
+        try:
+            return int(self._store.clear())
+        except _STORE_ERRORS as exc:
+            raise self._failed("clear", exc) from exc
+
+    def close(self) -> None:
+        self._store.close()
+
+    def _claim_state(self, key: str, owner: str) -> Claimed | None:
+        """A claim that still counts (ours included), or None for a dead process's (dropped)."""
+        if owner == self._owner or _owner_alive(owner):
+            return Claimed(owner)
+        self._drop_if(key, owner)  # its claimant died without storing an answer
+        return None
+
+    def _drop_if(self, key: str, expected: str) -> None:
+        try:
+            with self._store.transact():
+                if self._store.get(key) == expected:
+                    self._store.delete(key)
+        except _STORE_ERRORS as exc:
+            raise self._failed("write to", exc) from exc
+
+    def _drop_corrupt(self, key: str, exc: Exception) -> None:
+        if not self._reported_corrupt:
+            self._reported_corrupt = True
+            _log.warning(
+                "warning: the cache at %s held an unreadable entry (%s); it is scored again",
+                self.directory,
+                _reason(exc),
+            )
+        try:
+            self._store.delete(key)
+        except _STORE_ERRORS as error:
+            raise self._failed("write to", error) from error
+
+    def _failed(self, doing: str, exc: BaseException) -> CacheError:
+        return CacheError(f"cannot {doing} the cache at {self.directory}: {_reason(exc)}")
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of an exception, with its type when the text alone says little."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return text or type(exc).__name__
+
+
+def _owner_alive(owner: str) -> bool:
+    """False when ``owner`` names a process on this host that no longer exists."""
+    parts = owner.removeprefix(_CLAIM).split(":")
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return True  # another machine's process: only the claim's expiry ends it
+    if int(parts[1]) == os.getpid():
+        return True  # another ResultCache of this process (two Scorers on one folder)
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True

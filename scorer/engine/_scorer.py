@@ -1,0 +1,370 @@
+"""The scoring engine: the one path every entry point takes.
+
+cache hit -> done; miss -> prompt -> backend -> validated answer -> cache.
+Identical requests in flight at once share one model call (single-flight).
+Many papers at once: :mod:`scorer.fan_out`; duplicates merged: :mod:`scorer.pipeline`.
+
+Over 300 lines: the cache look-up, single-flight and the cross-process claim
+are one protocol around each request, and read best together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Mapping,
+)
+from contextlib import aclosing
+from typing import Any, ParamSpec, TypeVar
+
+from pydantic import ValidationError
+
+from scorer._errors import BackendError, CacheError, FatalBackendError, InputError
+from scorer._models import Paper, Score, ScoredPaper, Usage
+from scorer._rubric import Rubric
+from scorer._settings import Settings
+from scorer.backends import Backend, backend_for
+from scorer.cache import Claimed, ResultCache, cache_key
+from scorer.errors import BackendError, CacheError, FatalBackendError, InputError
+from scorer.fan_out import async_iter, fan_out
+from scorer.method_spec import MethodSpec
+from scorer.methods import ScoringMethod, method_for, method_spec_for
+from scorer.models import Paper, Score, ScoredPaper, Usage
+from scorer.paper_limits import bounded_paper
+from scorer.prompt import PromptTemplate
+from scorer.request_slots import REQUEST_SLOTS, RequestSlots, without_userinfo
+from scorer.rubric import Rubric
+from scorer.settings import Settings
+
+__all__ = ["PaperLike", "Scorer", "to_paper"]
+
+PaperLike = Paper | Mapping[str, Any]
+
+_log = logging.getLogger(__name__)
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+_Tag = TypeVar("_Tag")
+# Polling for another process's answer: soon at first (answers take about a
+# second), then at most once a second.
+_FIRST_POLL_S = 0.05
+_LAST_POLL_S = 1.0
+
+
+def to_paper(paper: PaperLike) -> Paper:
+    """Accept a ``Paper`` or a plain mapping; raise ``InputError`` with the problem."""
+    if isinstance(paper, Paper):
+        return paper
+    try:
+        return Paper.model_validate(dict(paper))
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'paper'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise InputError(f"invalid paper: {problems}") from exc
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InputError(f"invalid paper: {exc}") from exc
+
+
+class Scorer:
+    """Scores papers under fixed settings. Safe to share within one event loop.
+
+    The backend is created on the first cache miss, so a run served entirely
+    from the cache never starts (or contacts) a model.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        backend: Backend | None = None,
+        cache: ResultCache | None = None,
+        template: PromptTemplate | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.settings = settings
+        self._backend = backend
+        self._cache = cache
+        self._cache_off = False  # the cache failed mid-run: go on without it
+        self._sleep = sleep  # while waiting for another process's answer
+        self._template = template
+        self._methods: dict[MethodSpec, ScoringMethod] = {}
+        self._inflight: dict[str, asyncio.Future[tuple[Score, bool]]] = {}
+
+    @property
+    def model_id(self) -> str:
+        return self._backend.model_id if self._backend else self.settings.model_id
+
+    @property
+    def cache(self) -> ResultCache | None:
+        if not self.settings.use_cache or self._cache_off:
+            return None
+        if self._cache is None:
+            self._cache = ResultCache(self.settings.cache_dir)
+        return self._cache
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = backend_for(self.settings)
+        return self._backend
+
+    async def aclose(self) -> None:
+        """Close the connections this event loop opened (the cache stays usable)."""
+        if self._backend is not None:
+            await self._backend.aclose()
+
+    async def __aenter__(self) -> Scorer:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def method(self, rubric: Rubric) -> ScoringMethod:
+        """The scoring method for ``rubric`` (see :func:`method_spec_for`)."""
+        spec = method_spec_for(self.settings, rubric)
+        method = self._methods.get(spec)
+        if method is None:
+            compact = self.settings.uses_demo_model
+            method = method_for(spec, self.settings.sampling, self._template, compact=compact)
+            self._methods[spec] = method
+        return method
+
+    async def ascore(self, paper: PaperLike, rubric: Rubric) -> ScoredPaper:
+        """Score one paper; raise a ``ScorerError`` if it cannot be scored."""
+        item = to_paper(paper)
+        started = time.perf_counter()
+        method = self.method(rubric)
+        # What the model is sent, and what the cache key names: the fields the
+        # prompt reads, cut to the settings' limits (the result keeps them whole).
+        sent = bounded_paper(item, self.settings.paper_limits, method.prompt.paper_fields)
+        key = cache_key(
+            sent,
+            rubric,
+            prompt_hash=method.prompt.content_hash,
+            model_id=self.model_id,
+            sampling=self.settings.sampling,
+            method=str(method.spec),
+        )
+        score, cached = await self._single_flight(key, sent, rubric, method)
+        passed = score.scores[rubric.primary.name] >= rubric.threshold
+        return ScoredPaper(
+            paper=item,
+            rubric=rubric.name,
+            rubric_fingerprint=rubric.fingerprint,
+            model=score.model,
+            scores=score.scores,
+            justification=score.justification,
+            passed=passed,
+            cached=cached,
+            usage=Usage() if cached else score.usage,
+            latency_s=round(time.perf_counter() - started, 4),
+        )
+
+    async def ascore_or_error(self, paper: Paper, rubric: Rubric) -> ScoredPaper:
+        """Like :meth:`ascore`, but a failure stays with its paper as ``error``.
+
+        A :class:`FatalBackendError` still raises: every other paper would fail
+        the same way.
+        """
+        started = time.perf_counter()
+        try:
+            return await self.ascore(paper, rubric)
+        except FatalBackendError:
+            raise
+        except BackendError as exc:
+            return self._failed(paper, rubric, str(exc), exc.usage or Usage(), started)
+
+    async def ascore_many(
+        self,
+        papers: Iterable[PaperLike] | AsyncIterable[PaperLike],
+        rubric: Rubric,
+        *,
+        concurrency: int = 8,
+    ) -> AsyncIterator[ScoredPaper]:
+        """Score papers with at most ``concurrency`` requests at once, yielding as each finishes.
+
+        Input is read lazily, so memory holds at most ``2 * concurrency``
+        papers in flight. Output order is completion order; match results by
+        ``paper`` (or use :meth:`ascore_tagged`). Duplicates are not merged
+        here: :func:`scorer.pipeline.score_stream` does that.
+        """
+        # Closed with this generator, so a consumer that stops early stops the requests.
+        async with aclosing(
+            self.ascore_tagged(_untagged(papers), rubric, concurrency=concurrency)
+        ) as tagged:
+            async for _, result in tagged:
+                yield result
+
+    def ascore_tagged(
+        self,
+        items: Iterable[tuple[_Tag, PaperLike]] | AsyncIterable[tuple[_Tag, PaperLike]],
+        rubric: Rubric,
+        *,
+        concurrency: int = 8,
+    ) -> AsyncGenerator[tuple[_Tag, ScoredPaper], None]:
+        """:meth:`ascore_many` over ``(tag, paper)`` pairs: each result comes back with its tag.
+
+        The tag is the caller's way back to where the paper came from (input
+        positions, a label), so nothing has to be matched by object identity.
+        """
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        slots = RequestSlots(
+            concurrency,
+            max_timeouts=self.settings.retry.max_consecutive_timeouts,
+            timeout=self.settings.timeout,
+            hint=self._timeout_hint(),
+        )
+
+        def start(paper: PaperLike) -> Coroutine[Any, Any, ScoredPaper]:
+            return self.ascore_or_error(to_paper(paper), rubric)
+
+        # Twice as many tasks as request slots: when a request finishes, a
+        # task already waiting takes its slot at once, instead of the slot
+        # idling while the loop hands out the result, reads the next paper
+        # and starts a task (three trips round a busy event loop).
+        return fan_out(items, start, window=2 * concurrency, slots=slots)
+
+    async def _single_flight(
+        self, key: str, paper: Paper, rubric: Rubric, method: ScoringMethod
+    ) -> tuple[Score, bool]:
+        dimensions = {d.name for d in rubric.dimensions}
+        cache = self.cache
+        hit = self._guarded(cache.get, key) if cache is not None else None
+        if isinstance(hit, Score) and set(hit.scores) == dimensions:
+            return hit, True
+        running = self._inflight.get(key)
+        if running is not None:
+            try:
+                score, _ = await asyncio.shield(running)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if running.cancelled() and task is not None and not task.cancelling():
+                    # The leader was cancelled, not us: take over the request.
+                    return await self._single_flight(key, paper, rubric, method)
+                raise
+            return score, True
+        future: asyncio.Future[tuple[Score, bool]] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            result = await self._claimed_or_asked(key, hit, dimensions, paper, rubric, method)
+            future.set_result(result)
+            return result
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters, if any, re-raise it themselves
+            raise
+        finally:
+            del self._inflight[key]
+
+    async def _claimed_or_asked(
+        self,
+        key: str,
+        hit: Score | Claimed | None,
+        dimensions: set[str],
+        paper: Paper,
+        rubric: Rubric,
+        method: ScoringMethod,
+    ) -> tuple[Score, bool]:
+        """Another process's answer if it is paying for this key now, else ask the model."""
+        cache = self.cache
+        claimed = False
+        if cache is not None and not isinstance(hit, Score):  # a stale Score: just re-ask
+            answer = await self._claim_or_wait(cache, key, hit, dimensions)
+            if answer is not None:
+                return answer, True
+            claimed = self.cache is not None
+        try:
+            request = method.score(self.backend, rubric, paper)
+            slots = REQUEST_SLOTS.get()
+            score = await (request if slots is None else slots.ask(request))
+        except BaseException:
+            if claimed and self.cache is not None:
+                self._guarded(self.cache.release, key)  # let a waiting process try instead
+            raise
+        if self.cache is not None:
+            self._guarded(self.cache.put, key, score)  # also ends our claim
+        return score, False
+
+    async def _claim_or_wait(
+        self, cache: ResultCache, key: str, hit: Claimed | None, dimensions: set[str]
+    ) -> Score | None:
+        """Claim ``key`` for this process (None: go and pay), or the answer another one stored.
+
+        Only on a cache miss, and one SQLite insert when nobody else holds the
+        key, so the hot path stays cheap. A waiter polls with backoff; a claim
+        ends when its answer is stored, its claimant gives up or dies, or it
+        expires (``_claim_ttl``).
+        """
+        delay = _FIRST_POLL_S
+        state: Score | Claimed | None = hit
+        while True:
+            if not isinstance(state, Claimed):
+                won = self._guarded(cache.claim, key, ttl=self._claim_ttl())
+                if won is not False:
+                    return None  # ours now (or the cache failed: go on without it)
+            else:
+                await self._sleep(delay)
+                delay = min(2 * delay, _LAST_POLL_S)
+            state = self._guarded(cache.get, key)
+            if self._cache_off:
+                return None
+            if isinstance(state, Score):
+                return state if set(state.scores) == dimensions else None
+
+    def _claim_ttl(self) -> float:
+        """How long a claim holds if its claimant neither answers nor dies (e.g. another host)."""
+        return max(30.0, 2 * self.settings.timeout)
+
+    def _guarded(self, op: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T | None:
+        """``op()``; if the cache fails mid-run, warn once and go on without it (None)."""
+        try:
+            return op(*args, **kwargs)
+        except CacheError as exc:
+            if not self._cache_off:
+                self._cache_off = True
+                _log.warning(
+                    "warning: %s; scoring goes on without the cache (results are still written)",
+                    exc,
+                )
+            return None
+
+    def _timeout_hint(self) -> str:
+        """What a user whose endpoint does not answer should check."""
+        if self.settings.uses_embedded:
+            return "raise --timeout (SCORER_TIMEOUT) or lower --concurrency"
+        url = without_userinfo(self.settings.base_url or "the OpenAI default")
+        return f"check OPENAI_BASE_URL ({url}) or raise --timeout (SCORER_TIMEOUT)"
+
+    def _failed(
+        self, paper: Paper, rubric: Rubric, error: str, usage: Usage, started: float
+    ) -> ScoredPaper:
+        return ScoredPaper(
+            paper=paper,
+            rubric=rubric.name,
+            rubric_fingerprint=rubric.fingerprint,
+            model=self.model_id,
+            usage=usage,
+            latency_s=round(time.perf_counter() - started, 4),
+            error=error,
+        )
+
+
+async def _untagged(
+    papers: Iterable[PaperLike] | AsyncIterable[PaperLike],
+) -> AsyncIterator[tuple[None, PaperLike]]:
+    async for paper in async_iter(papers):
+        yield None, paper

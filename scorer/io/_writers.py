@@ -1,0 +1,305 @@
+"""Writing papers and scored papers as rows: CSV and JSONL.
+
+Every row is flushed as soon as it is written, so a crash or Ctrl-C loses
+nothing finished (and the cache makes a re-run send only what is missing).
+
+A row holds the paper's columns (the batch columns, ``categories`` when the
+paper has any, then every other input column under its own name), then
+scorer's result columns: one per rubric dimension, ``justification``,
+``passed``, ``status``, ``error``, ``model``, ``tokens``.
+
+**The user's columns are theirs.** When an input column has the name of a
+result column (say ``status``), the input's values keep that name and
+scorer's column is written as ``scorer_status`` (``scorer_`` again while the
+name is still taken). :func:`result_name` is the rule; ``scorer digest``
+reads scorer's value from the prefixed column when there is one.
+
+**Every field reaches the CSV.** A CSV header is fixed when it is written:
+``input_columns`` names every input column in advance (``scorer batch``
+surveys an input file first); without it the header follows the first row,
+plus a last column ``extra`` (``scorer_extra`` if the input has an ``extra``)
+holding, as a JSON object, any later row's fields the header lacks. Lists and
+objects in a field are written as JSON.
+
+**CSV cells are safe to open** (OWASP CSV injection): a cell that starts with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'`` so a
+spreadsheet shows it as text; so does a cell that already starts with ``'``
+followed by those, so that :func:`restore_cell` undoes it exactly. JSONL keeps
+every value as it is.
+
+Papers without scores (``scorer fetch``'s output, ``scorer batch``'s input)
+are written by :func:`write_papers`, or :func:`save_papers` for a file that
+is staged and moved into place when complete (see :mod:`scorer.io._outputs`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+from collections.abc import Collection, Iterable, Mapping
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+from scorer._models import Paper, ScoredPaper
+from scorer._rubric import Rubric
+from scorer.io._outputs import check_outputs, staged_outputs
+
+__all__ = [
+    "OVERFLOW_COLUMN",
+    "PAPER_FILE_COLUMNS",
+    "PAPER_FORMATS",
+    "RESULT_PREFIX",
+    "CsvWriter",
+    "JsonlWriter",
+    "ResultWriter",
+    "input_row",
+    "neutralise_cell",
+    "paper_row",
+    "restore_cell",
+    "result_name",
+    "result_names",
+    "result_row",
+    "save_papers",
+    "write_papers",
+]
+
+PAPER_COLUMNS = ("id", "title", "abstract", "authors", "published", "url", "pdf_url")
+STATUS_COLUMNS = ("justification", "passed", "status", "error", "model", "tokens")
+RESULT_PREFIX = "scorer_"
+OVERFLOW_COLUMN = "extra"
+# A papers file: the batch columns plus ``categories``, which arXiv gives.
+PAPER_FILE_COLUMNS = (*PAPER_COLUMNS, "categories")
+PAPER_FORMATS = (".csv", ".jsonl", ".ndjson")
+
+_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+_NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
+
+
+class ResultWriter(Protocol):
+    def write(self, result: ScoredPaper) -> None: ...
+
+
+def neutralise_cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text, never runs as a formula.
+
+    >>> neutralise_cell("=HYPERLINK(\\"http://x\\")"), neutralise_cell("'=1"), neutralise_cell("ok")
+    ('\\'=HYPERLINK("http://x")', "''=1", 'ok')
+    """
+    return "'" + text if _FORMULA.match(text) else text
+
+
+def restore_cell(text: str) -> str:
+    """Undo :func:`neutralise_cell` exactly.
+
+    >>> restore_cell("'=1"), restore_cell("''=1"), restore_cell("'quoted")
+    ('=1', "'=1", "'quoted")
+    """
+    return text[1:] if _NEUTRALISED.match(text) else text
+
+
+def status_of(result: ScoredPaper) -> str:
+    if result.error is not None:
+        return "failed"
+    return "cached" if result.cached else "scored"
+
+
+def paper_row(paper: Paper) -> dict[str, str]:
+    """A paper as a row of the batch columns (``PAPER_COLUMNS``; authors ``; ``-joined).
+
+    >>> paper_row(Paper(title="T", abstract="A", authors=["X", "Y"]))["authors"]
+    'X; Y'
+    """
+    return {
+        "id": paper.id or "",
+        "title": paper.title,
+        "abstract": paper.abstract,
+        "authors": "; ".join(paper.authors),
+        "published": paper.published.isoformat() if paper.published else "",
+        "url": paper.url or "",
+        "pdf_url": paper.pdf_url or "",
+    }
+
+
+def input_row(paper: Paper) -> dict[str, Any]:
+    """The paper's own columns: the batch columns, ``categories`` if any, its other fields."""
+    row: dict[str, Any] = paper_row(paper)
+    if paper.categories:
+        row["categories"] = "; ".join(paper.categories)
+    for key, value in paper.extra_fields.items():
+        row.setdefault(key, value)
+    return row
+
+
+def result_names(rubric: Rubric) -> tuple[str, ...]:
+    """scorer's result columns, before any renaming: dimensions, then the status columns."""
+    return (*(dim.name for dim in rubric.dimensions), *STATUS_COLUMNS)
+
+
+def result_name(name: str, taken: Collection[str]) -> str:
+    """The column a result ``name`` is written under, given the input's columns ``taken``.
+
+    >>> result_name("status", {"title", "status"}), result_name("relevance", {"status"})
+    ('scorer_status', 'relevance')
+    """
+    while name in taken:
+        name = RESULT_PREFIX + name
+    return name
+
+
+def _result_values(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
+    values: dict[str, Any] = {d.name: result.scores.get(d.name, "") for d in rubric.dimensions}
+    values.update(
+        justification=result.justification,
+        passed=result.passed,
+        status=status_of(result),
+        error=result.error or "",
+        model=result.model,
+        tokens=result.usage.total_tokens,
+    )
+    return values
+
+
+def result_row(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
+    """One flat output row: the input's columns, then the result columns (renamed on collision).
+
+    >>> from scorer import load_rubric
+    >>> paper = Paper(title="T", abstract="A", status="to read")
+    >>> done = ScoredPaper(paper=paper, rubric="r", rubric_fingerprint="f", model="m")
+    >>> row = result_row(done, load_rubric("llm-inference"))
+    >>> row["status"], row["scorer_status"]
+    ('to read', 'scored')
+    """
+    row = input_row(result.paper)
+    taken = set(row)
+    for name, value in _result_values(result, rubric).items():
+        row[result_name(name, taken)] = value
+    return row
+
+
+class JsonlWriter:
+    """One JSON object per line; each record's colliding result columns are prefixed."""
+
+    def __init__(self, stream: TextIO, rubric: Rubric) -> None:
+        self._stream = stream
+        self._rubric = rubric
+        self.renamed: set[str] = set()  # result columns written under a prefixed name
+
+    def write(self, result: ScoredPaper) -> None:
+        row = result_row(result, self._rubric)
+        self.renamed.update(n for n in result_names(self._rubric) if RESULT_PREFIX + n in row)
+        self._stream.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        self._stream.flush()
+
+
+class CsvWriter:
+    """CSV with the paper's columns, one per dimension, and the status columns.
+
+    ``input_columns``: every input column the rows will have beyond the batch
+    columns, in order, when known in advance; otherwise the first row's, plus
+    the overflow column for later rows' others (see the module docstring).
+    """
+
+    def __init__(
+        self, stream: TextIO, rubric: Rubric, *, input_columns: Iterable[str] | None = None
+    ) -> None:
+        self._stream = stream
+        self._rubric = rubric
+        self._known = list(input_columns) if input_columns is not None else None
+        self._writer: Any = None  # csv.writer's type is private to typeshed
+        self._inputs: list[str] = []
+        self._results: dict[str, str] = {}  # result name -> its column
+        self._overflow: str | None = None
+        self.renamed: set[str] = set()
+
+    def write(self, result: ScoredPaper) -> None:
+        fields = input_row(result.paper)
+        if self._writer is None:
+            self._start(fields)
+        cells = [fields.pop(column, "") for column in self._inputs]
+        values = _result_values(result, self._rubric)
+        cells += [values[name] for name in self._results]
+        if self._overflow is not None:
+            cells.append(json.dumps(fields, ensure_ascii=False, default=str) if fields else "")
+        elif fields:
+            raise ValueError(f"columns not announced in input_columns: {', '.join(fields)}")
+        self._writer.writerow([_cell(value) for value in cells])
+        self._stream.flush()
+
+    def _start(self, first: Mapping[str, Any]) -> None:
+        known = self._known if self._known is not None else list(first)
+        self._inputs = list(dict.fromkeys([*PAPER_COLUMNS, *known]))
+        taken = set(self._inputs)
+        self._results = {name: result_name(name, taken) for name in result_names(self._rubric)}
+        self.renamed = {name for name, column in self._results.items() if column != name}
+        header = [*self._inputs, *self._results.values()]
+        if self._known is None:
+            self._overflow = result_name(OVERFLOW_COLUMN, taken)
+            header.append(self._overflow)
+        self._writer = csv.writer(self._stream)
+        self._writer.writerow([_cell(name) for name in header])
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        text = ""
+    elif isinstance(value, str):
+        text = value
+    elif isinstance(value, list | dict):
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    else:
+        text = str(value)
+    return neutralise_cell(text)
+
+
+def _paper_file_row(paper: Paper) -> dict[str, str]:
+    return {**paper_row(paper), "categories": "; ".join(paper.categories)}
+
+
+def write_papers(papers: Iterable[Paper], stream: TextIO, *, csv_format: bool = False) -> int:
+    """Write ``papers`` as rows ``scorer batch`` reads; return how many were written.
+
+    JSONL by default (one object per line, flushed as each paper comes, so a
+    slow source shows progress); with ``csv_format``, CSV with a header of
+    :data:`PAPER_FILE_COLUMNS` even when there are no papers, cells
+    neutralised as for results.
+
+    >>> import io
+    >>> out = io.StringIO()
+    >>> write_papers([Paper(title="=1+1", abstract="A")], out, csv_format=True)
+    1
+    >>> out.getvalue().splitlines()[1]
+    ",'=1+1,A,,,,,"
+    """
+    count = 0
+    if csv_format:
+        writer = csv.writer(stream)
+        writer.writerow(PAPER_FILE_COLUMNS)
+        for paper in papers:
+            row = _paper_file_row(paper)
+            writer.writerow([neutralise_cell(row[column]) for column in PAPER_FILE_COLUMNS])
+            count += 1
+        return count
+    for paper in papers:
+        stream.write(json.dumps(_paper_file_row(paper), ensure_ascii=False) + "\n")
+        stream.flush()
+        count += 1
+    return count
+
+
+def save_papers(papers: Iterable[Paper], path: Path | None, *, stdout: TextIO | None = None) -> int:
+    """Write ``papers`` to ``path`` (.csv, .jsonl or .ndjson), or JSONL on ``stdout`` if None.
+
+    The file is staged beside ``path`` before the first paper is taken, and
+    moved into place only when every paper was written: a source that fails
+    midway leaves no half file that looks complete, and an older file as it
+    was. An unknown format, or a folder that cannot take the file, is a
+    :class:`~scorer._errors.ConfigError` before anything is read. Returns how
+    many papers were written.
+    """
+    if path is None:
+        return write_papers(papers, stdout or sys.stdout)
+    check_outputs([path], formats=PAPER_FORMATS)
+    with staged_outputs([path]) as staged:
+        return write_papers(papers, staged.stream(path), csv_format=path.suffix.lower() == ".csv")
