@@ -43,9 +43,7 @@ from pathlib import Path
 
 import openai
 
-from scorer._models import Paper, Score, Usage
-from scorer._rubric import Rubric, load_rubric
-from scorer._settings import Settings
+from scorer import Paper, Rubric, Score, Settings, Usage, load_rubric
 from scorer.engine._cache import ResultCache, cache_key
 from scorer.methods._answer import response_model_for
 from scorer.prompt._messages import load_prompt

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from scorer._loop import iterate_sync, run_sync
-from scorer.engine import PaperLike, Scorer
-from scorer.models import ScoredPaper
-from scorer.pipeline import Scored, score_stream
-from scorer.rubric import Rubric, load_rubric
-from scorer.settings import Settings
+from scorer._models import ScoredPaper
+from scorer._rubric import Rubric, load_rubric
+from scorer._settings import Settings
+from scorer.engine._pipeline import Scored, score_stream
+from scorer.engine._scorer import PaperLike, Scorer
 
 __all__ = ["ascore", "ascore_many", "score", "score_many", "scorer_for"]
 

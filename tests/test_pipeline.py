@@ -16,13 +16,13 @@ import pandas as pd
 import pytest
 
 from scorer import Paper, Settings, load_rubric, score_many
-from scorer.batch import run_batch
 from scorer.engine import Scorer
-from scorer.eval_run import LabelledPaper, run_eval
+from scorer.engine._batch import run_batch
+from scorer.engine._pipeline import BatchSummary, Scored, Unreadable, Unscored, score_stream
+from scorer.eval._run import LabelledPaper, run_eval
 from scorer.pandas import score_frame
-from scorer.pipeline import BatchSummary, Scored, Unreadable, Unscored, score_stream
 from scorer.service import create_app
-from scorer.service.background import serve_in_thread
+from scorer.service._background import serve_in_thread
 from scorer.testing import FakeOpenAI
 
 RUBRIC = load_rubric("llm-inference")

@@ -13,14 +13,14 @@ import pytest
 from conftest import SleepRecorder
 
 from scorer import Settings
-from scorer.backends.openai_compat import OpenAICompatBackend
-from scorer.backends.ratelimit import RequestGate, estimate_tokens
+from scorer._errors import ConfigError
+from scorer._models import Paper
+from scorer._rubric import load_rubric
+from scorer._settings import RateLimits
+from scorer.backends._openai_compat import OpenAICompatBackend
+from scorer.backends._ratelimit import RequestGate, estimate_tokens
 from scorer.engine import Scorer
-from scorer.errors import ConfigError
-from scorer.models import Paper
 from scorer.prompt import load_prompt
-from scorer.rubric import load_rubric
-from scorer.settings import RateLimits
 from scorer.testing import FakeOpenAI
 
 PAPERS = [{"title": f"Paper {i} on paged attention", "abstract": "KV caches."} for i in range(6)]

@@ -24,12 +24,12 @@ from instructor.v2.core.errors import IncompleteOutputException, ResponseParsing
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
-from scorer.backends.base import Completion, FirstToken, Messages
-from scorer.backends.ratelimit import Clock, RequestGate, estimate_tokens
-from scorer.backends.retry import Sleep, retrying, to_backend_error
-from scorer.errors import BackendError, InvalidOutputError, UnsupportedMethodError, redact
-from scorer.models import Usage
-from scorer.settings import Settings
+from scorer._errors import BackendError, InvalidOutputError, UnsupportedMethodError, redact
+from scorer._models import Usage
+from scorer._settings import Settings
+from scorer.backends._base import Completion, FirstToken, Messages
+from scorer.backends._ratelimit import Clock, RequestGate, estimate_tokens
+from scorer.backends._retry import Sleep, retrying, to_backend_error
 
 __all__ = ["OpenAICompatBackend"]
 

@@ -16,9 +16,9 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from scorer.backends.base import Messages
-from scorer.backends.retry import Sleep
-from scorer.settings import RateLimits
+from scorer._settings import RateLimits
+from scorer.backends._base import Messages
+from scorer.backends._retry import Sleep
 
 __all__ = ["Clock", "RequestGate", "estimate_tokens"]
 

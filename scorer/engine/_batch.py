@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from scorer.engine import Scorer
-from scorer.models import Paper, ScoredPaper
-from scorer.pipeline import BatchSummary, Scored, score_stream
-from scorer.rubric import Rubric
-from scorer.writers import ResultWriter
+from scorer._models import Paper, ScoredPaper
+from scorer._rubric import Rubric
+from scorer.engine._pipeline import BatchSummary, Scored, score_stream
+from scorer.engine._scorer import Scorer
+from scorer.io._writers import ResultWriter
 
 __all__ = ["BatchSummary", "run_batch"]
 

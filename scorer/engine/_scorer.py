@@ -2,7 +2,8 @@
 
 cache hit -> done; miss -> prompt -> backend -> validated answer -> cache.
 Identical requests in flight at once share one model call (single-flight).
-Many papers at once: :mod:`scorer.fan_out`; duplicates merged: :mod:`scorer.pipeline`.
+Many papers at once: :mod:`scorer.engine._fan_out`; duplicates merged:
+:mod:`scorer.engine._pipeline`.
 
 Over 300 lines: the cache look-up, single-flight and the cross-process claim
 are one protocol around each request, and read best together.
@@ -33,17 +34,13 @@ from scorer._models import Paper, Score, ScoredPaper, Usage
 from scorer._rubric import Rubric
 from scorer._settings import Settings
 from scorer.backends import Backend, backend_for
-from scorer.cache import Claimed, ResultCache, cache_key
-from scorer.errors import BackendError, CacheError, FatalBackendError, InputError
-from scorer.fan_out import async_iter, fan_out
-from scorer.method_spec import MethodSpec
-from scorer.methods import ScoringMethod, method_for, method_spec_for
-from scorer.models import Paper, Score, ScoredPaper, Usage
-from scorer.paper_limits import bounded_paper
-from scorer.prompt import PromptTemplate
-from scorer.request_slots import REQUEST_SLOTS, RequestSlots, without_userinfo
-from scorer.rubric import Rubric
-from scorer.settings import Settings
+from scorer.engine._cache import Claimed, ResultCache, cache_key
+from scorer.engine._fan_out import async_iter, fan_out
+from scorer.engine._request_slots import REQUEST_SLOTS, RequestSlots, without_userinfo
+from scorer.methods._dispatch import ScoringMethod, method_for, method_spec_for
+from scorer.methods._spec import MethodSpec
+from scorer.prompt._messages import PromptTemplate
+from scorer.prompt._paper_limits import bounded_paper
 
 __all__ = ["PaperLike", "Scorer", "to_paper"]
 
@@ -196,7 +193,7 @@ class Scorer:
         Input is read lazily, so memory holds at most ``2 * concurrency``
         papers in flight. Output order is completion order; match results by
         ``paper`` (or use :meth:`ascore_tagged`). Duplicates are not merged
-        here: :func:`scorer.pipeline.score_stream` does that.
+        here: :func:`scorer.engine._pipeline.score_stream` does that.
         """
         # Closed with this generator, so a consumer that stops early stops the requests.
         async with aclosing(

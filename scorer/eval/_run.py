@@ -1,9 +1,9 @@
 """Score labelled papers through the engine and measure agreement with the labels.
 
-The scoring goes through :func:`scorer.pipeline.score_stream` (the same dedup,
+The scoring goes through :func:`scorer.engine._pipeline.score_stream` (the same dedup,
 cache and concurrency as a batch; a duplicate shares its paper's score); the
-metrics come from :mod:`scorer.evaluation`. A
-TF-IDF similarity baseline (:mod:`scorer.baseline`) is evaluated on the same
+metrics come from :mod:`scorer.eval._metrics`. A
+TF-IDF similarity baseline (:mod:`scorer.eval._baseline`) is evaluated on the same
 papers, so every number has something to beat; with ``prefilter`` only the
 papers the baseline ranks in its top fraction reach the model, and the rest
 count as scored 0 (their missed positives show in the recall).
@@ -15,13 +15,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scorer.baseline import similarity_scores, top_positions
-from scorer.engine import Scorer
-from scorer.evaluation import EvalReport, LabelledScore, evaluate
-from scorer.models import Paper, ScoredPaper, Usage
-from scorer.pipeline import Scored, score_stream
-from scorer.prices import estimate_cost
-from scorer.rubric import Rubric
+from scorer._models import Paper, ScoredPaper, Usage
+from scorer._rubric import Rubric
+from scorer.engine._pipeline import Scored, score_stream
+from scorer.engine._scorer import Scorer
+from scorer.eval._baseline import similarity_scores, top_positions
+from scorer.eval._metrics import EvalReport, LabelledScore, evaluate
+from scorer.eval._prices import estimate_cost
 
 __all__ = ["EvalRun", "LabelledPaper", "run_eval"]
 

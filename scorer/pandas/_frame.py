@@ -18,17 +18,17 @@ import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from scorer._api import RubricLike, scorer_for
+from scorer._errors import InputError
 from scorer._loop import run_sync
-from scorer.api import RubricLike, scorer_for
-from scorer.columns import check_overrides, missing_required, resolve_columns
-from scorer.engine import Scorer
-from scorer.errors import InputError
-from scorer.models import Paper, ScoredPaper
-from scorer.pipeline import Scored, Unreadable, score_stream
-from scorer.readers import paper_from_record
-from scorer.rubric import Rubric, load_rubric
-from scorer.settings import Settings
-from scorer.writers import result_name, status_of
+from scorer._models import Paper, ScoredPaper
+from scorer._rubric import Rubric, load_rubric
+from scorer._settings import Settings
+from scorer.engine._pipeline import Scored, Unreadable, score_stream
+from scorer.engine._scorer import Scorer
+from scorer.io._columns import check_overrides, missing_required, resolve_columns
+from scorer.io._readers import paper_from_record
+from scorer.io._writers import result_name, status_of
 
 if TYPE_CHECKING:
     import pandas as pd

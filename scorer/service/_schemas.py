@@ -24,9 +24,9 @@ from pydantic import (
     model_validator,
 )
 
-from scorer.models import Paper
-from scorer.pipeline import BatchSummary
-from scorer.rubric import INLINE_LIMITS, Dimension, Rubric, check_limits
+from scorer._models import Paper
+from scorer._rubric import INLINE_LIMITS, Dimension, Rubric, check_limits
+from scorer.engine._pipeline import BatchSummary
 
 __all__ = [
     "BatchAbort",

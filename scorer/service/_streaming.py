@@ -18,14 +18,14 @@ import json
 import logging
 from collections.abc import AsyncIterator
 
-from scorer.engine import Scorer
-from scorer.errors import ScorerError
-from scorer.models import Paper, ScoredPaper
-from scorer.pipeline import BatchSummary, Scored, score_stream
-from scorer.rubric import Rubric
-from scorer.service.errors import public_message, scrub, status_for
-from scorer.service.metrics import ServiceMetrics
-from scorer.service.schemas import BatchAbort, BatchTotals, InvalidRecord
+from scorer._errors import ScorerError
+from scorer._models import Paper, ScoredPaper
+from scorer._rubric import Rubric
+from scorer.engine._pipeline import BatchSummary, Scored, score_stream
+from scorer.engine._scorer import Scorer
+from scorer.service._errors import public_message, scrub, status_for
+from scorer.service._metrics import ServiceMetrics
+from scorer.service._schemas import BatchAbort, BatchTotals, InvalidRecord
 
 __all__ = ["NDJSON", "BatchStream"]
 

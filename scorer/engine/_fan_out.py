@@ -2,7 +2,7 @@
 
 At most ``window`` tasks exist at a time, results come in completion order,
 each with the caller's tag, and an exception from a task (a
-:class:`~scorer.errors.FatalBackendError`: the engine keeps every other
+:class:`~scorer._errors.FatalBackendError`: the engine keeps every other
 failure with its paper) stops the run and cancels the rest.
 """
 
@@ -20,7 +20,7 @@ from collections.abc import (
 )
 from typing import Any, TypeVar
 
-from scorer.request_slots import REQUEST_SLOTS, RequestSlots
+from scorer.engine._request_slots import REQUEST_SLOTS, RequestSlots
 
 __all__ = ["async_iter", "fan_out"]
 

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
-from scorer.engine import PaperLike, Scorer, to_paper
-from scorer.fan_out import async_iter
-from scorer.identity import paper_identity
-from scorer.models import ScoredPaper
-from scorer.rubric import Rubric
+from scorer._models import ScoredPaper
+from scorer._rubric import Rubric
+from scorer.engine._fan_out import async_iter
+from scorer.engine._identity import paper_identity
+from scorer.engine._scorer import PaperLike, Scorer, to_paper
 
 __all__ = ["BatchSummary", "Outcome", "Scored", "Unreadable", "Unscored", "score_stream"]
 
@@ -108,7 +108,7 @@ async def score_stream(
     ``summary`` (a fresh one if None) is updated before each outcome is
     yielded, ``above_threshold`` against ``threshold`` (default the
     rubric's). Order is completion order. A record that is not a valid paper
-    raises :class:`~scorer.errors.InputError`; pass :class:`Unreadable` for
+    raises :class:`~scorer._errors.InputError`; pass :class:`Unreadable` for
     records the caller has already found bad.
     """
     counts = summary if summary is not None else BatchSummary()
