@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +171,28 @@ def test_readme_service_examples_run(fake: FakeOpenAI, fake_settings: Settings) 
     assert {"line": 3} in [{"line": line["line"]} for line in ndjson if "line" in line]
     assert ndjson[-1]["summary"]["invalid"] == 1
     assert fake.count == 3  # "A" was scored by the batch example already
+
+
+def test_readme_files_example_runs(fake: FakeOpenAI, tmp_path: Path) -> None:
+    # The library route to what `scorer batch` does: the README's own code,
+    # against the fake server, in a folder holding the seed's 50 listings.
+    block = next(
+        code
+        for code in re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+        if "open_sinks" in code
+    )
+    (tmp_path / "example.py").write_text(block, encoding="utf-8")
+    shutil.copy(ROOT / "fixtures" / "seed_papers.csv", tmp_path / "papers.csv")
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "sk-test",
+        "SCORER_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    done = run([sys.executable, "example.py"], cwd=tmp_path, env=env, timeout=120)
+
+    assert done.returncode == 0, done.stderr
+    assert "scanned 50, unique 43, scored 43" in done.stdout
+    assert fake.count == 43
+    assert (tmp_path / "digest.md").read_text().startswith("# LLM inference systems and I/O\n")
+    assert (tmp_path / "scored.csv").read_text().startswith("id,title,abstract")
