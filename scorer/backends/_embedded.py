@@ -17,6 +17,9 @@ A busy machine must make scoring slower, never make papers fail. So:
   so the second question reuses the slot's cached prompt (the paper) and
   only its own few tokens are processed: about 150 prompt tokens per paper
   instead of 245 on the quick start, where prompt processing is the time;
+- the machine computes for one scorer process at a time
+  (:mod:`scorer.backends._machine_turn`), so two processes take turns with
+  the cores instead of fighting over them;
 - llama.cpp gets one thread per physical core this process may use, and its
   threads sleep when idle instead of spinning (``poll`` 0), so they leave the
   CPU to other processes, and a second scorer process shares the machine
@@ -27,9 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import logging
-import math
-import os
 import threading
 import time
 import urllib.error
@@ -42,6 +44,8 @@ from scorer._errors import ConfigError
 from scorer._local_model import DEMO_NOTICE, bundled_gguf, check_gguf
 from scorer._settings import Settings
 from scorer.backends._limited import LimitedBackend, Places
+from scorer.backends._llama_threads import llama_threads
+from scorer.backends._machine_turn import MachineTurn, default_turn_file
 from scorer.backends._openai_compat import OpenAICompatBackend
 from scorer.backends._ratelimit import RequestGate
 
@@ -97,77 +101,6 @@ class EmbeddedServer:
             servers = list(cls._servers.values())
             cls._servers.clear()
         del servers  # each server's destructor joins its threads
-
-
-def llama_threads(sample_seconds: float = 0.25) -> int:
-    """Threads for llama.cpp: the physical cores of this process that others leave free.
-
-    Counts cores, not hardware threads (a second hyperthread adds little to
-    matrix work), within this process's CPU affinity and cgroup CPU quota,
-    minus the cores other processes keep busy right now (from ``/proc/stat``
-    over ``sample_seconds``), and at least one. Why not always every core:
-    llama.cpp's threads meet at a spinning barrier after every operation, so
-    when another process holds a core, a thread waits a whole time slice for
-    its descheduled partner, hundreds of times per token: two threads on a
-    half-busy 2-core machine score about half as fast as one.
-    """
-    cores = _physical_cores()
-    busy = _busy_cpus(sample_seconds)
-    return max(1, cores - round(busy))
-
-
-def _physical_cores() -> int:
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = list(range(os.cpu_count() or 1))
-    cores: set[tuple[str, str]] = set()
-    for cpu in cpus:
-        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            package = (topology / "physical_package_id").read_text().strip()
-            core = (topology / "core_id").read_text().strip()
-        except OSError:
-            package, core = "cpu", str(cpu)
-        cores.add((package, core))
-    count = len(cores)
-    quota = _cgroup_cpus()
-    if quota is not None:
-        count = min(count, max(1, math.floor(quota)))
-    return max(1, count)
-
-
-def _busy_cpus(seconds: float) -> float:
-    """How many CPUs the machine keeps busy (0 where ``/proc/stat`` is not readable)."""
-    first = _cpu_times()
-    if first is None or seconds <= 0:
-        return 0.0
-    time.sleep(seconds)
-    second = _cpu_times()
-    if second is None:
-        return 0.0
-    total = second[0] - first[0]
-    idle = second[1] - first[1]
-    return 0.0 if total <= 0 else (os.cpu_count() or 1) * (1 - idle / total)
-
-
-def _cpu_times() -> tuple[int, int] | None:
-    """(all, idle + iowait) jiffies of the machine, from ``/proc/stat``."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-        ticks = [int(x) for x in fields[:8]]  # guest time is already counted in user
-    except (OSError, ValueError):
-        return None
-    return sum(ticks), ticks[3] + ticks[4]
-
-
-def _cgroup_cpus() -> float | None:
-    """CPUs a cgroup v2 ``cpu.max`` quota allows (e.g. a container limited to 1.5), if any."""
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        return None if quota == "max" else int(quota) / int(period)
-    except (OSError, ValueError):
-        return None
 
 
 def _start(model_file: Path) -> tuple[Any, str]:
@@ -232,6 +165,20 @@ def _slots_of(url: str) -> Places:
         return gate
 
 
+# The machine turn of each (lock file, event loop), as for the slots.
+_turns: dict[Path, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MachineTurn]] = {}
+
+
+def _turn_of(lock_file: Path) -> MachineTurn:
+    loop = asyncio.get_running_loop()
+    with _slot_gates_lock:
+        per_loop = _turns.setdefault(lock_file, weakref.WeakKeyDictionary())
+        turn = per_loop.get(loop)
+        if turn is None:
+            turn = per_loop[loop] = MachineTurn(lock_file)
+        return turn
+
+
 class EmbeddedBackend(LimitedBackend):
     """The embedded server's backend: an OpenAI-compatible one per slot, one request per slot.
 
@@ -242,14 +189,21 @@ class EmbeddedBackend(LimitedBackend):
     whatever the caller's concurrency.
     """
 
-    def __init__(self, per_slot: list[OpenAICompatBackend], url: str) -> None:
+    def __init__(
+        self, per_slot: list[OpenAICompatBackend], url: str, *, turn_file: Path | None = None
+    ) -> None:
         first = per_slot[0]
         super().__init__(lambda: first, model_id=first.model_id, gate=lambda: _slots_of(url))
         self._per_slot = per_slot
         self._url = url
+        self._turn_file = default_turn_file() if turn_file is None else turn_file
 
     def _backend(self, place: int) -> OpenAICompatBackend:
         return self._per_slot[place]
+
+    def _turn(self) -> contextlib.AbstractAsyncContextManager[None]:
+        # The machine computes for one scorer process at a time.
+        return _turn_of(self._turn_file).request()
 
     async def aclose(self) -> None:
         for backend in self._per_slot:

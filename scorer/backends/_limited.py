@@ -184,6 +184,10 @@ class LimitedBackend:
         finally:
             places.give_back(place)
 
+    def _turn(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Held around each request once it has its place (here: nothing more to wait for)."""
+        return contextlib.nullcontext()
+
     async def complete(
         self,
         messages: Messages,
@@ -191,12 +195,12 @@ class LimitedBackend:
         *,
         sampling: Mapping[str, Any] | None = None,
     ) -> Completion:
-        async with self._place() as place:
+        async with self._place() as place, self._turn():
             inner = self._backend(place)
             return await inner.complete(messages, response_model, sampling=sampling)
 
     async def first_token(self, messages: Messages, *, top: int = 20) -> FirstToken:
-        async with self._place() as place:
+        async with self._place() as place, self._turn():
             return await self._backend(place).first_token(messages, top=top)
 
     async def aclose(self) -> None:
