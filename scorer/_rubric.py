@@ -13,6 +13,9 @@ A rubric is a TOML file (see ``rubrics/`` for the built-ins)::
     [dimensions.scale]
     0 = "Unrelated."
     100 = "Squarely on the topic."
+
+Over 300 lines: the rubric models, their validation, the fingerprint and the
+limits on inline rubrics belong together; each checks what the others define.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ and style (by hash), so even a field that escaped escaping could not run.
 Papers carry their scores and date as ``data-*`` attributes, which a small
 script reads to filter and sort; no paper data is ever written into the script,
 so nothing can break out of it. Without JS the page is the digest, in order.
+
+Over 300 lines: the page's inline CSS and script live here, beside the
+Content-Security-Policy hashes that must be of these exact strings.
 """
 
 from __future__ import annotations

@@ -27,6 +27,9 @@ digest of a real model's scores with no failures is the seed's layout:
 
 Every field is escaped by :mod:`scorer.digest._text`, and only http(s) URLs
 become links, so no paper or model text can add Markdown or HTML.
+
+Over 300 lines: most of it is the decisions above and the seed's layout, one
+small function per part of the page.
 """
 
 from __future__ import annotations

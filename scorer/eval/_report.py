@@ -3,6 +3,9 @@
 Like the HTML digest, the page makes no request of its own: the CSS is inline,
 the charts are inline SVG, there is no script at all, and a Content-Security-Policy
 allows only this module's own stylesheet (by hash).
+
+Over 300 lines: two hand-drawn SVG charts (axes, markers, legend) and the
+inline stylesheet.
 """
 
 from __future__ import annotations

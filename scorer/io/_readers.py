@@ -16,6 +16,10 @@ bytes on the first line), or a CSV header that cannot be read.
 >>> papers = read_papers("-", stdin=io.StringIO('{"Title": "T", "summary": "S"}\\n'))
 >>> [(p.title, p.abstract) for p in papers]
 [('T', 'S')]
+
+Over 300 lines: CSV and JSONL share the line screening (NUL bytes, long lines,
+decoding) that reports a bad row with its line number; split, each half would
+import the other's.
 """
 
 from __future__ import annotations

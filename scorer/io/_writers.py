@@ -30,6 +30,9 @@ every value as it is.
 Papers without scores (``scorer fetch``'s output, ``scorer batch``'s input)
 are written by :func:`write_papers`, or :func:`save_papers` for a file that
 is staged and moved into place when complete (see :mod:`scorer.io._outputs`).
+
+Over 300 lines: the row layout rules above (column collisions, the extra
+column, the CSV guard) and the writers that follow them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The answers of the fake server: scripted :class:`Reply` objects and default completions."""
+"""The answers of the fake server: scripted :class:`Reply` objects and default completions.
+
+Over 300 lines: one :class:`Reply` constructor per fault the fake can play,
+each documented, and the default completions they replace.
+"""
 
 from __future__ import annotations
 

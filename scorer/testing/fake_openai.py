@@ -18,6 +18,9 @@ user message); with ``tools`` it calls the chosen tool instead; without either t
 Run it in the foreground (prints the base URL, serves until SIGINT/SIGTERM)::
 
     python -m scorer.testing.fake_openai --port 8123 --latency 0.1
+
+Over 300 lines: the server, its scripting API (replies, rules, hold and
+release, signals) and the standalone entry point are one test fixture.
 """
 
 from __future__ import annotations
