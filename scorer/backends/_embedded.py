@@ -37,8 +37,9 @@ import time
 import urllib.error
 import urllib.request
 import weakref
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from scorer._errors import ConfigError
 from scorer._local_model import DEMO_NOTICE, bundled_gguf, check_gguf
@@ -63,6 +64,7 @@ _CONTEXT_PER_SLOT = 4096
 _POLL = 0
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class EmbeddedServer:
@@ -149,34 +151,28 @@ def _wait_until_healthy(address: str, timeout: float = 120.0) -> None:
         time.sleep(0.02)
 
 
-# The slots of each (server URL, event loop): asyncio primitives cannot cross loops.
-_slot_gates: dict[str, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Places]]
-_slot_gates = {}
-_slot_gates_lock = threading.Lock()
+# One of each per (server URL or lock file, event loop): asyncio objects cannot cross loops.
+_per_loop: dict[tuple[str, str], weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any]] = {}
+_per_loop_lock = threading.Lock()
+
+
+def _loop_local(kind: str, key: str, make: Callable[[], T]) -> T:
+    """The ``kind`` object for ``key`` on the running event loop, made on first use."""
+    loop = asyncio.get_running_loop()
+    with _per_loop_lock:
+        objects = _per_loop.setdefault((kind, key), weakref.WeakKeyDictionary())
+        if loop not in objects:
+            objects[loop] = make()
+        made: T = objects[loop]
+        return made
 
 
 def _slots_of(url: str) -> Places:
-    loop = asyncio.get_running_loop()
-    with _slot_gates_lock:
-        per_loop = _slot_gates.setdefault(url, weakref.WeakKeyDictionary())
-        gate = per_loop.get(loop)
-        if gate is None:
-            gate = per_loop[loop] = Places(SLOTS)
-        return gate
-
-
-# The machine turn of each (lock file, event loop), as for the slots.
-_turns: dict[Path, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, MachineTurn]] = {}
+    return _loop_local("slots", url, lambda: Places(SLOTS))
 
 
 def _turn_of(lock_file: Path) -> MachineTurn:
-    loop = asyncio.get_running_loop()
-    with _slot_gates_lock:
-        per_loop = _turns.setdefault(lock_file, weakref.WeakKeyDictionary())
-        turn = per_loop.get(loop)
-        if turn is None:
-            turn = per_loop[loop] = MachineTurn(lock_file)
-        return turn
+    return _loop_local("turn", str(lock_file), lambda: MachineTurn(lock_file))
 
 
 class EmbeddedBackend(LimitedBackend):
