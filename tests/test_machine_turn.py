@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from subprocesses import started
 
 from scorer.backends._llama_threads import _is_scorer, _ticks_since
@@ -115,3 +116,41 @@ def test_other_scorer_processes_are_recognised_by_their_command_line() -> None:
     assert not _is_scorer([b"python", b"my_scorer_tool.py"])
     # Only processes seen at both samples count, and a pid reused meanwhile never goes negative.
     assert _ticks_since({1: 10, 2: 50}, {1: 25, 2: 40, 3: 99}) == 15
+
+
+def test_a_planted_link_is_not_followed_and_the_request_goes_ahead_without_turns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    target = tmp_path / "someone-elses-file"
+    target.write_text("theirs\n")
+    lock = tmp_path / "turn.lock"
+    lock.symlink_to(target)
+
+    async def run() -> bool:
+        async with MachineTurn(lock).request():
+            return True
+
+    assert asyncio.run(run()) is True
+    assert target.read_text() == "theirs\n"
+    assert "computing without taking turns" in caplog.text
+
+
+def test_a_holder_that_never_lets_go_delays_a_request_by_the_patience_not_forever(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lock = tmp_path / "turn.lock"
+    now = [0.0]
+    stuck = MachineTurn(lock, clock=lambda: now[0])  # say, a process stopped with Ctrl-Z
+    waiting = MachineTurn(lock, patience=300.0, clock=lambda: now[0])
+
+    async def run() -> str:
+        async with stuck.request():
+            asked = asyncio.create_task(waiting.request().__aenter__())
+            await spin(2)
+            assert not asked.done()  # it waits for the turn ...
+            now[0] = 301.0
+            await asyncio.wait_for(asked, timeout=60)  # ... until its patience runs out
+            return "went ahead"
+
+    assert asyncio.run(run()) == "went ahead"
+    assert "waited 300 s for another scorer process" in caplog.text
