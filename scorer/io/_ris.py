@@ -193,7 +193,8 @@ def ris_reference(paper: Paper, *, note: str | None = None) -> dict[str, Any]:
         dois.insert(0, paper.id)
     elif paper.id and "reference_id" not in extras:
         ref["ID"] = paper.id
-    ref["DO"] = dois
+    # One line, as EndNote writes several DOIs (Zotero writes one).
+    ref["DO"] = " ".join(dois) or None
     ref["UR"] = ([paper.url] if paper.url else []) + _list(extras.pop("other_urls", None))
     if paper.pdf_url and "file_attachments1" not in extras:
         ref["L1"] = paper.pdf_url
