@@ -1,4 +1,4 @@
-"""RIS in and out through `scorer batch`, `digest` and `eval`, shaped like Zotero's and EndNote's exports."""
+"""RIS through `scorer batch`, `digest` and `eval`, shaped like Zotero's and EndNote's exports."""
 
 from __future__ import annotations
 
@@ -32,14 +32,14 @@ EP  - 18
 DO  - https://doi.org/10.1016/j.infsof.2015.03.007
 XY  - kept by EndNote
 LB  - include
-ER  - 
+ER  -
 
 2.
 TY  - JOUR
 AU  - Nobody, N.
 TI  - A record that lost its abstract
 PY  - 2001
-ER  - 
+ER  -
 """
 
 

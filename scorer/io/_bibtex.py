@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["BibtexWriter", "bibtex_entry", "read_bibtex", "write_bibtex_papers"]
 
 _PREFIX = "bibtex_"
+_AUTHORS = "author list"  # a field name no file has: the authors, until written
 _KEY_CHARS = re.compile(r"[^A-Za-z0-9_:.\-]+")
 
 
@@ -174,8 +175,6 @@ def bibtex_entry(paper: Paper, key: str, *, note: str | None = None) -> Any:
     kind = _key(str(extras.pop("entry_type", "") or "")) or "article"
     extras.pop("citation_key", None)
     values: dict[str, str] = {"title": paper.title}
-    if paper.authors:
-        values["author"] = " and ".join(paper.authors)
     if paper.published is not None:
         values["year"] = str(paper.published.year)
     values["abstract"] = paper.abstract
@@ -208,7 +207,10 @@ def bibtex_entry(paper: Paper, key: str, *, note: str | None = None) -> Any:
         values["note"] = "\n\n".join(notes)
     # One line each (the note keeps its paragraphs): exports hold no line breaks either.
     fields = [Field(k, v if k == "note" else one_line(v)) for k, v in values.items()]
-    return Entry(kind, key, fields)
+    entry = Entry(kind, key, fields)
+    if paper.authors:
+        entry.set_field(Field(_AUTHORS, [one_line(name) for name in paper.authors]))
+    return entry
 
 
 class _Keys:
@@ -235,9 +237,29 @@ def _bibtex(entry: Any) -> str:
     from bibtexparser.entrypoint import write_string
     from bibtexparser.library import Library
     from bibtexparser.middlewares import LatexEncodingMiddleware
+    from bibtexparser.model import Field
 
-    text: str = write_string(Library([entry]), prepend_middleware=[LatexEncodingMiddleware()])
+    # Authors are encoded name by name and joined with "and" afterwards: a
+    # name holding "and" ("Simon and Schuster") is braced, and the braces
+    # must stay braces, not become the escaped \{ of text.
+    authors = entry.pop(_AUTHORS)
+    library = LatexEncodingMiddleware().transform(Library([entry]))
+    if authors is not None:
+        names = [_encoded(library, name) for name in authors.value]
+        braced = [f"{{{n}}}" if re.search(r"\sand\s", n, re.IGNORECASE) else n for n in names]
+        library.entries[0].set_field(Field("author", " and ".join(braced)))
+    text: str = write_string(library)
     return text.strip() + "\n\n"
+
+
+def _encoded(library: Any, text: str) -> str:
+    from bibtexparser.library import Library
+    from bibtexparser.middlewares import LatexEncodingMiddleware
+    from bibtexparser.model import Entry, Field
+
+    done = LatexEncodingMiddleware().transform(Library([Entry("misc", "x", [Field("v", text)])]))
+    value: str = done.entries[0]["v"]
+    return value
 
 
 class BibtexWriter:
