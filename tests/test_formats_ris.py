@@ -185,3 +185,16 @@ def test_digest_and_eval_read_ris(fake: FakeOpenAI, isolated_env: Path, tmp_path
     assert code == 0, err
     assert "ROC AUC" in out
     assert "1.000" in out
+
+
+def test_an_output_that_is_the_input_is_refused_before_any_model_call(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "library.ris"
+    source.write_bytes(ZOTERO.read_bytes())
+
+    code, _, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(source)], fake, isolated_env)
+
+    assert code == 2
+    assert "output is the input file" in err
+    assert source.read_bytes() == ZOTERO.read_bytes() and fake.count == 0

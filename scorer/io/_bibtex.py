@@ -177,6 +177,8 @@ def bibtex_entry(paper: Paper, key: str, *, note: str | None = None) -> Any:
     values: dict[str, str] = {"title": paper.title}
     if paper.published is not None:
         values["year"] = str(paper.published.year)
+        if "date" not in extras and paper.published.timetuple()[1:3] != (1, 1):
+            values["date"] = paper.published.isoformat()  # biblatex's full date
     values["abstract"] = paper.abstract
     dois = [str(d) for d in extras.pop("other_dois", None) or []]
     if paper.id and split_dois([paper.id])[0]:
