@@ -98,7 +98,7 @@ def test_zotero_bibtex_quirks_and_damage_are_reported_per_entry(
     code, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(out)], fake, isolated_env)
 
     assert code == 1
-    assert "skipped: record 2 ('Only a title'): missing abstract" in err
+    assert "skipped: entry 2 ('Only a title'): missing abstract" in err
     assert "skipped: entry 3: not valid BibTeX" in err
     assert "scored 2" in err
     scored = parse_bib(out)

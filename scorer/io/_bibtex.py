@@ -21,6 +21,7 @@ the entry's own note after a blank line.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -41,7 +42,7 @@ from scorer.io._references import (
 )
 
 if TYPE_CHECKING:
-    from bibtexparser.middlewares import LatexDecodingMiddleware
+    from bibtexparser.middlewares import LatexDecodingMiddleware, LatexEncodingMiddleware
 
 __all__ = ["BibtexWriter", "bibtex_entry", "read_bibtex", "write_bibtex_papers"]
 
@@ -63,9 +64,12 @@ def read_bibtex(text: str, overrides: Mapping[str, str], report: ProblemHandler)
     )
     from bibtexparser.model import DuplicateBlockKeyBlock, Entry, ParsingFailedBlock
 
-    # The parser logs each bad block as a warning; scorer reports them itself.
-    logging.getLogger("bibtexparser").addHandler(logging.NullHandler())
-    logging.getLogger("bibtexparser").propagate = False
+    # The parser logs each bad block as a warning, which Python prints on
+    # stderr when nothing handles logging; scorer reports them itself, once.
+    # (An application that configures logging still gets them.)
+    logger = logging.getLogger("bibtexparser")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
     decoder = LatexDecodingMiddleware()
     stack = [NormalizeFieldKeys(), SeparateCoAuthors(), decoder]
     library = parse_string(text, append_middleware=stack)
@@ -138,7 +142,7 @@ def _paper(
         # A field named like a Paper field it did not fill ("id", "categories")
         # is kept under another name, and written back under its own.
         record[_PREFIX + key if key in record or key in PAPER_FIELDS else key] = _value(value)
-    return paper_from_record(record, line, record_reporter(report, number, title))
+    return paper_from_record(record, line, record_reporter(report, number, title, kind="entry"))
 
 
 def _keywords(text: str | None) -> list[str]:
@@ -220,6 +224,7 @@ class _Keys:
 
     def __init__(self) -> None:
         self._used: set[str] = set()
+        self._next: dict[str, int] = {}  # key -> the suffix to try next (no rescans)
 
     def __call__(self, paper: Paper) -> str:
         own = _key(str(paper.extra_fields.get("citation_key") or ""))
@@ -227,9 +232,10 @@ class _Keys:
             surname = re.split(r"[,\s]", paper.authors[0])[0] if paper.authors else "paper"
             year = str(paper.published.year) if paper.published else ""
             own = _key(surname.lower() + year) or "paper"
-        key, n = own, 1
+        key = own
         while key.lower() in self._used:
-            n += 1
+            n = self._next.get(own.lower(), 2)
+            self._next[own.lower()] = n + 1
             key = f"{own}-{n}"
         self._used.add(key.lower())
         return key
@@ -238,28 +244,46 @@ class _Keys:
 def _bibtex(entry: Any) -> str:
     from bibtexparser.entrypoint import write_string
     from bibtexparser.library import Library
-    from bibtexparser.middlewares import LatexEncodingMiddleware
+    from bibtexparser.middlewares import default_unparse_stack
     from bibtexparser.model import Field
 
     # Authors are encoded name by name and joined with "and" afterwards: a
     # name holding "and" ("Simon and Schuster") is braced, and the braces
     # must stay braces, not become the escaped \{ of text.
     authors = entry.pop(_AUTHORS)
-    library = LatexEncodingMiddleware().transform(Library([entry]))
+    for field in entry.fields:
+        field.value = _latex(field.value)
     if authors is not None:
-        names = [_encoded(library, name) for name in authors.value]
+        names = [_latex(name) for name in authors.value]
         braced = [f"{{{n}}}" if re.search(r"\sand\s", n, re.IGNORECASE) else n for n in names]
-        library.entries[0].set_field(Field("author", " and ".join(braced)))
-    text: str = write_string(library)
+        entry.set_field(Field("author", " and ".join(braced)))
+    # In place: the default copies every entry first, the slowest part of writing.
+    text: str = write_string(
+        Library([entry]), unparse_stack=default_unparse_stack(allow_inplace_modification=True)
+    )
     return text.strip() + "\n\n"
 
 
-def _encoded(library: Any, text: str) -> str:
-    from bibtexparser.library import Library
+@functools.cache
+def _encoder() -> LatexEncodingMiddleware:
+    """One encoder for the process: building one takes longer than encoding a hundred entries."""
     from bibtexparser.middlewares import LatexEncodingMiddleware
+
+    return LatexEncodingMiddleware()
+
+
+# Text LaTeX reads as itself; encoding it would only cost time (the encoder
+# looks at every character: about 10 ms for an abstract).
+_PLAIN = re.compile(r"[A-Za-z0-9 .,:;!?()'\"/+=*<>@|\[\]-]*")
+
+
+def _latex(text: str) -> str:
+    if _PLAIN.fullmatch(text):
+        return text
+    from bibtexparser.library import Library
     from bibtexparser.model import Entry, Field
 
-    done = LatexEncodingMiddleware().transform(Library([Entry("misc", "x", [Field("v", text)])]))
+    done = _encoder().transform(Library([Entry("misc", "x", [Field("v", text)])]))
     value: str = done.entries[0]["v"]
     return value
 

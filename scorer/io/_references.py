@@ -101,9 +101,11 @@ def parse_published(*values: str | None) -> dt.date | None:
     return None
 
 
-def record_reporter(report: ProblemHandler, number: int, title: str | None) -> ProblemHandler:
-    """``report``, with each problem's message naming record ``number`` (and its title)."""
-    label = f"record {number}"
+def record_reporter(
+    report: ProblemHandler, number: int, title: str | None, *, kind: str = "record"
+) -> ProblemHandler:
+    """``report``, with each problem's message naming ``kind`` ``number`` (and its title)."""
+    label = f"{kind} {number}"
     if title:
         shown = title if len(title) <= 60 else title[:57] + "..."
         label += f" ({shown!r})"
