@@ -22,6 +22,10 @@ def run(args: list[str], fake: FakeOpenAI, cache: Path) -> tuple[int, str, str]:
     return done.returncode, done.stdout, done.stderr
 
 
+def by_title_status(rows: list[dict[str, str]]) -> dict[str, str]:
+    return {row["title"]: row["status"] for row in rows}
+
+
 def workbook(path: Path) -> None:
     book = Workbook()
     sheet = book.active
@@ -106,7 +110,10 @@ def test_asreview_csv_marks_included_from_the_threshold(
 
     assert code == 1, err  # one paper failed
     rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
-    assert list(rows[0]) == ["title", "abstract", "authors", "doi", "url", "keywords", "included"]
+    columns = ["title", "abstract", "authors", "doi", "url", "keywords", "included"]
+    assert list(rows[0])[:7] == columns
+    assert {"relevance", "justification", "status"} <= set(rows[0])  # scorer's, after them
+    assert by_title_status(rows) == {"High": "scored", "Low": "scored", "'=cmd": "failed"}
     by_title = {row["title"]: row for row in rows}
     assert by_title["High"]["included"] == "1"
     assert by_title["High"]["doi"] == "10.1000/x1"

@@ -4,8 +4,10 @@ Columns are the ones ASReview recognises: ``title``, ``abstract``,
 ``authors`` (``; ``-separated), ``doi``, ``url``, ``keywords`` and
 ``included``: 1 when the paper's first-dimension score reaches the threshold,
 0 when it does not, empty when the paper failed (ASReview treats an empty
-label as not yet screened). Cells are neutralised against spreadsheet
-formulas as in every CSV scorer writes.
+label as not yet screened). scorer's result columns follow (the writers'
+:func:`~scorer.io._writers.result_names`, so a column added there comes
+too), for a reviewer's eyes: ASReview keeps columns it does not know. Cells
+are neutralised against spreadsheet formulas as in every CSV scorer writes.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any, TextIO
 from scorer._models import ScoredPaper
 from scorer._rubric import Rubric
 from scorer.io._references import split_dois
-from scorer.io._writers import neutralise_cell, result_values
+from scorer.io._writers import neutralise_cell, result_name, result_names, result_values
 
 __all__ = ["ASREVIEW_COLUMNS", "ASREVIEW_SUFFIX", "AsreviewWriter", "is_asreview"]
 
@@ -40,7 +42,9 @@ class AsreviewWriter:
         self._stream = stream
         self._rubric = rubric
         self._writer: Any = csv.writer(stream)  # csv.writer's type is private to typeshed
-        self._writer.writerow(ASREVIEW_COLUMNS)
+        # Result columns named like ASReview's own keep their place; scorer's are renamed.
+        self._results = {n: result_name(n, ASREVIEW_COLUMNS) for n in result_names(rubric)}
+        self._writer.writerow([*ASREVIEW_COLUMNS, *self._results.values()])
         self.renamed: set[str] = set()
 
     def write(self, result: ScoredPaper) -> None:
@@ -56,6 +60,11 @@ class AsreviewWriter:
             paper.url or "",
             "; ".join(paper.categories),
             included,
+            *(_text(values[name]) for name in self._results),
         )
         self._writer.writerow([neutralise_cell(cell) for cell in row])
         self._stream.flush()
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
