@@ -49,3 +49,15 @@ def test_fetched_papers_written_as_reference_files_read_back_the_same(
     assert again[1].id == "10.1145/1234.5678"  # a DOI is the paper's id in every format
     assert again[0].url == PAPERS[0].url
     assert " ".join(again[0].abstract.split()) == "Line one. Line two, with & and $x$."
+
+
+def test_a_windows_1252_ris_export_is_read_with_one_notice(tmp_path: Path) -> None:
+    path = tmp_path / "endnote.ris"
+    text = "TY  - JOUR\r\nTI  - Café\r\nAB  - Naïve résumé\r\nER  - \r\n"
+    path.write_bytes(text.encode("cp1252"))
+    problems: list[str] = []
+
+    [paper] = read_papers(path, on_problem=lambda p: problems.append(p.message))
+
+    assert (paper.title, paper.abstract) == ("Café", "Naïve résumé")
+    assert len(problems) == 1 and "reading such lines as Windows-1252" in problems[0]

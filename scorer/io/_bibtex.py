@@ -17,6 +17,10 @@ Writing: one entry per paper, LaTeX-encoded (so ``%``, ``&``, ``{`` in a
 title stay text and no value can close its field or start an entry);
 scorer's results lead the ``note`` field (see :mod:`scorer.io._references`),
 the entry's own note after a blank line.
+
+Over 300 lines: reading and writing share the field rules (DOIs, URLs,
+keywords, fields renamed on collision, the authors' braces); split, each
+half would restate them.
 """
 
 from __future__ import annotations
