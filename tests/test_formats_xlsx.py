@@ -121,3 +121,24 @@ def test_asreview_csv_marks_included_from_the_threshold(
     assert by_title["Low"]["included"] == "0"
     assert by_title["Low"]["doi"] == ""  # an arXiv id is no DOI
     assert by_title["'=cmd"]["included"] == ""  # failed: left for a human, as ASReview reads it
+
+
+def test_a_run_stopped_by_the_model_keeps_a_valid_workbook_of_what_finished(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    source, out = tmp_path / "papers.jsonl", tmp_path / "scored.xlsx"
+    source.write_text(
+        '{"title": "First", "abstract": "scored"}\n{"title": "Second", "abstract": "refused"}\n',
+        encoding="utf-8",
+    )
+    fake.answer_when("refused", Reply.unauthorized())
+
+    code, _, err = run(
+        ["batch", str(source), "-r", RUBRIC, "-o", str(out), "--concurrency", "1"],
+        fake,
+        isolated_env,
+    )
+
+    assert code == 3, err
+    rows = list(load_workbook(out, read_only=True).worksheets[0].iter_rows(values_only=True))
+    assert [row[1] for row in rows] == ["title", "First"]
