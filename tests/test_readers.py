@@ -222,8 +222,8 @@ def test_empty_and_header_only_files_yield_nothing(tmp_path: Path, name: str, co
 
 
 def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match=r"'\.xlsx'.*\.csv, \.tsv, \.jsonl, \.ndjson"):
-        read_papers(write(tmp_path / "p.xlsx", ""))
+    with pytest.raises(InputError, match=r"'\.pdf'.*\.csv, \.tsv, \.jsonl, \.ndjson, \.ris"):
+        read_papers(write(tmp_path / "p.pdf", ""))
     with pytest.raises(InputError, match=r"nowhere\.csv: no such file"):
         read_papers(tmp_path / "nowhere.csv")
 

@@ -29,18 +29,18 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "batch": (
         "scorer.cli.batch_cmd",
         "batch",
-        "Score every paper in INPUT (.csv, .jsonl, or - for JSONL on stdin), or from --arxiv.",
+        "Score every paper in INPUT (.csv, .jsonl, .ris, .bib, .xlsx, or - for JSONL on stdin).",
     ),
     "cache": ("scorer.cli.cache_cmd", "cache", "The result cache (scores already paid for)."),
     "digest": (
         "scorer.cli.digest_cmd",
         "digest",
-        "Render a digest from SCORED (.csv or .jsonl written by `scorer batch`).",
+        "Render a digest from SCORED (.csv, .jsonl, .ris, .bib, .xlsx from `scorer batch`).",
     ),
     "eval": (
         "scorer.cli.eval_cmd",
         "evaluate_cmd",
-        "Score LABELLED (.csv or .jsonl with a human label per paper) and compare.",
+        "Score LABELLED (.csv, .jsonl, .ris, .bib, .xlsx; a human label each) and compare.",
     ),
     "fetch": (
         "scorer.cli.fetch_cmd",

@@ -1,4 +1,4 @@
-"""``scorer batch``: score a CSV or JSONL file of papers, write results and digests."""
+"""``scorer batch``: score a file of papers (CSV, JSONL, RIS, BibTeX, Excel), write results."""
 
 from __future__ import annotations
 
@@ -40,8 +40,9 @@ __all__ = ["batch"]
     "outputs",
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Output file; the format follows the extension: .csv, .jsonl, .md or .html "
-    "(digest). Repeat for several. Default: JSONL on standard output.",
+    help="Output file; the format follows the extension: .csv, .jsonl, .ris, .bib, .xlsx, "
+    "NAME.asreview.csv (ASReview labels), .md or .html (digest). Repeat for several. "
+    "Default: JSONL on standard output.",
 )
 @click.option(
     "--column",
@@ -90,7 +91,11 @@ def batch(
     progress: bool | None,
     **model_opts: Any,
 ) -> None:
-    """Score every paper in INPUT (.csv, .jsonl, or - for JSONL on stdin), or from --arxiv.
+    """Score every paper in INPUT (.csv, .jsonl, .ris, .bib, .xlsx, or - for JSONL on stdin).
+
+    \b
+    Or the papers an arXiv search finds (--arxiv). RIS and BibTeX outputs keep
+    every field of the input and carry the scores in a note (N1, note).
 
     \b
     Each paper is scored once (arXiv versions, DOI variants and repeated titles
@@ -114,7 +119,7 @@ def batch(
     if source is not None and arxiv_query is not None:
         raise InputError("give INPUT or --arxiv QUERY, not both")
     if source is None and arxiv_query is None:
-        raise InputError("no papers: give INPUT (.csv, .jsonl, or - for stdin) or --arxiv QUERY")
+        raise InputError("no papers: give INPUT (a file, or - for stdin) or --arxiv QUERY")
     if arxiv_query is None and (since or until or max_results):
         raise InputError("--since, --until and --max-results go with --arxiv QUERY")
     inputs = inputs_of(source)

@@ -37,7 +37,7 @@ def digest(
     threshold: int | None,
     top_n: int | None,
 ) -> None:
-    """Render a digest from SCORED (.csv or .jsonl written by `scorer batch`).
+    """Render a digest from SCORED (.csv, .jsonl, .ris, .bib, .xlsx from `scorer batch`).
 
     \b
     Duplicates are merged and counted once; failed rows count as scanned and

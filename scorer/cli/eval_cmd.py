@@ -74,7 +74,11 @@ def evaluate_cmd(
     report: Path | None,
     **model_opts: Any,
 ) -> None:
-    """Score LABELLED (.csv or .jsonl with a human label per paper) and compare.
+    """Score LABELLED (.csv, .jsonl, .ris, .bib, .xlsx; a human label each) and compare.
+
+    \b
+    In RIS the label is a tag: --label-column label reads LB (EndNote's Label),
+    custom1 reads C1; in BibTeX, a field of that name.
 
     \b
     Prints ROC-AUC, average precision, Spearman (graded labels), precision,

@@ -48,7 +48,7 @@ def fetch() -> None:
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Output file, .csv or .jsonl, written when the fetch is complete. "
+    help="Output file, .csv, .jsonl, .ris, .bib or .xlsx, written when the fetch is complete. "
     "Default: JSONL on standard output.",
 )
 def fetch_arxiv_cmd(

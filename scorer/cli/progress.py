@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -28,18 +29,28 @@ __all__ = ["BatchProgress", "count_records"]
 Clock = Callable[[], float]
 
 
+# Where a record starts in RIS and BibTeX (an @string or @comment is no paper).
+_RECORD_STARTS = {
+    ".ris": re.compile(r"^(?:\ufeff)?TY  -"),
+    ".bib": re.compile(r"^\s*@(?!(?:comment|string|preamble)\b)\w+\s*[{(]", re.IGNORECASE),
+}
+
+
 def count_records(source: str) -> int | None:
     """How many records ``source`` holds (for the bar's total); None for stdin.
 
     >>> count_records("-") is None
     True
     """
-    if source == "-":
-        return None
     path = Path(source)
+    if source == "-" or path.suffix.lower() == ".xlsx":  # a workbook is not text
+        return None
     with path.open(encoding="utf-8", errors="replace", newline="") as f:
         if path.suffix.lower() in (".jsonl", ".ndjson"):
             return sum(1 for line in f if line.strip())
+        if path.suffix.lower() in _RECORD_STARTS:
+            start = _RECORD_STARTS[path.suffix.lower()]
+            return sum(1 for line in f if start.match(line))
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
         rows = sum(1 for row in csv.reader(f, delimiter=delimiter) if row)
         return max(rows - 1, 0)  # the header

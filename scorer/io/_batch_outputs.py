@@ -11,7 +11,9 @@ pipeline gets the same guarantees as the command (see :mod:`scorer.io._outputs`)
 ``-o`` is refused before a large input is read.)
 
 Each output's format follows its extension: ``.csv``, ``.jsonl`` (or
-``.ndjson``) rows, ``.md`` or ``.html`` digest; :data:`open_sinks` refuses
+``.ndjson``) rows, ``.ris`` or ``.bib`` records with the results in a note,
+an ``.xlsx`` workbook, an ASReview dataset (``NAME.asreview.csv``, see
+:mod:`scorer.io._asreview`), ``.md`` or ``.html`` digest; :data:`open_sinks` refuses
 any other with one :class:`~scorer._errors.ConfigError` before anything is
 written.
 
@@ -28,12 +30,13 @@ import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import TextIO
+from typing import Protocol, TextIO
 
 from scorer._models import Paper, ScoredPaper
 from scorer._rubric import Rubric
 from scorer.digest._markdown import Digest
 from scorer.digest._renderers import DIGEST_RENDERERS
+from scorer.io._asreview import AsreviewWriter, is_asreview
 from scorer.io._outputs import PARTIAL_ENDINGS, InputRef, StagedOutputs, check_outputs
 from scorer.io._readers import ProblemHandler, read_papers
 from scorer.io._writers import CsvWriter, JsonlWriter, ResultWriter, result_names
@@ -57,7 +60,43 @@ ROW_WRITERS: dict[str, type[CsvWriter] | type[JsonlWriter]] = {
     ".jsonl": JsonlWriter,
     ".ndjson": JsonlWriter,
 }
-BATCH_FORMATS = (*ROW_WRITERS, *DIGEST_RENDERERS)
+# Formats for reference managers and screening tools, each a module of its own
+# (imported when used: openpyxl, rispy and bibtexparser are slow to import).
+REFERENCE_FORMATS = (".ris", ".bib", ".xlsx")
+BATCH_FORMATS = (*ROW_WRITERS, *REFERENCE_FORMATS, *DIGEST_RENDERERS)
+
+
+class _RowWriter(Protocol):
+    renamed: set[str]
+
+    def write(self, result: ScoredPaper) -> None: ...
+
+
+def _row_writer(
+    path: Path, stream: TextIO, rubric: Rubric, columns: list[str] | None
+) -> _RowWriter | None:
+    """The writer for ``path``'s format (None for a digest, rendered at the end)."""
+    suffix = path.suffix.lower()
+    if suffix == ".ris":
+        from scorer.io._ris import RisWriter
+
+        return RisWriter(stream, rubric)
+    if suffix == ".bib":
+        from scorer.io._bibtex import BibtexWriter
+
+        return BibtexWriter(stream, rubric)
+    if suffix == ".xlsx":
+        from scorer.io._xlsx import XlsxWriter
+
+        return XlsxWriter(stream, rubric, input_columns=columns)
+    if is_asreview(path.name):
+        return AsreviewWriter(stream, rubric)
+    kind = ROW_WRITERS.get(suffix)
+    if kind is CsvWriter:
+        return CsvWriter(stream, rubric, input_columns=columns)
+    if kind is JsonlWriter:
+        return JsonlWriter(stream, rubric)
+    return None
 
 
 def is_digest(path: Path) -> bool:
@@ -156,18 +195,16 @@ class BatchOutputs:
         self._stdout = stdout
         self._staged = StagedOutputs(self.paths)
         self._counter = _Counter()
-        self._writers: list[CsvWriter | JsonlWriter] = []
+        self._writers: list[_RowWriter] = []
         self.sinks: list[ResultWriter] = []
 
     def __enter__(self) -> BatchOutputs:
         self._staged.open()
         for path in self.paths:
-            kind = ROW_WRITERS.get(path.suffix.lower())
             stream = self._staged.stream(path)
-            if kind is CsvWriter:
-                self._writers.append(CsvWriter(stream, self._rubric, input_columns=self._columns))
-            elif kind is JsonlWriter:
-                self._writers.append(JsonlWriter(stream, self._rubric))
+            writer = _row_writer(path, stream, self._rubric, self._columns)
+            if writer is not None:
+                self._writers.append(writer)
         if not self.paths:
             self._writers.append(JsonlWriter(self._stdout or sys.stdout, self._rubric))
         self.sinks = [*self._writers, self._counter]
@@ -184,6 +221,10 @@ class BatchOutputs:
         keep = exc is None or (isinstance(exc, PARTIAL_ENDINGS) and self._counter.count > 0)
         try:
             if keep:
+                for writer in self._writers:
+                    finish = getattr(writer, "finish", None)  # a workbook is written whole
+                    if finish is not None:
+                        finish()
                 for path in self.paths:
                     if is_digest(path):
                         render = DIGEST_RENDERERS[path.suffix.lower()]

@@ -63,7 +63,7 @@ class RowProblem:
 
 ProblemHandler = Callable[[RowProblem], None]
 
-SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".ndjson")
+SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".ndjson", ".ris", ".bib", ".xlsx")
 
 _ICONV_HINT = "re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`"
 _NOT_TEXT = "{name}: not UTF-8 text (NUL byte at line 1: UTF-16 or binary?); " + _ICONV_HINT
@@ -77,7 +77,9 @@ def read_papers(
     stdin: TextIO | None = None,
     encoding: str | None = None,
 ) -> Iterator[Paper]:
-    """Yield the papers in a ``.csv``, ``.tsv``, ``.jsonl`` or ``.ndjson`` file, lazily.
+    """Yield the papers in a ``.csv``, ``.tsv``, ``.jsonl``, ``.ndjson``, ``.ris``, ``.bib``
+    or ``.xlsx`` file, lazily (RIS, BibTeX and Excel: see :mod:`scorer.io._ris`,
+    :mod:`scorer.io._bibtex`, :mod:`scorer.io._xlsx`).
 
     ``source`` ``"-"`` reads JSONL from ``stdin`` (default ``sys.stdin``).
     ``columns`` maps a Paper field to the header that holds it, overriding the
@@ -118,6 +120,8 @@ def read_papers(
         raise InputError(f"{path}: no such file")
     if not path.is_file():
         raise InputError(f"{path}: not a file")
+    if suffix in _REFERENCE_READERS:
+        return _REFERENCE_READERS[suffix](path, encoding, overrides, report)
     if suffix in (".jsonl", ".ndjson"):
         return _read_jsonl(
             _file_lines(path, encoding, report, bad), bad, str(path), overrides, report
@@ -126,6 +130,38 @@ def read_papers(
     return _read_csv(
         _file_lines(path, encoding, report, bad), bad, str(path), delimiter, overrides, report
     )
+
+
+def _read_ris(
+    path: Path, encoding: str | None, overrides: Mapping[str, str], report: ProblemHandler
+) -> Iterator[Paper]:
+    from scorer.io._ris import read_ris  # rispy is imported only when a RIS file is read
+
+    bad: _BadLines = {}
+    yield from read_ris(_file_lines(path, encoding, report, bad), bad, str(path), overrides, report)
+
+
+def _read_bibtex(
+    path: Path, encoding: str | None, overrides: Mapping[str, str], report: ProblemHandler
+) -> Iterator[Paper]:
+    from scorer.io._bibtex import read_bibtex
+
+    bad: _BadLines = {}
+    text = "".join(_file_lines(path, encoding, report, bad))
+    for line, problem in sorted(bad.items()):  # the parser sees the text whole: say where
+        report(RowProblem(line, problem, skipped=False))
+    yield from read_bibtex(text, overrides, report)
+
+
+def _read_xlsx(
+    path: Path, encoding: str | None, overrides: Mapping[str, str], report: ProblemHandler
+) -> Iterator[Paper]:
+    from scorer.io._xlsx import read_xlsx
+
+    yield from read_xlsx(path, overrides, report)
+
+
+_REFERENCE_READERS = {".ris": _read_ris, ".bib": _read_bibtex, ".xlsx": _read_xlsx}
 
 
 # Lines that cannot be part of a paper, by line number, with the reason. The

@@ -17,9 +17,12 @@ from typing import Any
 from scorer._models import Paper, ScoredPaper
 from scorer._rubric import Rubric
 from scorer.io._readers import ProblemHandler, RowProblem, read_papers
+from scorer.io._references import note_columns
 from scorer.io._writers import RESULT_PREFIX, restore_cell, result_names
 
 __all__ = ["read_scored"]
+
+_NOTES = {".ris": "notes", ".bib": "note"}
 
 
 def read_scored(
@@ -31,7 +34,9 @@ def read_scored(
     in a digest, and is never listed).
     """
     line = 0
-    is_csv = Path(source).suffix.lower() == ".csv"
+    suffix = Path(source).suffix.lower()
+    is_csv = suffix == ".csv"
+    notes_key = _NOTES.get(suffix)
 
     def count(problem: RowProblem) -> None:
         if on_problem is not None:
@@ -42,6 +47,8 @@ def read_scored(
         record = read.model_dump()
         if is_csv:
             record = {key: _restored(value) for key, value in record.items()}
+        if notes_key is not None:  # RIS and BibTeX keep the results in a note
+            record = note_columns(record, notes_key, rubric)
         columns = _result_columns(record, rubric)
         ours = {name: record.get(column) for name, column in columns.items()}
         paper = Paper.model_validate({k: v for k, v in record.items() if k not in columns.values()})

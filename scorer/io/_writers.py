@@ -64,6 +64,7 @@ __all__ = [
     "result_name",
     "result_names",
     "result_row",
+    "result_values",
     "save_papers",
     "write_papers",
 ]
@@ -74,7 +75,7 @@ RESULT_PREFIX = "scorer_"
 OVERFLOW_COLUMN = "extra"
 # A papers file: the batch columns plus ``categories``, which arXiv gives.
 PAPER_FILE_COLUMNS = (*PAPER_COLUMNS, "categories")
-PAPER_FORMATS = (".csv", ".jsonl", ".ndjson")
+PAPER_FORMATS = (".csv", ".jsonl", ".ndjson", ".ris", ".bib", ".xlsx")
 
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")
 _NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
@@ -162,6 +163,15 @@ def _result_values(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
         tokens=result.usage.total_tokens,
     )
     return values
+
+
+def result_values(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
+    """scorer's result columns for ``result`` by name (before renaming), in column order.
+
+    Writers that are not tables (RIS, BibTeX notes; the ASReview file) take
+    their columns from here, so a column added here reaches every format.
+    """
+    return _result_values(result, rubric)
 
 
 def result_row(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
@@ -292,7 +302,7 @@ def write_papers(papers: Iterable[Paper], stream: TextIO, *, csv_format: bool = 
 
 
 def save_papers(papers: Iterable[Paper], path: Path | None, *, stdout: TextIO | None = None) -> int:
-    """Write ``papers`` to ``path`` (.csv, .jsonl or .ndjson), or JSONL on ``stdout`` if None.
+    """Write ``papers`` to ``path`` (by extension, as ``PAPER_FORMATS``), or JSONL on ``stdout``.
 
     The file is staged beside ``path`` before the first paper is taken, and
     moved into place only when every paper was written: a source that fails
@@ -304,5 +314,19 @@ def save_papers(papers: Iterable[Paper], path: Path | None, *, stdout: TextIO | 
     if path is None:
         return write_papers(papers, stdout or sys.stdout)
     check_outputs([path], formats=PAPER_FORMATS)
+    suffix = path.suffix.lower()
     with staged_outputs([path]) as staged:
-        return write_papers(papers, staged.stream(path), csv_format=path.suffix.lower() == ".csv")
+        stream = staged.stream(path)
+        if suffix == ".ris":
+            from scorer.io._ris import write_ris_papers
+
+            return write_ris_papers(papers, stream)
+        if suffix == ".bib":
+            from scorer.io._bibtex import write_bibtex_papers
+
+            return write_bibtex_papers(papers, stream)
+        if suffix == ".xlsx":
+            from scorer.io._xlsx import write_xlsx_papers
+
+            return write_xlsx_papers(papers, stream)
+        return write_papers(papers, stream, csv_format=suffix == ".csv")

@@ -1,0 +1,144 @@
+"""Excel workbooks in and out, and the ASReview CSV, through `scorer batch` and `scorer digest`."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from pathlib import Path
+
+from in_process import run_scorer
+from openpyxl import Workbook, load_workbook
+
+from scorer.testing import FakeOpenAI, Reply
+
+RUBRIC = "se-literature-reviews"
+FORMULAS = ['=HYPERLINK("http://evil.example","click")', "+1+1", "-2+3", "@SUM(A1)"]
+
+
+def run(args: list[str], fake: FakeOpenAI, cache: Path) -> tuple[int, str, str]:
+    env = {"OPENAI_BASE_URL": fake.base_url, "SCORER_CACHE_DIR": str(cache)}
+    done = run_scorer(args, env=env)
+    assert "Traceback" not in done.stderr
+    return done.returncode, done.stdout, done.stderr
+
+
+def by_title_status(rows: list[dict[str, str]]) -> dict[str, str]:
+    return {row["title"]: row["status"] for row in rows}
+
+
+def workbook(path: Path) -> None:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Title", "Abstract", "Year", "Reviewer"])
+    sheet.append(["Systematic reviews of reviews", "A tertiary study of SLRs.", 2010, "ann"])
+    sheet.append(
+        ["A stack machine compiler", "Eight instructions.", dt.datetime(2015, 3, 1), "bob"]
+    )
+    sheet.append([None, None, None, None])
+    sheet.append(["No abstract here", None, 2001, "cy"])
+    for i, formula in enumerate(FORMULAS):
+        sheet.append([f"Formula paper {i}", formula, 2020, formula])
+        for cell in sheet[sheet.max_row][1::2]:
+            cell.data_type = "s"  # typed as text (Excel's leading '), not a formula
+    book.save(path)
+
+
+def test_excel_in_excel_out_with_no_formula_cells(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    source, out = tmp_path / "papers.xlsx", tmp_path / "scored.xlsx"
+    workbook(source)
+
+    code, _, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(out)], fake, isolated_env)
+
+    assert code == 1  # the row without abstract
+    assert f"{source}:5: skipped: missing abstract" in err
+    assert "scored 6" in err, err
+    sheet = load_workbook(out).worksheets[0]  # not read-only: formulas would show as such
+    cells = [cell for row in sheet.iter_rows() for cell in row]
+    assert not [c.coordinate for c in cells if c.data_type == "f"]
+    rows = [[c.value for c in row] for row in sheet.iter_rows()]
+    header = rows[0]
+    assert header[:7] == ["id", "title", "abstract", "authors", "published", "url", "pdf_url"]
+    assert "Reviewer" in header and "relevance" in header and "justification" in header
+    by_title = {row[1]: dict(zip(header, row, strict=True)) for row in rows[1:]}
+    for i, formula in enumerate(FORMULAS):
+        assert by_title[f"Formula paper {i}"]["abstract"] == formula  # text, exactly
+        assert by_title[f"Formula paper {i}"]["Reviewer"] == formula
+    assert by_title["A stack machine compiler"]["published"] == "2015-03-01"
+    assert isinstance(by_title["Systematic reviews of reviews"]["relevance"], int)
+
+    digest = tmp_path / "digest.md"
+    code, _, err = run(["digest", str(out), "-r", RUBRIC, "-o", str(digest)], fake, isolated_env)
+    assert code == 0, err
+    assert "out of **6** total scanned" in digest.read_text(encoding="utf-8")
+
+
+def test_a_file_that_is_not_a_workbook_is_one_clear_line(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "papers.xlsx"
+    source.write_text("title,abstract\nA,B\n", encoding="utf-8")
+
+    code, _, err = run(["batch", str(source), "-r", RUBRIC], fake, isolated_env)
+
+    assert code == 2
+    assert "not a readable .xlsx workbook" in err.strip().splitlines()[-1]
+    assert fake.count == 0
+
+
+def test_asreview_csv_marks_included_from_the_threshold(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    source, out = tmp_path / "papers.jsonl", tmp_path / "screen.asreview.csv"
+    source.write_text(
+        '{"title": "High", "abstract": "keep me", "authors": "A, B; C, D", "id": "10.1000/x1"}\n'
+        '{"title": "Low", "abstract": "drop me", "id": "2602.21548"}\n'
+        '{"title": "=cmd", "abstract": "fails", "url": "https://example.org/p"}\n',
+        encoding="utf-8",
+    )
+    fake.answer_when("keep me", Reply(json_override={"relevance": 90}))
+    fake.answer_when("drop me", Reply(json_override={"relevance": 10}))
+    fake.answer_when("fails", Reply.context_length_exceeded())
+
+    code, _, err = run(
+        ["batch", str(source), "-r", RUBRIC, "-o", str(out), "--threshold", "50"],
+        fake,
+        isolated_env,
+    )
+
+    assert code == 1, err  # one paper failed
+    rows = list(csv.DictReader(out.open(encoding="utf-8", newline="")))
+    columns = ["title", "abstract", "authors", "doi", "url", "keywords", "included"]
+    assert list(rows[0])[:7] == columns
+    assert {"relevance", "justification", "status"} <= set(rows[0])  # scorer's, after them
+    assert by_title_status(rows) == {"High": "scored", "Low": "scored", "'=cmd": "failed"}
+    by_title = {row["title"]: row for row in rows}
+    assert by_title["High"]["included"] == "1"
+    assert by_title["High"]["doi"] == "10.1000/x1"
+    assert by_title["High"]["authors"] == "A, B; C, D"
+    assert by_title["Low"]["included"] == "0"
+    assert by_title["Low"]["doi"] == ""  # an arXiv id is no DOI
+    assert by_title["'=cmd"]["included"] == ""  # failed: left for a human, as ASReview reads it
+
+
+def test_a_run_stopped_by_the_model_keeps_a_valid_workbook_of_what_finished(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    source, out = tmp_path / "papers.jsonl", tmp_path / "scored.xlsx"
+    source.write_text(
+        '{"title": "First", "abstract": "scored"}\n{"title": "Second", "abstract": "refused"}\n',
+        encoding="utf-8",
+    )
+    fake.answer_when("refused", Reply.unauthorized())
+
+    code, _, err = run(
+        ["batch", str(source), "-r", RUBRIC, "-o", str(out), "--concurrency", "1"],
+        fake,
+        isolated_env,
+    )
+
+    assert code == 3, err
+    rows = list(load_workbook(out, read_only=True).worksheets[0].iter_rows(values_only=True))
+    assert [row[1] for row in rows] == ["title", "First"]
