@@ -235,7 +235,8 @@ def test_an_unreadable_line_is_one_skipped_row_and_the_rest_replaces_the_outputs
     assert f"{source}:3: skipped" in result.stderr
     assert fake.count == 2
     rows = list(csv.DictReader(io.StringIO(outs[0].read_text(encoding="utf-8"))))
-    assert [row["title"] for row in rows] == ["One", "Three"]
+    # Rows arrive in completion order (concurrency 16), so compare as a set.
+    assert sorted(row["title"] for row in rows) == ["One", "Three"]
     assert leftovers(tmp_path) == []
 
 
