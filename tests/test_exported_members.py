@@ -127,7 +127,7 @@ PACKAGE_EXPORTS = {
         "staged_outputs",
         "write_digests",
     },
-    "scorer.digest": {"DIGEST_RENDERERS", "Digest", "render_html", "render_markdown"},
+    "scorer.digest": {"DIGEST_RENDERERS", "Digest", "render_atom", "render_html", "render_markdown"},
     "scorer.eval": {
         "EvalReport",
         "EvalRun",

@@ -40,8 +40,8 @@ __all__ = ["batch"]
     "outputs",
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Output file; the format follows the extension: .csv, .jsonl, .md or .html "
-    "(digest). Repeat for several. Default: JSONL on standard output.",
+    help="Output file; the format follows the extension: .csv, .jsonl, .md, .html "
+    "or .atom (digest; .atom is a feed). Repeat for several. Default: JSONL on standard output.",
 )
 @click.option(
     "--column",
