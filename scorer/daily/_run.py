@@ -25,6 +25,7 @@ scores in the cache and sends them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -141,7 +142,12 @@ def run_daily(
     settings = settings_for(config, env)
     rubrics = [load_rubric(spec.rubric) for spec in config.digest]
     inputs = [str(f.path) for f in config.file]
-    check_batch_outputs([p for spec in config.digest for p in spec.outputs], inputs=inputs)
+    outputs = [p for spec in config.digest for p in spec.outputs]
+    for folder in {p.parent for p in outputs}:
+        # A scheduled run's folders are made once by the first run, not by hand first.
+        with contextlib.suppress(OSError):  # check_batch_outputs says why it is unusable
+            folder.mkdir(parents=True, exist_ok=True)
+    check_batch_outputs(outputs, inputs=inputs)
     targets = resolve_targets(config.targets, env=env)
     state_path = config.state or settings.cache_dir / DEFAULT_STATE_NAME
     report = DailyReport(day)

@@ -40,6 +40,8 @@ from scorer.daily._messages import Message
 __all__ = ["Target", "resolve_targets", "send_message"]
 
 _SECRET_PARAMS = re.compile(r"(pass|secret|token|key|auth|sig)", re.IGNORECASE)
+_DIVERTED = ("apprise", "urllib3")
+_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^/?]*)@")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
 _WORD = re.compile(r"[^/:@?&=#,;\s]{4,}")
 
@@ -78,11 +80,11 @@ def _resolve(name: str, spec: TargetSpec, env: Mapping[str, str]) -> Target:
         _refuse_inline_secret(url, where)
     elif spec.url_env is not None:
         url, where = _from_env(env, spec.url_env, f"{key}.url_env"), f"{key}.url_env"
-        secrets.append(url)
+        secrets += [url, *_url_words(url)]
     else:
         assert spec.url_file is not None
         url, where = _from_file(spec.url_file, f"{key}.url_file"), f"{key}.url_file"
-        secrets.append(url)
+        secrets += [url, *_url_words(url)]
     if spec.password_env is not None or spec.password_file is not None:
         if spec.password_env is not None:
             password = _from_env(env, spec.password_env, f"{key}.password_env")
@@ -105,7 +107,9 @@ def _resolve(name: str, spec: TargetSpec, env: Mapping[str, str]) -> Target:
 def _refuse_inline_secret(url: str, where: str) -> None:
     parts = urlsplit(url)
     hint = "put it in password_env or password_file, or the whole URL in url_env or url_file"
-    if parts.password:
+    # Not urlsplit's password: a "#" or "?" in a password ends it there.
+    userinfo = _USERINFO.match(url)
+    if userinfo and ":" in userinfo.group(1):
         raise ConfigError(f"{where}: the URL holds a password in clear; {hint}")
     for name, _ in parse_qsl(parts.query):
         if _SECRET_PARAMS.search(name):
@@ -114,6 +118,13 @@ def _refuse_inline_secret(url: str, where: str) -> None:
         raise ConfigError(
             f"{where}: the URL holds a token in clear; give the whole URL in url_env or url_file"
         )
+
+
+def _url_words(url: str) -> list[str]:
+    """The words of a secret URL that may hold its token: user, path, query, fragment."""
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rpartition("@")[0]
+    return _WORD.findall(" ".join([userinfo, parts.path, parts.query, parts.fragment]))
 
 
 def _private_parts(url: str) -> str:
@@ -175,7 +186,11 @@ def send_message(target: Target, message: Message) -> str | None:
             return target.hide(f"{exc.__class__.__name__}: {exc}")
     if ok:
         return None
-    problems = [r.getMessage() for r in records if r.levelno >= logging.WARNING]
+    problems = [
+        r.getMessage()
+        for r in records
+        if r.name.startswith("apprise") and r.levelno >= logging.WARNING
+    ]
     reason = problems[-1] if problems else "the service did not accept the message"
     return target.hide(reason)
 
@@ -203,15 +218,22 @@ class _Records(logging.Handler):
 
 @contextlib.contextmanager
 def _quiet_apprise() -> Iterator[list[logging.LogRecord]]:
-    """apprise's log records kept here, none passed on to the application's handlers."""
-    logger = logging.getLogger("apprise")
+    """apprise's log records (and urllib3's, which name request paths) kept here, none passed on.
+
+    The loggers are diverted only while scorer calls apprise; their records
+    never reach the application's handlers, whatever its logging level.
+    """
     handler = _Records()
-    saved = (logger.propagate, logger.level, list(logger.handlers))
-    logger.propagate = False
-    logger.handlers = [handler]
-    logger.setLevel(logging.INFO)
+    saved = []
+    for name in _DIVERTED:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.propagate, logger.level, list(logger.handlers)))
+        logger.propagate = False
+        logger.handlers = [handler]
+        logger.setLevel(logging.INFO)
     try:
         yield handler.records
     finally:
-        logger.propagate, level, logger.handlers = saved
-        logger.setLevel(level)
+        for logger, propagate, level, handlers in saved:
+            logger.propagate, logger.handlers = propagate, handlers
+            logger.setLevel(level)
