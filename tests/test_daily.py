@@ -28,10 +28,10 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from aiosmtpd.smtp import SMTP as SMTPServer
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from in_process import run_scorer
-from test_arxiv_source import DATA, RECORDINGS, RecordedArxiv, recording
+from test_arxiv_source import DATA, RecordedArxiv, recording
 
 from scorer.testing import FakeOpenAI
 
@@ -69,7 +69,7 @@ class SmtpServer:
             assert isinstance(data, LoginPassword)
             user, given = data.login.decode(), data.password.decode()
             outer.logins.append((user, given))
-            return AuthResult(success=given == self._password)
+            return AuthResult(success=given == self._password, handled=False)
 
         with socket.socket() as probe:  # aiosmtpd's controller cannot bind port 0 itself
             probe.bind(("127.0.0.1", 0))
@@ -442,7 +442,7 @@ def test_a_password_written_in_the_config_is_refused(
     result = scorer_run(config)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        f"scorer: error: targets.mail.url: the URL holds a password in clear; put it in "
+        "scorer: error: targets.mail.url: the URL holds a password in clear; put it in "
         "password_env or password_file, or the whole URL in url_env or url_file"
     ]
     assert SMTP_PASSWORD not in result.stderr
@@ -485,7 +485,9 @@ def test_several_rubrics_make_one_message_each(
         arxiv_day,
         targets=mail_target(smtp),
         send_to='"mail"',
-        digest_extra='\n[[digest]]\nrubric = "se-literature-reviews"\nthreshold = 0\nsend_to = ["mail"]\n',
+        digest_extra=(
+            '\n[[digest]]\nrubric = "se-literature-reviews"\nthreshold = 0\nsend_to = ["mail"]\n'
+        ),
     )
     result = scorer_run(config)
     assert result.returncode == 0, result.stderr
