@@ -137,7 +137,8 @@ class DeliveryState:
     def claim_notice(self, target: str, digest: str, day: dt.date) -> bool:
         """Whether this run may send ``target`` today's "nothing new" notice (claimed if so).
 
-        Not when one was sent (or is being sent) today, nor when papers were.
+        Not when one was sent (or is being sent) today, nor when papers were
+        (or are being, by another run).
         """
         now = self._clock()
         with self._write():
@@ -150,7 +151,9 @@ class DeliveryState:
                 "SELECT 1 FROM notices WHERE target = ? AND digest = ? AND day = ?", key
             ).fetchone()
             papers = self._db.execute(
-                "SELECT 1 FROM sent WHERE target = ? AND digest = ? AND day = ? AND shown = 1",
+                # Papers shown today, or being sent by another run right now.
+                "SELECT 1 FROM sent WHERE target = ? AND digest = ? AND day = ?"
+                " AND (shown = 1 OR status = 'claimed')",
                 key,
             ).fetchone()
             if noticed or papers:
