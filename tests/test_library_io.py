@@ -104,7 +104,8 @@ def test_open_sinks_refuses_an_unknown_extension_before_anything_is_written(
     with pytest.raises(ConfigError) as refused:
         open_sinks([kept, tmp_path / "rows.txt"], RUBRIC)
     assert str(refused.value) == (
-        f"{tmp_path / 'rows.txt'}: unknown output format (use .csv, .jsonl, .ndjson, .md or .html)"
+        f"{tmp_path / 'rows.txt'}: unknown output format "
+        "(use .csv, .jsonl, .ndjson, .md, .html or .atom)"
     )
     assert kept.read_text(encoding="utf-8") == OLD
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]
