@@ -21,6 +21,7 @@ import re
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -31,7 +32,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from in_process import run_scorer
-from test_arxiv_source import DATA, RecordedArxiv, recording
+from test_arxiv_source import DATA, RecordedArxiv, Recording, recording
 
 from scorer.testing import FakeOpenAI
 
@@ -141,10 +142,21 @@ def webhook() -> Iterator[Webhook]:
         yield server
 
 
+def a_days_papers() -> Recording:
+    """The recorded answer to a search for "testing" (10 papers), as a whole day's listing.
+
+    The recording says the search found 214881 papers; a day's listing is its
+    first 10, so the total is rewritten to 10 and the source stops paging.
+    """
+    recorded = recording("q_testing_s0_m10")
+    body = re.sub(rb"<opensearch:totalResults>\d+<", b"<opensearch:totalResults>10<", recorded.body)
+    return replace(recorded, body=body)
+
+
 @pytest.fixture(scope="module")
 def arxiv_day() -> Iterator[RecordedArxiv]:
-    """arXiv on a day with papers: every search gets the recorded answer for "testing" (10)."""
-    with RecordedArxiv([], default=recording("q_testing_s0_m10")) as server:
+    """arXiv on a day with papers: every search gets the recorded 10 papers."""
+    with RecordedArxiv([], default=a_days_papers()) as server:
         yield server
 
 

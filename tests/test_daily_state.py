@@ -10,8 +10,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_arxiv_source import DATA, RecordedArxiv, recording
-from test_daily import ENV, SmtpServer, mail_target, write_config
+from test_arxiv_source import DATA, RecordedArxiv
+from test_daily import ENV, SmtpServer, a_days_papers, mail_target, write_config
 
 from scorer._errors import CacheError
 from scorer.daily import DeliveryState
@@ -104,7 +104,7 @@ def test_an_unusable_state_file_is_a_cache_error(tmp_path: Path) -> None:
 @pytest.mark.skipif(not DATA.is_dir(), reason="recorded arXiv responses not present")
 def test_two_runs_at_once_send_the_digest_once(tmp_path: Path, fake: FakeOpenAI) -> None:
     with (
-        RecordedArxiv([], default=recording("q_testing_s0_m10")) as arxiv,
+        RecordedArxiv([], default=a_days_papers()) as arxiv,
         SmtpServer(password=ENV["SCORER_TEST_SMTP_PASSWORD"]) as smtp,
     ):
         config = write_config(tmp_path, fake, arxiv, targets=mail_target(smtp), send_to='"mail"')

@@ -136,7 +136,13 @@ PACKAGE_EXPORTS = {
         "render_email_html",
         "run_daily",
     },
-    "scorer.digest": {"DIGEST_RENDERERS", "Digest", "render_atom", "render_html", "render_markdown"},
+    "scorer.digest": {
+        "DIGEST_RENDERERS",
+        "Digest",
+        "render_atom",
+        "render_html",
+        "render_markdown",
+    },
     "scorer.eval": {
         "EvalReport",
         "EvalRun",
