@@ -32,12 +32,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from in_process import run_scorer
-from test_arxiv_source import DATA, RecordedArxiv, Recording, recording
+from test_arxiv_source import RecordedArxiv, Recording
 
-from scorer.testing import FakeOpenAI
+from scorer.testing import FakeOpenAI, Reply
 
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="recorded arXiv responses not present")
-
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "arxiv_daily"
 API_KEY = "sk-test-0123456789abcdef"
 SMTP_PASSWORD = "pw-Zq8#mailsecret"
 HOOK_TOKEN = "hooktoken-9f8e7d6c5b4a"
@@ -142,15 +141,23 @@ def webhook() -> Iterator[Webhook]:
         yield server
 
 
+def recorded(name: str) -> Recording:
+    """A recorded arXiv answer from fixtures/arxiv_daily (see its README for provenance)."""
+    record = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+    return Recording(name, {}, record["status_code"], record["body"].encode())
+
+
 def a_days_papers() -> Recording:
     """The recorded answer to a search for "testing" (10 papers), as a whole day's listing.
 
     The recording says the search found 214881 papers; a day's listing is its
     first 10, so the total is rewritten to 10 and the source stops paging.
     """
-    recorded = recording("q_testing_s0_m10")
-    body = re.sub(rb"<opensearch:totalResults>\d+<", b"<opensearch:totalResults>10<", recorded.body)
-    return replace(recorded, body=body)
+    recording = recorded("search_testing_10.json")
+    body = re.sub(
+        rb"<opensearch:totalResults>\d+<", b"<opensearch:totalResults>10<", recording.body
+    )
+    return replace(recording, body=body)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +170,7 @@ def arxiv_day() -> Iterator[RecordedArxiv]:
 @pytest.fixture(scope="module")
 def arxiv_empty() -> Iterator[RecordedArxiv]:
     """arXiv on a day with nothing: the recorded answer with no entries."""
-    with RecordedArxiv([], default=recording("id_0000.0000")) as server:
+    with RecordedArxiv([], default=recorded("empty.json")) as server:
         yield server
 
 
@@ -507,3 +514,28 @@ def test_several_rubrics_make_one_message_each(
     assert len(subjects) == 2
     assert subjects[0].startswith("LLM inference systems and I/O: ")
     assert "10 papers" in subjects[1]  # threshold 0: every paper of the second rubric
+
+
+def test_a_paper_the_model_failed_is_offered_again_on_the_next_run(
+    tmp_path: Path, fake: FakeOpenAI, arxiv_day: RecordedArxiv, smtp: SmtpServer
+) -> None:
+    config = write_config(
+        tmp_path, fake, arxiv_day, targets=mail_target(smtp), send_to='"mail"', digest_extra=""
+    )
+    config.write_text(config.read_text().replace("threshold = 40", "threshold = 0"))
+    failing = "Active Fuzzing for Testing and Securing Cyber-Physical Systems"
+    fake.answer_when(failing, Reply.context_length_exceeded())  # refused: that paper only
+    first = scorer_run(config)
+    assert first.returncode == 1, first.stderr  # incomplete: the rest was sent
+    assert "failed 1" in first.stderr
+    mail = parts(smtp.parsed())
+    assert (
+        failing not in html_titles(mail["text/html"]) and len(html_titles(mail["text/html"])) == 9
+    )
+    assert "1 paper could not be scored" in mail["text/plain"]
+
+    fake.reset()  # the endpoint takes it now
+    second = scorer_run(config)
+    assert second.returncode == 0, second.stderr
+    assert fake.count == 1  # only the paper that failed is asked again
+    assert html_titles(parts(smtp.parsed())["text/html"]) == [failing]

@@ -13,10 +13,9 @@ import shlex
 from pathlib import Path
 
 import feedparser
-import pytest
 import yaml
 from in_process import run_scorer
-from test_arxiv_source import DATA, RecordedArxiv
+from test_arxiv_source import RecordedArxiv
 from test_daily import SmtpServer, Webhook, a_days_papers, html_titles, parts
 
 from scorer.testing import FakeOpenAI
@@ -44,7 +43,6 @@ def test_the_section_shows_a_command_a_cron_line_and_a_workflow() -> None:
     assert any(step.get("with", {}).get("path") == "~/.cache/scorer" for step in steps)
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="recorded arXiv responses not present")
 def test_the_readme_config_runs_and_delivers(tmp_path: Path, fake: FakeOpenAI) -> None:
     with (
         RecordedArxiv([], default=a_days_papers()) as arxiv,

@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_arxiv_source import DATA, RecordedArxiv
+from test_arxiv_source import RecordedArxiv
 from test_daily import ENV, SmtpServer, a_days_papers, mail_target, write_config
 
 from scorer._errors import CacheError
@@ -101,7 +101,6 @@ def test_an_unusable_state_file_is_a_cache_error(tmp_path: Path) -> None:
         DeliveryState(path)
 
 
-@pytest.mark.skipif(not DATA.is_dir(), reason="recorded arXiv responses not present")
 def test_two_runs_at_once_send_the_digest_once(tmp_path: Path, fake: FakeOpenAI) -> None:
     with (
         RecordedArxiv([], default=a_days_papers()) as arxiv,
