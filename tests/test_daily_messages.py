@@ -74,6 +74,13 @@ def test_the_digest_message_says_how_many_and_when() -> None:
     assert message.markdown.startswith("# LLM inference systems and I/O\n")
 
 
+def test_a_digest_of_only_the_best_below_the_threshold_says_so() -> None:
+    low = hostile().model_copy(update={"scores": {"relevance": 20, "hype": 10}})
+    message = digest_message(Digest.of([low], RUBRIC, top_n=3), DAY)
+    assert message.title == "LLM inference systems and I/O: the best 1 below threshold (2026-02-27)"
+    assert "(below threshold)" in message.html
+
+
 def test_the_notice_is_short() -> None:
     message = nothing_new_message(Digest(RUBRIC), DAY)
     assert message.title == "LLM inference systems and I/O: nothing new (2026-02-27)"

@@ -53,8 +53,9 @@ class Message:
 
 def digest_message(digest: Digest, day: dt.date) -> Message:
     """The message carrying ``digest``: subject with the count and the day, HTML and Markdown."""
-    listed = len(digest.listed)
-    title = f"{one_line(digest.rubric.title)}: {count_papers(listed)} ({day.isoformat()})"
+    listed, below = len(digest.listed), len(digest.below_threshold)
+    count = count_papers(listed) if listed or not below else f"the best {below} below threshold"
+    title = f"{one_line(digest.rubric.title)}: {count} ({day.isoformat()})"
     return Message(title, render_email_html(digest), render_markdown(digest))
 
 

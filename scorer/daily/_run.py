@@ -241,15 +241,17 @@ def _deliver(
     # so a paper that failed today is offered again once it is scored.
     new = [r for r in results if not r.ok or paper_identity(r.paper) in fresh]
     digest = Digest.of(new, rubric, threshold=spec.threshold, top_n=spec.top)
+    # What the digest files show: the papers at or above the threshold, and the best
+    # below it when the digest lists those too (``top``, or the demo model's default).
     shown = [*digest.listed, *digest.below_threshold]
-    if digest.listed:
+    if shown:
         error = send_message(target, digest_message(digest, day))
         if error is not None:
             state.release(target.name, rubric.name)
             return Delivery(target.name, rubric.name, "failed", error=error)
         state.mark_sent(target.name, rubric.name, [paper_identity(r.paper) for r in shown])
         return Delivery(target.name, rubric.name, "papers", papers=len(shown))
-    # Nothing at or above the threshold: what was scanned is passed over for good.
+    # Nothing to show: what was scanned is passed over for good.
     state.mark_sent(target.name, rubric.name)
     if config.on_empty == "skip" or not state.claim_notice(target.name, rubric.name, day):
         return Delivery(target.name, rubric.name, "nothing")
