@@ -358,7 +358,7 @@ def test_cli_unknown_format_lists_both(tmp_path: Path) -> None:
     args = ["digest", str(SEED_SCORED), "-r", "llm-inference", "-o", str(tmp_path / "x.pdf")]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
-    assert "unknown digest format (use .md or .html)" in result.stderr
+    assert "unknown digest format (use .md, .html or .atom)" in result.stderr
 
 
 # Links: the same http(s)-only rule as the Markdown digest.

@@ -127,7 +127,22 @@ PACKAGE_EXPORTS = {
         "staged_outputs",
         "write_digests",
     },
-    "scorer.digest": {"DIGEST_RENDERERS", "Digest", "render_html", "render_markdown"},
+    "scorer.daily": {
+        "DailyConfig",
+        "DailyReport",
+        "Delivery",
+        "DeliveryState",
+        "load_config",
+        "render_email_html",
+        "run_daily",
+    },
+    "scorer.digest": {
+        "DIGEST_RENDERERS",
+        "Digest",
+        "render_atom",
+        "render_html",
+        "render_markdown",
+    },
     "scorer.eval": {
         "EvalReport",
         "EvalRun",
@@ -149,6 +164,7 @@ PUBLIC_SUBMODULES = {
     "scorer": {
         "backends",
         "cli",
+        "daily",
         "digest",
         "engine",
         "eval",

@@ -105,7 +105,7 @@ def test_open_sinks_refuses_an_unknown_extension_before_anything_is_written(
         open_sinks([kept, tmp_path / "rows.txt"], RUBRIC)
     assert str(refused.value) == (
         f"{tmp_path / 'rows.txt'}: unknown output format "
-        "(use .csv, .jsonl, .ndjson, .ris, .bib, .xlsx, .md or .html)"
+        "(use .csv, .jsonl, .ndjson, .ris, .bib, .xlsx, .md, .html or .atom)"
     )
     assert kept.read_text(encoding="utf-8") == OLD
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.csv"]

@@ -48,6 +48,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Fetch papers from a source into a file that `scorer batch` reads.",
     ),
     "rubrics": ("scorer.cli.rubrics_cmd", "rubrics", "Built-in rubrics, and checking your own."),
+    "run": (
+        "scorer.cli.run_cmd",
+        "run",
+        "Run a daily digest: fetch, score, write and send what CONFIG (.toml) says.",
+    ),
     "score": ("scorer.cli.score_cmd", "score", "Score one paper against a rubric."),
     "serve": (
         "scorer.cli.serve_cmd",

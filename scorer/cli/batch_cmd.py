@@ -41,8 +41,8 @@ __all__ = ["batch"]
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
     help="Output file; the format follows the extension: .csv, .jsonl, .ris, .bib, .xlsx, "
-    "NAME.asreview.csv (ASReview labels), .md or .html (digest). Repeat for several. "
-    "Default: JSONL on standard output.",
+    "NAME.asreview.csv (ASReview labels), .md, .html or .atom (digest; .atom is a feed). "
+    "Repeat for several. Default: JSONL on standard output.",
 )
 @click.option(
     "--column",

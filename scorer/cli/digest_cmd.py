@@ -27,7 +27,8 @@ __all__ = ["digest"]
     "outputs",
     multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Digest file, .md or .html (repeatable). Default: Markdown on standard output.",
+    help="Digest file, .md, .html or .atom (a feed; repeatable). "
+    "Default: Markdown on standard output.",
 )
 @digest_options
 def digest(

@@ -1,7 +1,7 @@
 """The digest: scored papers above a rubric's threshold, best first, as Markdown or HTML.
 
 :class:`Digest` collects results (each paper once, by identity);
-:func:`render_markdown` and :func:`render_html` draw it;
+:func:`render_markdown`, :func:`render_html` and :func:`render_atom` (a feed) draw it;
 :data:`DIGEST_RENDERERS` picks one by file extension.
 """
 
@@ -10,6 +10,7 @@ import typing as _typing
 from scorer._lazy import lazy_exports as _lazy_exports
 
 if _typing.TYPE_CHECKING:
+    from scorer.digest._atom import render_atom
     from scorer.digest._html import render_html
     from scorer.digest._markdown import Digest, render_markdown
     from scorer.digest._renderers import DIGEST_RENDERERS
@@ -17,6 +18,7 @@ if _typing.TYPE_CHECKING:
 __all__ = [
     "DIGEST_RENDERERS",
     "Digest",
+    "render_atom",
     "render_html",
     "render_markdown",
 ]
@@ -24,6 +26,7 @@ __all__ = [
 __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
+        "scorer.digest._atom": ("render_atom",),
         "scorer.digest._html": ("render_html",),
         "scorer.digest._markdown": (
             "Digest",

@@ -1,9 +1,10 @@
-"""Digest renderers by file extension: what ``-o digest.md`` and ``-o digest.html`` write."""
+"""Digest renderers by file extension: what ``-o digest.md``, ``.html`` and ``.atom`` write."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from scorer.digest._atom import render_atom
 from scorer.digest._html import render_html
 from scorer.digest._markdown import Digest, render_markdown
 
@@ -12,4 +13,5 @@ __all__ = ["DIGEST_RENDERERS"]
 DIGEST_RENDERERS: dict[str, Callable[[Digest], str]] = {
     ".md": render_markdown,
     ".html": render_html,
+    ".atom": render_atom,
 }
