@@ -12,6 +12,7 @@ are one protocol around each request, and read best together.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import (
@@ -25,7 +26,7 @@ from collections.abc import (
     Mapping,
 )
 from contextlib import aclosing
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 
@@ -36,13 +37,17 @@ from scorer._settings import Settings
 from scorer.backends import Backend, backend_for
 from scorer.engine._cache import Claimed, ResultCache, cache_key
 from scorer.engine._fan_out import async_iter, fan_out
+from scorer.engine._panel_spec import PanelSpec
 from scorer.engine._request_slots import REQUEST_SLOTS, RequestSlots, without_userinfo
 from scorer.methods._dispatch import ScoringMethod, method_for, method_spec_for
 from scorer.methods._spec import MethodSpec
 from scorer.prompt._messages import PromptTemplate
 from scorer.prompt._paper_limits import bounded_paper
 
-__all__ = ["PaperLike", "Scorer", "to_paper"]
+if TYPE_CHECKING:
+    from scorer.engine._panel import Panel
+
+__all__ = ["PaperLike", "Scorer", "panel_spec_for", "to_paper"]
 
 PaperLike = Paper | Mapping[str, Any]
 
@@ -96,6 +101,7 @@ class Scorer:
         self._template = template
         self._methods: dict[MethodSpec, ScoringMethod] = {}
         self._inflight: dict[str, asyncio.Future[tuple[Score, bool]]] = {}
+        self._panels: dict[PanelSpec, Panel] = {}
 
     @property
     def model_id(self) -> str:
@@ -119,6 +125,8 @@ class Scorer:
         """Close the connections this event loop opened (the cache stays usable)."""
         if self._backend is not None:
             await self._backend.aclose()
+        for panel in self._panels.values():
+            await panel.aclose()
 
     async def __aenter__(self) -> Scorer:
         return self
@@ -136,14 +144,35 @@ class Scorer:
             self._methods[spec] = method
         return method
 
-    async def ascore(self, paper: PaperLike, rubric: Rubric) -> ScoredPaper:
-        """Score one paper; raise a ``ScorerError`` if it cannot be scored."""
-        item = to_paper(paper)
-        started = time.perf_counter()
+    def panel(self, rubric: Rubric) -> Panel | None:
+        """The two models that score each paper under ``rubric`` (see :func:`panel_spec_for`)."""
+        spec = panel_spec_for(self.settings, rubric)
+        if spec is None:
+            return None
+        panel = self._panels.get(spec)
+        if panel is None:
+            from scorer.engine._panel import Panel
+
+            panel = self._panels[spec] = Panel(spec, self._stage)
+        return panel
+
+    def _stage(self, model: str) -> Scorer:
+        """A one-model scorer for a panel's stage, sharing this one's cache and prompt."""
+        settings = dataclasses.replace(
+            self.settings, model=model, reviewers=(), cascade=(), margin=None
+        )
+        return Scorer(settings, cache=self.cache, template=self._template, sleep=self._sleep)
+
+    async def aanswer(self, paper: Paper, rubric: Rubric) -> tuple[Score, bool]:
+        """This model's validated answer for ``paper`` and whether it came from the cache.
+
+        The answer's ``usage`` is what it cost when it was paid for. One model
+        only: a panel's stages are scorers of their own.
+        """
         method = self.method(rubric)
         # What the model is sent, and what the cache key names: the fields the
         # prompt reads, cut to the settings' limits (the result keeps them whole).
-        sent = bounded_paper(item, self.settings.paper_limits, method.prompt.paper_fields)
+        sent = bounded_paper(paper, self.settings.paper_limits, method.prompt.paper_fields)
         key = cache_key(
             sent,
             rubric,
@@ -152,7 +181,21 @@ class Scorer:
             sampling=self.settings.sampling,
             method=str(method.spec),
         )
-        score, cached = await self._single_flight(key, sent, rubric, method)
+        return await self._single_flight(key, sent, rubric, method)
+
+    async def ascore(self, paper: PaperLike, rubric: Rubric) -> ScoredPaper:
+        """Score one paper; raise a ``ScorerError`` if it cannot be scored.
+
+        With a panel (``--reviewers``, ``--cascade``) each of its models
+        answers as its policy says, and a model's failure stays with the
+        paper as ``error`` (only :class:`FatalBackendError` raises).
+        """
+        item = to_paper(paper)
+        panel = self.panel(rubric)
+        if panel is not None:
+            return await panel.ascore(item, rubric)
+        started = time.perf_counter()
+        score, cached = await self.aanswer(item, rubric)
         passed = score.scores[rubric.primary.name] >= rubric.threshold
         return ScoredPaper(
             paper=item,
@@ -165,6 +208,7 @@ class Scorer:
             cached=cached,
             usage=Usage() if cached else score.usage,
             latency_s=round(time.perf_counter() - started, 4),
+            certainty=score.certainty,
         )
 
     async def ascore_or_error(self, paper: Paper, rubric: Rubric) -> ScoredPaper:
@@ -358,6 +402,21 @@ class Scorer:
             latency_s=round(time.perf_counter() - started, 4),
             error=error,
         )
+
+
+def panel_spec_for(settings: Settings, rubric: Rubric) -> PanelSpec | None:
+    """The panel to use: the settings' (``--reviewers``, ``--cascade``), else the rubric's.
+
+    ``--margin`` (``SCORER_MARGIN``) also moves a rubric's cascade. None: one model.
+    """
+    from scorer.engine._panel_spec import panel_spec
+
+    spec = settings.panel
+    if spec is None:
+        spec = panel_spec(rubric.reviewers, rubric.cascade, rubric.margin)
+    if spec is not None and spec.policy == "cascade" and settings.margin is not None:
+        spec = dataclasses.replace(spec, margin=settings.margin)
+    return spec
 
 
 async def _untagged(
