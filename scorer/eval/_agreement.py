@@ -45,7 +45,8 @@ class Agreement:
         expected = a_yes * b_yes + (1 - a_yes) * (1 - b_yes)
         if expected == 1:
             return None
-        return (observed - expected) / (1 - expected)
+        # Rounded so that a kappa of 0 is not printed as -0.00 (float noise).
+        return round((observed - expected) / (1 - expected), 12) + 0.0
 
 
 def cohen_kappa(pairs: Iterable[tuple[bool, bool]]) -> float | None:
