@@ -1,0 +1,209 @@
+"""A second reviewer (``--reviewers A,B``): both scores, kappa, needs_human in every output."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from in_process import run_scorer
+
+from scorer import Settings, load_rubric, score_many
+from scorer.eval._agreement import Agreement, cohen_kappa
+from scorer.testing import FakeOpenAI, Reply
+
+ROOT = Path(__file__).resolve().parents[1]
+EVAL_FIXTURE = ROOT / "fixtures" / "eval_kitchenham.csv"
+RUBRIC = "llm-inference"  # threshold 70
+DISPUTED = "Disputed <b>paper</b> on KV caches"
+PAPERS = [
+    {"id": "2601.00001", "title": "Agreed: a fast LLM server", "abstract": "We serve LLMs."},
+    {"id": "2601.00002", "title": DISPUTED, "abstract": "Paging the KV cache =1+1."},
+    {"id": "2601.00003", "title": "Agreed: a slow compiler", "abstract": "A compiler."},
+]
+
+
+def run(args: list[str], fake: FakeOpenAI, cache: Path) -> subprocess.CompletedProcess[str]:
+    env = {"OPENAI_BASE_URL": fake.base_url, "SCORER_CACHE_DIR": str(cache)}
+    return run_scorer(args, env=env)
+
+
+def write_papers(path: Path) -> Path:
+    path.write_text("".join(json.dumps(p) + "\n" for p in PAPERS), encoding="utf-8")
+    return path
+
+
+def script_reviewers(fake: FakeOpenAI, second: str = "model-b") -> None:
+    """model-a passes the first two papers; the second reviewer passes only the first."""
+    fake.answer_model("model-a", Reply(json_override={"relevance": 90}), when="Agreed: a fast")
+    fake.answer_model("model-a", Reply(json_override={"relevance": 80}), when="Disputed")
+    fake.answer_model("model-a", Reply(json_override={"relevance": 10}), when="compiler")
+    fake.answer_model(second, Reply(json_override={"relevance": 95}), when="Agreed: a fast")
+    fake.answer_model(second, Reply(json_override={"relevance": 30}), when="Disputed")
+    fake.answer_model(second, Reply(json_override={"relevance": 5}), when="compiler")
+
+
+def test_kappa_of_known_label_vectors_matches_the_hand_computed_value() -> None:
+    a = [True, True, True, False, False, False, False, True, False, False]
+    b = [True, True, False, False, False, True, False, True, False, False]
+    # Agree on 8 of 10 (p_o = 0.8); A says yes 4/10, B 4/10, so
+    # p_e = 0.4 * 0.4 + 0.6 * 0.6 = 0.52 and kappa = (0.8 - 0.52) / 0.48 = 7/12.
+    assert cohen_kappa(zip(a, b, strict=True)) == pytest.approx(7 / 12)
+    assert cohen_kappa([(True, True), (False, False)]) == 1.0
+    assert cohen_kappa([(True, False), (False, True)]) == -1.0
+    # Both reviewers put every paper on one side: kappa is undefined, not 1 or 0.
+    assert cohen_kappa([(True, True), (True, True)]) is None
+    assert Agreement().kappa is None
+
+
+def test_needs_human_in_csv_jsonl_markdown_and_html(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    script_reviewers(fake)
+    source = write_papers(tmp_path / "papers.jsonl")
+    outs = [tmp_path / n for n in ("out.csv", "out.jsonl", "digest.md", "digest.html")]
+    args = ["batch", str(source), "-r", RUBRIC, "--reviewers", "model-a,model-b"]
+    done = run([*args, *(f"-o{o}" for o in outs)], fake, isolated_env)
+
+    assert done.returncode == 0, done.stderr
+    # One disagreement in three papers: p_o = 2/3, p_e = 2/3*1/3 + 1/3*2/3 = 4/9, kappa 0.4.
+    assert "reviewers kappa 0.40, needs human 1" in done.stderr
+    assert (fake.requests_for("model-a"), fake.requests_for("model-b")) == (3, 3)
+
+    rows = {r["id"]: r for r in csv.DictReader(outs[0].open(encoding="utf-8", newline=""))}
+    assert {i: r["needs_human"] for i, r in rows.items()} == {
+        "2601.00001": "False",
+        "2601.00002": "True",
+        "2601.00003": "False",
+    }
+    disputed = rows["2601.00002"]
+    assert disputed["relevance"] == "80" and disputed["model"] == "model-a"  # the first's score
+    reviews = json.loads(disputed["reviews"])
+    assert [(r["model"], r["scores"]["relevance"]) for r in reviews] == [
+        ("model-a", 80),
+        ("model-b", 30),
+    ]
+
+    lines = [json.loads(line) for line in outs[1].read_text(encoding="utf-8").splitlines()]
+    flagged = [line["id"] for line in lines if line["needs_human"]]
+    assert flagged == ["2601.00002"]
+    assert all(len(line["reviews"]) == 2 for line in lines)
+
+    markdown = outs[2].read_text(encoding="utf-8")
+    assert "1 paper needs a human: the two reviewers disagree about the threshold." in markdown
+    section = markdown.split("## Needs a human", 1)[1]
+    assert "### Disputed \\<b>paper\\</b> on KV caches" in section  # escaped, as in the list
+    assert "- model-a: **Relevance: 80/100 | Hype:" in section
+    assert "- model-b: **Relevance: 30/100 | Hype:" in section
+    assert "Agreed" not in section
+
+    html = outs[3].read_text(encoding="utf-8")
+    section = html.split('id="needs-human"', 1)[1]
+    assert "Disputed &lt;b&gt;paper&lt;/b&gt; on KV caches" in section
+    assert "<b>paper</b>" not in html
+    assert "<b>model-b</b>: Relevance 30/100" in section
+
+    # scorer digest reads the panel's columns back from the rows.
+    again = tmp_path / "again.md"
+    redone = run(["digest", str(outs[1]), "-r", RUBRIC, "-o", str(again)], fake, isolated_env)
+    assert redone.returncode == 0, redone.stderr
+    assert "## Needs a human" in again.read_text(encoding="utf-8")
+
+
+def test_each_reviewer_has_its_own_cache_entries(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    script_reviewers(fake)
+    script_reviewers(fake, second="model-c")
+    source = write_papers(tmp_path / "papers.jsonl")
+    args = ["batch", str(source), "-r", RUBRIC, "-o", str(tmp_path / "out.jsonl")]
+    first = run([*args, "--reviewers", "model-a,model-b"], fake, isolated_env)
+    assert first.returncode == 0, first.stderr
+    assert fake.count == 6
+
+    again = run([*args, "--reviewers", "model-a,model-b"], fake, isolated_env)
+    assert again.returncode == 0, again.stderr
+    assert fake.count == 6  # nothing sent: both reviewers' answers are cached
+    assert "cached 3" in again.stderr
+
+    other = run([*args, "--reviewers", "model-a,model-c"], fake, isolated_env)
+    assert other.returncode == 0, other.stderr
+    assert (fake.requests_for("model-a"), fake.requests_for("model-c")) == (3, 3)
+    assert fake.count == 9  # only the new reviewer was asked
+
+
+def test_the_library_and_the_environment_take_reviewers(
+    fake: FakeOpenAI, fake_settings: Settings
+) -> None:
+    script_reviewers(fake)
+    settings = Settings.resolve(
+        env={"SCORER_REVIEWERS": "model-a, model-b"},
+        base_url=fake.base_url,
+        api_key="sk-test",
+        cache_dir=fake_settings.cache_dir,
+    )
+    results = {r.paper.id: r for r in score_many(PAPERS, RUBRIC, settings=settings)}
+    assert [i for i, r in sorted(results.items()) if r.needs_human] == ["2601.00002"]
+    assert [r.model for r in results["2601.00002"].reviews] == ["model-a", "model-b"]
+
+
+def test_a_rubric_can_name_its_reviewers(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    script_reviewers(fake)
+    rubric = load_rubric(RUBRIC).model_dump(mode="json", exclude={"name"})
+    text = "\n".join(
+        [
+            f"title = {json.dumps(rubric['title'])}",
+            f"description = {json.dumps(rubric['description'])}",
+            'reviewers = ["model-a", "model-b"]',
+        ]
+    )
+    (tmp_path / "two.toml").write_text(text, encoding="utf-8")
+    source = write_papers(tmp_path / "papers.jsonl")
+    done = run(["batch", str(source), "-r", str(tmp_path / "two.toml")], fake, isolated_env)
+    assert done.returncode == 0, done.stderr
+    assert "needs human 1" in done.stderr
+
+
+def test_bad_reviewers_are_one_clear_line(fake: FakeOpenAI, isolated_env: Path) -> None:
+    args = ["score", "-r", RUBRIC, "--title", "T", "--abstract", "A"]
+    for reviewers, message in [
+        ("model-a", "--reviewers takes two model names"),
+        ("model-a,model-a", "--reviewers needs two different models"),
+    ]:
+        done = run([*args, "--reviewers", reviewers], fake, isolated_env)
+        assert done.returncode == 2, done.stderr
+        assert message in done.stderr and "Traceback" not in done.stderr
+    both = run([*args, "--reviewers", "a,b", "--cascade", "c,d"], fake, isolated_env)
+    assert both.returncode == 2 and "not both" in both.stderr
+    assert fake.count == 0
+
+
+def test_eval_on_the_fixture_prints_kappa_and_the_needs_human_count(
+    fake: FakeOpenAI, isolated_env: Path
+) -> None:
+    # The second reviewer never passes a paper, so it disagrees exactly where the
+    # first one passes (the report's TP + FP), and agrees no better than chance.
+    fake.answer_model("model-b", Reply(json_override={"relevance": 0}))
+    args = [str(EVAL_FIXTURE), "-r", "se-literature-reviews", "--reviewers", "model-a,model-b"]
+    done = run(["eval", *args], fake, isolated_env)
+    assert done.returncode == 0, done.stderr
+    sent = fake.count
+
+    again = run(["eval", *args, "--json"], fake, isolated_env)
+    assert again.returncode == 0, again.stderr
+    assert fake.count == sent  # both reviewers from the cache
+    out = json.loads(again.stdout)
+    passed_by_a = out["model"]["tp"] + out["model"]["fp"]
+    assert passed_by_a > 0
+    assert out["reviewers"]["needs_human"] == passed_by_a
+    assert out["reviewers"]["kappa"] == 0.0
+    assert out["reviewers"]["papers"] == 300
+    assert (
+        "reviewers model-a and model-b: Cohen's kappa 0.000 about the threshold (50) on "
+        f"300 papers; needs_human {passed_by_a}"
+    ) in done.stdout
+    assert "needs a human, least certain first:" in done.stdout
