@@ -52,8 +52,9 @@ class Panel:
         started = time.perf_counter()
         if self.spec.policy == "reviewers":
             reviews = await _all([_review(s, paper, rubric) for s in self.stages])
-            certainty = _least_certain(reviews)
-            return _combined(paper, rubric, reviews, reviews[0], certainty, started)
+            result = _combined(paper, rubric, reviews, reviews[0], _least_certain(reviews), started)
+            flagged = result.ok and needs_human(reviews)
+            return result.model_copy(update={"needs_human": True}) if flagged else result
         cheap = await _review(self.stages[0], paper, rubric)
         if not self.escalates(cheap, rubric):
             return _combined(paper, rubric, [cheap], cheap, cheap.certainty, started)
@@ -129,7 +130,6 @@ def _combined(
         latency_s=round(time.perf_counter() - started, 4),
         certainty=certainty,
         reviews=tuple(reviews),
-        needs_human=needs_human(reviews),
     )
 
 
