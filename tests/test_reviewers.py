@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import subprocess
 from pathlib import Path
 
@@ -207,3 +208,41 @@ def test_eval_on_the_fixture_prints_kappa_and_the_needs_human_count(
         f"300 papers; needs_human {passed_by_a}"
     ) in done.stdout
     assert "needs a human, least certain first:" in done.stdout
+
+
+def test_the_least_certain_disagreements_come_first(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # logprob answers carry a certainty, |P(yes) - P(no)|; a paper's is its least sure reviewer's.
+    answers = {  # title -> (model-a's P(yes), model-b's P(yes)); both papers are disputed
+        "Fairly sure split": (0.9, 0.2),  # certainty min(0.8, 0.6) = 0.6
+        "Unsure split": (0.75, 0.45),  # certainty min(0.5, 0.1) = 0.1
+    }
+    for title, (p_a, p_b) in answers.items():
+        for model, p in (("model-a", p_a), ("model-b", p_b)):
+            logprobs = {"Yes": math.log(p), "No": math.log(1 - p)}
+            fake.answer_model(model, Reply(logprobs=logprobs), when=title)
+    source = tmp_path / "labelled.csv"
+    with source.open("w", encoding="utf-8", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["title", "abstract", "label"])
+        out.writerows([(title, f"{title}: a study.", "yes") for title in answers])
+    common = ["-r", RUBRIC, "--method", "logprob", "--reviewers", "model-a,model-b"]
+    digest, rows = tmp_path / "digest.md", tmp_path / "rows.csv"
+    done = run(
+        ["batch", str(source), *common, "-o", str(digest), "-o", str(rows)], fake, isolated_env
+    )
+    assert done.returncode == 0, done.stderr
+
+    section = digest.read_text(encoding="utf-8").split("## Needs a human", 1)[1]
+    assert section.index("### Unsure split") < section.index("### Fairly sure split")
+    assert "*Certainty: 0.10*" in section and "*Certainty: 0.60*" in section
+    certainty = {r["title"]: r["certainty"] for r in csv.DictReader(rows.open(encoding="utf-8"))}
+    assert certainty == {"Fairly sure split": "0.6", "Unsure split": "0.1"}
+
+    evaluated = run(["eval", str(source), *common], fake, isolated_env)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert (
+        "needs a human, least certain first:\n  - Unsure split\n  - Fairly sure split\n"
+        in evaluated.stdout
+    )
