@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 from in_process import run_scorer
 
 from scorer import Settings, load_rubric, score_many
 from scorer.eval._agreement import Agreement, cohen_kappa
+from scorer.service import create_app
+from scorer.service._background import serve_in_thread
 from scorer.testing import FakeOpenAI, Reply
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -246,3 +250,32 @@ def test_the_least_certain_disagreements_come_first(
         "needs a human, least certain first:\n  - Unsure split\n  - Fairly sure split\n"
         in evaluated.stdout
     )
+
+
+def test_the_service_answers_with_both_reviews_and_refuses_models_from_a_request(
+    fake: FakeOpenAI, fake_settings: Settings
+) -> None:
+    script_reviewers(fake)
+    settings = dataclasses.replace(fake_settings, reviewers=("model-a", "model-b"))
+    paper = PAPERS[1]
+    with (
+        serve_in_thread(create_app(settings, api_token=None)) as base_url,
+        httpx.Client(base_url=base_url, timeout=20, trust_env=False) as client,
+    ):
+        one = client.post("/v1/score", json={"paper": paper, "rubric": RUBRIC})
+        batch = client.post("/v1/score/batch", json={"papers": PAPERS, "rubric": RUBRIC})
+        inline = load_rubric(RUBRIC).model_dump(mode="json", exclude={"name"})
+        chosen = {**inline, "reviewers": ["gpt-4o", "o1-pro"]}
+        refused = client.post("/v1/score", json={"paper": paper, "rubric": chosen})
+    assert one.status_code == 200, one.text
+    body = one.json()
+    assert body["needs_human"] is True
+    assert [(r["model"], r["scores"]["relevance"]) for r in body["reviews"]] == [
+        ("model-a", 80),
+        ("model-b", 30),
+    ]
+    lines = [json.loads(line) for line in batch.text.splitlines()]
+    summary = lines[-1]["summary"]
+    assert (summary["needs_human"], summary["kappa"]) == (1, pytest.approx(0.4))
+    assert refused.status_code == 422 and "set on the server" in refused.text
+    assert fake.requests_for("gpt-4o") == 0
