@@ -6,12 +6,16 @@ import csv
 import dataclasses
 import json
 import math
+import os
+import re
+import shutil
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 from in_process import run_scorer
+from subprocesses import run as run_command
 
 from scorer import Settings, load_rubric, score_many
 from scorer.eval._agreement import Agreement, cohen_kappa
@@ -279,3 +283,44 @@ def test_the_service_answers_with_both_reviews_and_refuses_models_from_a_request
     assert (summary["needs_human"], summary["kappa"]) == (1, pytest.approx(0.4))
     assert refused.status_code == 422 and "set on the server" in refused.text
     assert fake.requests_for("gpt-4o") == 0
+
+
+def readme_commands() -> list[str]:
+    """The commands of README's "Two reviewers and a cascade" section."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Two reviewers and a cascade\n", 1)[1].split("\n### ", 1)[0]
+    blocks = re.findall(r"```sh\n(.*?)```", section, flags=re.DOTALL)
+    return [line[2:] for block in blocks for line in block.splitlines() if line.startswith("$ ")]
+
+
+@pytest.mark.skipif(shutil.which("uv") is None, reason="the README's commands need uv")
+def test_readme_examples_run_as_written(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    commands = readme_commands()
+    assert len(commands) == 3
+    folder = tmp_path / "user"
+    shutil.copytree(ROOT / "fixtures", folder / "fixtures")
+    env = {**os.environ, "SCORER_CACHE_DIR": str(isolated_env), "UV_PROJECT": str(ROOT)}
+    done = []
+    for command in commands:
+        typed = command.replace("http://localhost:8000/v1", fake.base_url)
+        done.append(run_command(["bash", "-c", typed], cwd=folder, env=env, timeout=600))
+        assert done[-1].returncode == 0, done[-1].stderr
+        assert "Traceback" not in done[-1].stderr
+    batch, reviewers, cascade = done
+    assert re.search(r"reviewers kappa [-\d.n/a]+, needs human \d+", batch.stderr)
+    header = (folder / "reviewed.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert header.endswith(",needs_human,certainty,reviews")
+    assert (folder / "reviewed.md").read_text(encoding="utf-8").startswith("# LLM inference")
+    assert re.search(
+        r"reviewers gpt-4.1-nano and gpt-4o: Cohen's kappa \S+ about the threshold \(50\) on "
+        r"300 papers; needs_human \d+",
+        reviewers.stdout,
+    )
+    assert re.search(
+        r"cascade gpt-4.1-nano -> gpt-4o \(margin 15\): \d+ of 300 papers sent to gpt-4o\n"
+        r"  cascade: recall at 50 \S+, ROC-AUC \S+, USD \$[\d.]+\n"
+        r"  gpt-4o alone: recall at 50 \S+, ROC-AUC \S+, USD \$[\d.]+\n",
+        cascade.stdout,
+    )
