@@ -324,3 +324,15 @@ def test_readme_examples_run_as_written(
         r"  gpt-4o alone: recall at 50 \S+, ROC-AUC \S+, USD \$[\d.]+\n",
         cascade.stdout,
     )
+
+
+def test_pandas_gets_needs_human(fake: FakeOpenAI, fake_settings: Settings) -> None:
+    pandas = pytest.importorskip("pandas")
+    from scorer.pandas import score_frame
+
+    script_reviewers(fake)
+    frame = pandas.DataFrame(PAPERS)
+    settings = dataclasses.replace(fake_settings, reviewers=("model-a", "model-b"))
+    out = score_frame(frame, RUBRIC, settings=settings)
+    assert out["needs_human"].tolist() == [False, True, False]
+    assert [len(reviews) for reviews in out["reviews"]] == [2, 2, 2]
