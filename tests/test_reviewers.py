@@ -336,3 +336,22 @@ def test_pandas_gets_needs_human(fake: FakeOpenAI, fake_settings: Settings) -> N
     out = score_frame(frame, RUBRIC, settings=settings)
     assert out["needs_human"].tolist() == [False, True, False]
     assert [len(reviews) for reviews in out["reviews"]] == [2, 2, 2]
+
+
+def test_scorer_score_shows_a_disagreement_and_a_failed_reviewer_is_one_line(
+    fake: FakeOpenAI, isolated_env: Path
+) -> None:
+    script_reviewers(fake)
+    paper = PAPERS[1]
+    args = ["score", "-r", RUBRIC, "--title", paper["title"], "--abstract", paper["abstract"]]
+    done = run([*args, "--reviewers", "model-a,model-b"], fake, isolated_env)
+    assert done.returncode == 0, done.stderr
+    assert "needs a human: the reviewers disagree about the threshold (model-a 80, model-b 30)" in (
+        done.stdout
+    )
+
+    fake.answer_model("model-x", Reply.context_length_exceeded())
+    failed = run([*args, "--reviewers", "model-a,model-x"], fake, isolated_env)
+    assert failed.returncode != 0
+    assert "model-x:" in failed.stderr and "maximum context length" in failed.stderr
+    assert "Traceback" not in failed.stderr

@@ -187,13 +187,16 @@ class Scorer:
         """Score one paper; raise a ``ScorerError`` if it cannot be scored.
 
         With a panel (``--reviewers``, ``--cascade``) each of its models
-        answers as its policy says, and a model's failure stays with the
-        paper as ``error`` (only :class:`FatalBackendError` raises).
+        answers as its policy says; a paper the panel cannot score raises a
+        :class:`BackendError` naming the models that failed.
         """
         item = to_paper(paper)
         panel = self.panel(rubric)
         if panel is not None:
-            return await panel.ascore(item, rubric)
+            result = await panel.ascore(item, rubric)
+            if result.error is not None:
+                raise BackendError(result.error, usage=result.usage)
+            return result
         started = time.perf_counter()
         score, cached = await self.aanswer(item, rubric)
         passed = score.scores[rubric.primary.name] >= rubric.threshold
@@ -218,6 +221,9 @@ class Scorer:
         the same way.
         """
         started = time.perf_counter()
+        panel = self.panel(rubric)
+        if panel is not None:  # keeps each model's answer (or error) with the paper
+            return await panel.ascore(paper, rubric)
         try:
             return await self.ascore(paper, rubric)
         except FatalBackendError:
