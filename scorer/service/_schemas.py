@@ -76,7 +76,7 @@ class InlineRubric(Rubric):
         # Which models are paid for is the server's choice (SCORER_REVIEWERS,
         # SCORER_CASCADE), never a request's.
         for name in ("reviewers", "cascade", "margin"):
-            if name in self.model_fields_set:
+            if getattr(self, name) not in ((), None):  # empty, as a builtin's dump has them: fine
                 raise ValueError(f"{name}: set on the server (SCORER_{name.upper()}), not here")
         return self
 
