@@ -17,12 +17,24 @@ module only names and parses panels (settings and rubrics use it).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from scorer._errors import ConfigError
 
-__all__ = ["DEFAULT_MARGIN", "PanelSpec", "panel_spec", "parse_margin", "parse_models"]
+if TYPE_CHECKING:  # both import this module: it only reads their fields
+    from scorer._rubric import Rubric
+    from scorer._settings import Settings
+
+__all__ = [
+    "DEFAULT_MARGIN",
+    "PanelSpec",
+    "panel_spec",
+    "panel_spec_for",
+    "parse_margin",
+    "parse_models",
+]
 
 DEFAULT_MARGIN = 15
 """Points either side of the threshold within which a cascade asks the strong model."""
@@ -84,3 +96,16 @@ def panel_spec(
             "cascade", (cascade[0], cascade[1]), DEFAULT_MARGIN if margin is None else margin
         )
     return None
+
+
+def panel_spec_for(settings: Settings, rubric: Rubric) -> PanelSpec | None:
+    """The panel to use: the settings' (``--reviewers``, ``--cascade``), else the rubric's.
+
+    ``--margin`` (``SCORER_MARGIN``) also moves a rubric's cascade. None: one model.
+    """
+    spec = settings.panel
+    if spec is None:
+        spec = panel_spec(rubric.reviewers, rubric.cascade, rubric.margin)
+    if spec is not None and spec.policy == "cascade" and settings.margin is not None:
+        spec = dataclasses.replace(spec, margin=settings.margin)
+    return spec

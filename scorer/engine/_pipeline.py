@@ -26,8 +26,8 @@ from scorer._models import ScoredPaper
 from scorer._rubric import Rubric
 from scorer.engine._fan_out import async_iter
 from scorer.engine._identity import paper_identity
-from scorer.engine._panel_spec import PanelSpec
-from scorer.engine._scorer import PaperLike, Scorer, panel_spec_for, to_paper
+from scorer.engine._panel_spec import PanelSpec, panel_spec_for
+from scorer.engine._scorer import PaperLike, Scorer, to_paper
 from scorer.eval._agreement import Agreement
 
 __all__ = ["BatchSummary", "Outcome", "Scored", "Unreadable", "Unscored", "score_stream"]

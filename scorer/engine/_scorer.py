@@ -26,7 +26,7 @@ from collections.abc import (
     Mapping,
 )
 from contextlib import aclosing
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 
@@ -37,17 +37,15 @@ from scorer._settings import Settings
 from scorer.backends import Backend, backend_for
 from scorer.engine._cache import Claimed, ResultCache, cache_key
 from scorer.engine._fan_out import async_iter, fan_out
-from scorer.engine._panel_spec import PanelSpec
+from scorer.engine._panel import Panel
+from scorer.engine._panel_spec import PanelSpec, panel_spec_for
 from scorer.engine._request_slots import REQUEST_SLOTS, RequestSlots, without_userinfo
 from scorer.methods._dispatch import ScoringMethod, method_for, method_spec_for
 from scorer.methods._spec import MethodSpec
 from scorer.prompt._messages import PromptTemplate
 from scorer.prompt._paper_limits import bounded_paper
 
-if TYPE_CHECKING:
-    from scorer.engine._panel import Panel
-
-__all__ = ["PaperLike", "Scorer", "panel_spec_for", "to_paper"]
+__all__ = ["PaperLike", "Scorer", "to_paper"]
 
 PaperLike = Paper | Mapping[str, Any]
 
@@ -151,8 +149,6 @@ class Scorer:
             return None
         panel = self._panels.get(spec)
         if panel is None:
-            from scorer.engine._panel import Panel
-
             panel = self._panels[spec] = Panel(spec, self._stage)
         return panel
 
@@ -408,21 +404,6 @@ class Scorer:
             latency_s=round(time.perf_counter() - started, 4),
             error=error,
         )
-
-
-def panel_spec_for(settings: Settings, rubric: Rubric) -> PanelSpec | None:
-    """The panel to use: the settings' (``--reviewers``, ``--cascade``), else the rubric's.
-
-    ``--margin`` (``SCORER_MARGIN``) also moves a rubric's cascade. None: one model.
-    """
-    from scorer.engine._panel_spec import panel_spec
-
-    spec = settings.panel
-    if spec is None:
-        spec = panel_spec(rubric.reviewers, rubric.cascade, rubric.margin)
-    if spec is not None and spec.policy == "cascade" and settings.margin is not None:
-        spec = dataclasses.replace(spec, margin=settings.margin)
-    return spec
 
 
 async def _untagged(
