@@ -36,6 +36,8 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -152,10 +154,6 @@ class Rubric(BaseModel):
             except ConfigError as exc:
                 raise ValueError(f"method: {exc}") from None
         try:
-            for name in ("reviewers", "cascade"):
-                parse_models(getattr(self, name), option=name)
-            if self.margin is not None:
-                parse_margin(self.margin)
             panel_spec(self.reviewers, self.cascade, self.margin)
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
@@ -177,6 +175,22 @@ class Rubric(BaseModel):
                     f"got {sorted(example.scores)}"
                 )
         return self
+
+    @field_validator("reviewers", "cascade")
+    @classmethod
+    def _two_models(cls, models: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        try:
+            return parse_models(models, option=str(info.field_name))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("margin")
+    @classmethod
+    def _points(cls, margin: int | None) -> int | None:
+        try:
+            return None if margin is None else parse_margin(margin)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @property
     def primary(self) -> Dimension:

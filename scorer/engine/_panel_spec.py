@@ -62,10 +62,10 @@ def parse_models(value: str | tuple[str, ...] | list[str], *, option: str) -> tu
     ('gpt-4.1-nano', 'gpt-4o')
     """
     names = value.split(",") if isinstance(value, str) else list(value)
-    models = tuple(str(name).strip() for name in names if str(name).strip())
-    if not models:
+    models = tuple(str(name).strip() for name in names)
+    if not any(models):  # "" or []: not set
         return ()
-    if len(models) != 2:
+    if len(models) != 2 or not all(models):
         raise ConfigError(f"{option} takes two model names separated by a comma, got {value!r}")
     if models[0] == models[1]:
         raise ConfigError(f"{option} needs two different models, got {models[0]!r} twice")
