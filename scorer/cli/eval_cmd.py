@@ -84,6 +84,12 @@ def evaluate_cmd(
     still read there, tokens and estimated cost; and the same for a TF-IDF
     similarity baseline. Scores are cached: a second eval of the same rubric
     and model sends nothing.
+
+    \b
+    With --reviewers A,B: the reviewers' Cohen's kappa about the threshold and
+    the papers they disagree on (needs_human), the least certain first. With
+    --cascade CHEAP,STRONG: recall at the threshold, ROC-AUC and USD of the
+    cascade next to STRONG's alone (STRONG is asked about every paper).
     """
     # scikit-learn and scipy take seconds to import: only `scorer eval` pays for them.
     from scorer.eval._baseline import parse_fraction
