@@ -229,6 +229,9 @@ class Settings:
             from_env["use_cache"] = False
         if "retry" not in given:
             from_env["retry"] = RetryPolicy.from_env(env)
+        if {"reviewers", "cascade"} & set(given):  # a panel given wins over the environment's
+            from_env.pop("reviewers", None)
+            from_env.pop("cascade", None)
         merged = {**from_env, **given}
         settings = cls()._with(merged)
         if settings.gguf_file is not None:

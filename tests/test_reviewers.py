@@ -355,3 +355,10 @@ def test_scorer_score_shows_a_disagreement_and_a_failed_reviewer_is_one_line(
     assert failed.returncode != 0
     assert "model-x:" in failed.stderr and "maximum context length" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_a_panel_given_wins_over_the_environments() -> None:
+    env = {"SCORER_REVIEWERS": "model-a,model-b", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+    assert str(Settings.resolve(env=env).panel) == "model-a,model-b"
+    chosen = Settings.resolve(env=env, cascade="cheap,strong").panel
+    assert chosen is not None and (chosen.policy, chosen.models) == ("cascade", ("cheap", "strong"))
