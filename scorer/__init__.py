@@ -29,7 +29,7 @@ if _typing.TYPE_CHECKING:
         ScorerError,
         UnsupportedMethodError,
     )
-    from scorer._models import Paper, Score, ScoredPaper, Usage
+    from scorer._models import Paper, Review, Score, ScoredPaper, Usage
     from scorer._rubric import Dimension, Rubric, builtin_rubric_names, load_rubric
     from scorer._settings import RetryPolicy, Sampling, Settings
     from scorer.engine._scorer import Scorer
@@ -46,6 +46,7 @@ __all__ = [
     "RequestRefusedError",
     "RetryExhausted",
     "RetryPolicy",
+    "Review",
     "Rubric",
     "RubricError",
     "Sampling",
@@ -77,7 +78,7 @@ __getattr__, __dir__ = _lazy_exports(
         "scorer._api": ("ascore", "ascore_many", "score", "score_many"),
         "scorer.engine._scorer": ("Scorer",),
         "scorer._errors": _ERROR_CLASSES,
-        "scorer._models": ("Paper", "Score", "ScoredPaper", "Usage"),
+        "scorer._models": ("Paper", "Review", "Score", "ScoredPaper", "Usage"),
         "scorer._rubric": ("Dimension", "Rubric", "builtin_rubric_names", "load_rubric"),
         "scorer._settings": ("RetryPolicy", "Sampling", "Settings"),
     },

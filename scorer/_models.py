@@ -15,7 +15,7 @@ from pydantic import (
     model_validator,
 )
 
-__all__ = ["MAX_NESTING", "Paper", "Score", "ScoredPaper", "Usage", "clean_value"]
+__all__ = ["MAX_NESTING", "Paper", "Review", "Score", "ScoredPaper", "Usage", "clean_value"]
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
@@ -205,6 +205,37 @@ class Score(BaseModel):
     justification: str
     model: str
     usage: Usage = Usage()
+    certainty: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="How sure the model was of the first dimension (0-1), where the method "
+        "can tell: |P(yes) - P(no)| for logprob; None for generate.",
+    )
+
+
+class Review(BaseModel):
+    """One model's answer about a paper, as one of two reviewers or one stage of a cascade.
+
+    ``usage`` is what the answer cost when it was paid for, also when it came
+    from the cache now (``cached``); ``error`` says why this model could not
+    score the paper.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    model: str
+    scores: dict[str, int] = Field(default_factory=dict)
+    justification: str = ""
+    certainty: float | None = None
+    passed: bool = False
+    cached: bool = False
+    usage: Usage = Usage()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
 
 
 class ScoredPaper(BaseModel):
@@ -223,6 +254,17 @@ class ScoredPaper(BaseModel):
     usage: Usage = Usage()
     latency_s: float = 0.0
     error: str | None = None
+    certainty: float | None = Field(
+        default=None, description="The model's certainty of the first dimension (see Score)."
+    )
+    reviews: tuple[Review, ...] = Field(
+        default=(),
+        description="Each model's answer when two score the paper (--reviewers, --cascade), "
+        "in panel order; empty for one model.",
+    )
+    needs_human: bool = Field(
+        default=False, description="The two reviewers disagree about the threshold."
+    )
 
     @property
     def ok(self) -> bool:

@@ -36,11 +36,14 @@ from pydantic import (
     Field,
     StringConstraints,
     ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
 from scorer._errors import ConfigError, RubricError
 from scorer._resources import resource_dir
+from scorer.engine._panel_spec import panel_spec, parse_margin, parse_models
 from scorer.methods._spec import METHOD_HELP, parse_method
 
 __all__ = [
@@ -133,6 +136,15 @@ class Rubric(BaseModel):
     exclude: tuple[Text, ...] = ()
     examples: tuple[Example, ...] = ()
     method: str | None = Field(default=None, description=METHOD_HELP)
+    reviewers: tuple[str, ...] = Field(
+        default=(), description="Two models that both score every paper (needs_human on a split)."
+    )
+    cascade: tuple[str, ...] = Field(
+        default=(), description="A cheap and a strong model: the strong one near the threshold."
+    )
+    margin: int | None = Field(
+        default=None, description="Points either side of the threshold a cascade escalates."
+    )
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Rubric:
@@ -141,6 +153,10 @@ class Rubric(BaseModel):
                 parse_method(self.method)
             except ConfigError as exc:
                 raise ValueError(f"method: {exc}") from None
+        try:
+            panel_spec(self.reviewers, self.cascade, self.margin)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
         if not self.dimensions:
             raise ValueError("dimensions: a rubric needs at least one dimension")
         names = [d.name for d in self.dimensions]
@@ -160,6 +176,22 @@ class Rubric(BaseModel):
                 )
         return self
 
+    @field_validator("reviewers", "cascade")
+    @classmethod
+    def _two_models(cls, models: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        try:
+            return parse_models(models, option=str(info.field_name))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("margin")
+    @classmethod
+    def _points(cls, margin: int | None) -> int | None:
+        try:
+            return None if margin is None else parse_margin(margin)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
     @property
     def primary(self) -> Dimension:
         """The dimension the threshold applies to."""
@@ -176,6 +208,10 @@ class Rubric(BaseModel):
         return copy
 
 
+# Fields that do not change any one model's answer (see rubric_fingerprint).
+_NOT_FINGERPRINTED = {"name", "threshold", "method", "reviewers", "cascade", "margin"}
+
+
 def _clashes_with_pydantic(name: str) -> bool:
     """Dimension names become fields of the answer model: they must not shadow its API."""
     return name.startswith("model_") or hasattr(BaseModel, name)
@@ -186,9 +222,10 @@ def rubric_fingerprint(rubric: Rubric) -> str:
 
     The name and the threshold are left out: renaming a rubric or moving its
     threshold does not change a single score, so it must not empty the cache.
-    So is the scoring method: it has its own part in the cache key.
+    So is the scoring method: it has its own part in the cache key. So are
+    the reviewers and the cascade: each model's answers are keyed by its model id.
     """
-    payload = rubric.model_dump(mode="json", exclude={"name", "threshold", "method"})
+    payload = rubric.model_dump(mode="json", exclude=_NOT_FINGERPRINTED)
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from scorer._errors import ConfigError
 from scorer._local_model import check_gguf, gguf_model_id, is_gguf_name
+from scorer.engine._panel_spec import PanelSpec, panel_spec, parse_margin, parse_models
 from scorer.methods._spec import MethodSpec, parse_method
 from scorer.prompt._paper_limits import PaperLimits
 
@@ -142,6 +143,15 @@ class Settings:
     max_abstract_chars: int = PaperLimits.abstract
     max_authors: int = PaperLimits.authors
     max_author_chars: int = PaperLimits.author
+    # Two models per paper (see scorer.engine._panel_spec); empty: the rubric's, else one model.
+    reviewers: tuple[str, ...] = ()
+    cascade: tuple[str, ...] = ()
+    margin: int | None = None
+
+    @property
+    def panel(self) -> PanelSpec | None:
+        """The panel ``--reviewers`` or ``--cascade`` set; None: the rubric's, else one model."""
+        return panel_spec(self.reviewers, self.cascade, self.margin)
 
     @property
     def paper_limits(self) -> PaperLimits:
@@ -195,9 +205,10 @@ class Settings:
         ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``SCORER_CACHE_DIR``,
         ``SCORER_NO_CACHE`` (``1`` disables the cache), ``SCORER_TIMEOUT``,
         ``SCORER_METHOD``, ``SCORER_MAX_TITLE_CHARS``, ``SCORER_MAX_ABSTRACT_CHARS``,
-        ``SCORER_MAX_AUTHORS``, ``SCORER_MAX_AUTHOR_CHARS``, and the retry policy's
-        ``SCORER_MAX_ATTEMPTS``, ``SCORER_RETRY_MAX_WAIT``, ``SCORER_MAX_CONSECUTIVE_TIMEOUTS``
-        (see :meth:`RetryPolicy.from_env`).
+        ``SCORER_MAX_AUTHORS``, ``SCORER_MAX_AUTHOR_CHARS``, ``SCORER_REVIEWERS``,
+        ``SCORER_CASCADE`` (two models each, comma-separated), ``SCORER_MARGIN``, and the
+        retry policy's ``SCORER_MAX_ATTEMPTS``, ``SCORER_RETRY_MAX_WAIT``,
+        ``SCORER_MAX_CONSECUTIVE_TIMEOUTS`` (see :meth:`RetryPolicy.from_env`).
 
         ``SCORER_MODEL`` (or ``model=``) may be the path of a ``*.gguf`` file:
         it is then run in-process on llama.cpp, like the demo model, and must
@@ -218,6 +229,9 @@ class Settings:
             from_env["use_cache"] = False
         if "retry" not in given:
             from_env["retry"] = RetryPolicy.from_env(env)
+        if {"reviewers", "cascade"} & set(given):  # a panel given wins over the environment's
+            from_env.pop("reviewers", None)
+            from_env.pop("cascade", None)
         merged = {**from_env, **given}
         settings = cls()._with(merged)
         if settings.gguf_file is not None:
@@ -243,7 +257,14 @@ class Settings:
         for name in _LIMITS:
             if name in out:
                 out[name] = _positive_int(name, out[name])
-        return replace(self, **out)
+        for name in ("reviewers", "cascade"):
+            if name in out:
+                out[name] = parse_models(out[name], option=f"--{name}")
+        if "margin" in out:
+            out["margin"] = parse_margin(out["margin"])
+        settings = replace(self, **out)
+        settings.panel  # noqa: B018 -- raises ConfigError for --reviewers with --cascade
+        return settings
 
 
 _ENV_VARS = {
@@ -258,6 +279,9 @@ _ENV_VARS = {
     "max_abstract_chars": "SCORER_MAX_ABSTRACT_CHARS",
     "max_authors": "SCORER_MAX_AUTHORS",
     "max_author_chars": "SCORER_MAX_AUTHOR_CHARS",
+    "reviewers": "SCORER_REVIEWERS",
+    "cascade": "SCORER_CASCADE",
+    "margin": "SCORER_MARGIN",
 }
 
 _LIMITS = ("max_title_chars", "max_abstract_chars", "max_authors", "max_author_chars")

@@ -351,6 +351,11 @@ def test_batch_failed_paper_is_a_line_and_the_rest_go_on(
         "tokens": 0,
         "wall_s": 0,
         "complete": True,
+        # One model: no panel, nothing to agree on or escalate (tests/test_reviewers.py).
+        "panel": None,
+        "needs_human": 0,
+        "kappa": None,
+        "escalated": 0,
     }
 
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from scorer._rubric import load_rubric
+from scorer._whitespace import one_line
 from scorer.cli.options import model_options, parse_columns, settings_from
 from scorer.cli.problems import ProblemLog
 from scorer.cli.wording import plural
@@ -87,6 +88,12 @@ def evaluate_cmd(
     still read there, tokens and estimated cost; and the same for a TF-IDF
     similarity baseline. Scores are cached: a second eval of the same rubric
     and model sends nothing.
+
+    \b
+    With --reviewers A,B: the reviewers' Cohen's kappa about the threshold and
+    the papers they disagree on (needs_human), the least certain first. With
+    --cascade CHEAP,STRONG: recall at the threshold, ROC-AUC and USD of the
+    cascade next to STRONG's alone (STRONG is asked about every paper).
     """
     # scikit-learn and scipy take seconds to import: only `scorer eval` pays for them.
     from scorer.eval._baseline import parse_fraction
@@ -155,6 +162,7 @@ def _text(outcome: EvalRun) -> str:
             "sent to the model, "
             f"{outcome.positives_prefiltered_out} of them relevant (counted as missed)"
         )
+    lines += _panel_lines(outcome)
     lines.append(
         f"{outcome.sent_to_model} {plural(outcome.sent_to_model, 'paper')} scored "
         f"({outcome.cached} from the cache) "
@@ -165,3 +173,36 @@ def _text(outcome: EvalRun) -> str:
 
 def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _usd(value: float | None) -> str:
+    return "unknown price" if value is None else f"${value:,.4f}"
+
+
+def _panel_lines(outcome: EvalRun) -> list[str]:
+    """What two reviewers or a cascade did, under the model's table."""
+    lines: list[str] = []
+    agreed = outcome.reviewers
+    if agreed is not None:
+        a, b = agreed.models
+        lines.append(
+            f"reviewers {a} and {b}: Cohen's kappa {_num(agreed.kappa)} about the threshold "
+            f"({agreed.threshold:g}) on {agreed.papers} {plural(agreed.papers, 'paper')}; "
+            f"needs_human {agreed.needs_human}"
+        )
+        if agreed.disputed:
+            lines.append("needs a human, least certain first:")
+            lines += [f"  - {one_line(title)}" for title in agreed.disputed]
+    cascade = outcome.cascade
+    if cascade is not None:
+        cheap, strong = cascade.models
+        lines.append(
+            f"cascade {cheap} -> {strong} (margin {cascade.margin}): {cascade.escalated} of "
+            f"{cascade.papers} {plural(cascade.papers, 'paper')} sent to {strong}"
+        )
+        for name, side in (("cascade", cascade.cascade), (f"{strong} alone", cascade.strong_alone)):
+            lines.append(
+                f"  {name}: recall at {cascade.threshold:g} {_num(side.recall)}, "
+                f"ROC-AUC {_num(side.auc)}, USD {_usd(side.usd)}"
+            )
+    return lines

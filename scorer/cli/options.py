@@ -70,6 +70,25 @@ def model_options(func: F) -> F:
                 "Env SCORER_METHOD; default: the rubric's method, else logprob on the "
                 "embedded demo model and generate on any other.",
             ),
+            click.option(
+                "--reviewers",
+                metavar="MODEL_A,MODEL_B",
+                help="Score every paper with both models; results carry both answers, and "
+                "papers they disagree on about the threshold are marked needs_human "
+                "(env SCORER_REVIEWERS; default: the rubric's reviewers, else one model).",
+            ),
+            click.option(
+                "--cascade",
+                metavar="CHEAP,STRONG",
+                help="Score every paper with CHEAP; only papers within --margin of the "
+                "threshold go to STRONG, whose answer wins (env SCORER_CASCADE).",
+            ),
+            click.option(
+                "--margin",
+                type=click.IntRange(0, 100),
+                help="Points either side of the threshold that a --cascade sends to its "
+                "strong model (env SCORER_MARGIN; default: the rubric's, else 15).",
+            ),
             click.option("--timeout", type=float, help="Seconds per request (env SCORER_TIMEOUT)."),
             click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),
             click.option(

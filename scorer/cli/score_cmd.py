@@ -114,4 +114,8 @@ def _render_text(result: ScoredPaper, rubric: Rubric) -> str:
         result.justification,
         f"[{result.model} · {source} · {result.latency_s:.2f} s]",
     ]
+    if result.needs_human:
+        primary = rubric.primary
+        said = ", ".join(f"{r.model} {r.scores.get(primary.name)}" for r in result.reviews)
+        lines.append(f"needs a human: the reviewers disagree about the threshold ({said})")
     return "\n".join(lines)

@@ -22,10 +22,12 @@ from scorer._whitespace import one_line
 from scorer.digest._markdown import (
     DEMO_NOTE,
     MAX_AUTHORS,
+    NEEDS_HUMAN_HEADING,
     Digest,
     below_heading,
     count_papers,
     failures_sentence,
+    needs_human_sentence,
 )
 from scorer.digest._page import content_security_policy, page_head
 from scorer.digest._text import http_url
@@ -81,7 +83,8 @@ white-space:nowrap}
 details summary{cursor:pointer;color:var(--muted);font-size:.9rem}
 details p{margin:.4rem 0 0}
 .demo{margin:0 0 .8rem;font-style:italic}.failures{margin:0 0 1rem;color:var(--mid)}
-#below>h2{font-size:1.2rem;margin:1.8rem 0 .8rem}.paper.below{border-style:dashed}
+#below>h2,#needs-human>h2{font-size:1.2rem;margin:1.8rem 0 .8rem}
+.paper.below{border-style:dashed}.reviews{margin:0 0 .5rem;padding-left:1.2rem}
 .empty{background:var(--card);border:1px dashed var(--line);border-radius:10px;padding:2rem;
 text-align:center;color:var(--muted)}
 @media (max-width:34rem){main{padding:1rem .7rem 3rem}h1{font-size:1.35rem}.paper{padding:.8rem}}
@@ -152,6 +155,7 @@ def render_html(digest: Digest) -> str:
         f"out of <strong>{digest.scanned}</strong> total scanned."
     )
     failures = failures_sentence(digest)
+    flagged = needs_human_sentence(digest)
     parts = [
         *page_head(title, style=_CSS, policy=_CSP),
         f"<body><main><header><h1>{title}</h1>",
@@ -160,6 +164,7 @@ def render_html(digest: Digest) -> str:
         f'<p class="demo">{DEMO_NOTE}</p>' if digest.demo else "",
         f'<p class="summary">{summary}</p>',
         f'<p class="failures">{_text(failures)}</p>' if failures else "",
+        f'<p class="failures">{_text(flagged)}</p>' if flagged else "",
         "</header>",
     ]
     overview = [_histogram(digest)] if digest.score_counts else []
@@ -186,6 +191,15 @@ def render_html(digest: Digest) -> str:
             _paper(len(listed) + rank, result, rubric, below=True)
             for rank, result in enumerate(below)
         ]
+        parts.append("</section>")
+    disputed = digest.needs_human
+    if disputed:
+        # Outside #papers too: these are listed for a decision, not filtered by score.
+        parts.append(
+            '<section id="needs-human" aria-labelledby="needs-human-title">'
+            f'<h2 id="needs-human-title">{_text(NEEDS_HUMAN_HEADING)}</h2>'
+        )
+        parts += [_disputed(result, rubric) for result in disputed]
         parts.append("</section>")
     parts.append(f"</main><script>{_JS}</script></body></html>")
     return "\n".join(part for part in parts if part) + "\n"
@@ -292,6 +306,32 @@ def _paper(rank: int, result: ScoredPaper, rubric: Rubric, *, below: bool = Fals
             f'<p class="why">{justification}</p>' if justification else "",
             f'<p class="meta">{" · ".join(meta)}</p>' if meta else "",
             f'<p class="meta links">{"".join(links)}</p>' if links else "",
+            f"<details><summary>Abstract</summary><p>{_text(paper.abstract)}</p></details>",
+            "</article>",
+        ]
+    )
+
+
+def _disputed(result: ScoredPaper, rubric: Rubric) -> str:
+    """A paper the reviewers disagree on: each one's scores and justification."""
+    paper = result.paper
+    url = _href(paper.url)
+    title = _text(paper.title)
+    heading = f'<a href="{url}">{title}</a>' if url else title
+    items = []
+    for review in result.reviews:
+        scores = ", ".join(
+            f"{_text(d.display)} {review.scores.get(d.name, '?')}/100" for d in rubric.dimensions
+        )
+        why = f" — {_text(review.justification)}" if review.justification else ""
+        items.append(f"<li><b>{_text(review.model)}</b>: {scores}{why}</li>")
+    sure = "" if result.certainty is None else f"Certainty {result.certainty:.2f}"
+    return "".join(
+        [
+            '<article class="paper disputed">',
+            f"<h2>{heading}</h2>",
+            f'<ul class="reviews">{"".join(items)}</ul>',
+            f'<p class="meta">{sure}</p>' if sure else "",
             f"<details><summary>Abstract</summary><p>{_text(paper.abstract)}</p></details>",
             "</article>",
         ]

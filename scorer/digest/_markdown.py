@@ -23,7 +23,10 @@ digest of a real model's scores with no failures is the seed's layout:
 - failures get one line under the counts, with how many and why;
 - when fewer than ``top_n`` papers reach the threshold (by default only with
   the demo model, whose scores rarely reach a threshold), the best of the rest
-  follow under their own heading, each marked as below the threshold.
+  follow under their own heading, each marked as below the threshold;
+- with two reviewers (``--reviewers``), the papers they disagree on about the
+  threshold are counted under the counts and listed last under "Needs a
+  human", each with both answers, the least certain first.
 
 Every field is escaped by :mod:`scorer.digest._text`, and only http(s) URLs
 become links, so no paper or model text can add Markdown or HTML.
@@ -60,6 +63,7 @@ __all__ = [
     "count_papers",
     "failure_reason",
     "failures_sentence",
+    "needs_human_sentence",
     "render_markdown",
 ]
 
@@ -116,6 +120,7 @@ class Digest:
         # (negated) breaks ties so that earlier results rank higher.
         self._below: list[tuple[_SortKey, int, ScoredPaper]] = []
         self._seen = 0
+        self._needs_human: list[ScoredPaper] = []
 
     @classmethod
     def of(
@@ -148,6 +153,8 @@ class Digest:
             del self._errors[key]
         if result.model == EMBEDDED_MODEL:
             self.demo = True
+        if result.needs_human:
+            self._needs_human.append(result)
         primary = _score(result, self.rubric.primary.name)
         if primary >= 0:
             self.score_counts[primary] += 1
@@ -183,6 +190,19 @@ class Digest:
     def listed(self) -> list[ScoredPaper]:
         """The papers at or above the threshold, best first (ties keep input order)."""
         return sorted(self._listed, key=lambda r: _sort_key(r, self.rubric), reverse=True)
+
+    @property
+    def needs_human(self) -> list[ScoredPaper]:
+        """The papers two reviewers disagree on: the least certain first, then the nearest
+        the threshold (an unknown certainty after every known one)."""
+        primary = self.rubric.primary.name
+
+        def doubt(result: ScoredPaper) -> tuple[bool, float, int]:
+            sure = result.certainty
+            near = abs(result.scores.get(primary, 0) - self.threshold)
+            return (sure is None, sure or 0.0, near)
+
+        return sorted(self._needs_human, key=doubt)
 
     @property
     def below_threshold(self) -> list[ScoredPaper]:
@@ -235,6 +255,18 @@ def failures_sentence(digest: Digest) -> str | None:
     return f"{count_papers(digest.failed)} could not be scored ({', '.join(parts)})."
 
 
+def needs_human_sentence(digest: Digest) -> str | None:
+    """One line saying how many papers the reviewers disagree on, or None (plain text)."""
+    n = len(digest.needs_human)
+    if not n:
+        return None
+    verb = "needs" if n == 1 else "need"
+    return f"{count_papers(n)} {verb} a human: the two reviewers disagree about the threshold."
+
+
+NEEDS_HUMAN_HEADING = "Needs a human"
+
+
 def below_heading(digest: Digest, shown: int) -> str:
     """The heading of the papers listed although they are under the threshold (plain text)."""
     if digest.listed:
@@ -268,6 +300,9 @@ def render_markdown(digest: Digest) -> str:
     failures = failures_sentence(digest)
     if failures:
         lines += ["", markdown_block_start(failures)]
+    flagged = needs_human_sentence(digest)
+    if flagged:
+        lines += ["", markdown_block_start(flagged)]
     for result in listed:
         lines += ["", "---", "", *_paper_block(result, rubric)]
     below = digest.below_threshold
@@ -276,9 +311,39 @@ def render_markdown(digest: Digest) -> str:
         for i, result in enumerate(below):
             separator = ["", "---"] if i else []
             lines += [*separator, "", *_paper_block(result, rubric, below=True)]
-    if listed or below:
+    disputed = digest.needs_human
+    if disputed:
+        lines += ["", "---", "", f"## {NEEDS_HUMAN_HEADING}"]
+        for i, result in enumerate(disputed):
+            separator = ["", "---"] if i else []
+            lines += [*separator, "", *_disputed_block(result, rubric)]
+    if listed or below or disputed:
         lines += ["", "---"]
     return "\n".join(lines) + "\n"
+
+
+def _disputed_block(result: ScoredPaper, rubric: Rubric) -> list[str]:
+    """A paper the reviewers disagree on: each one's scores and justification."""
+    paper = result.paper
+    block = [f"### {markdown_inline(paper.title)}"]
+    for review in result.reviews:
+        scores = " | ".join(
+            f"{markdown_inline(d.display)}: {review.scores.get(d.name, '?')}/100"
+            for d in rubric.dimensions
+        )
+        line = f"- {markdown_inline(review.model)}: **{scores}**"
+        justification = markdown_inline(review.justification)
+        block.append(f"{line} — {justification}" if justification else line)
+    if result.certainty is not None:
+        block.append(f"*Certainty: {result.certainty:.2f}*")
+    links = [
+        f"[{label}]({target})"
+        for label, target in (("arXiv", http_url(paper.url)), ("PDF", http_url(paper.pdf_url)))
+        if target
+    ]
+    if links:
+        block.append(" | ".join(links))
+    return block
 
 
 def _score(result: ScoredPaper, dimension: str) -> int:

@@ -20,13 +20,15 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, PrivateAttr
 
 from scorer._models import ScoredPaper
 from scorer._rubric import Rubric
 from scorer.engine._fan_out import async_iter
 from scorer.engine._identity import paper_identity
+from scorer.engine._panel_spec import PanelSpec, panel_spec_for
 from scorer.engine._scorer import PaperLike, Scorer, to_paper
+from scorer.eval._agreement import Agreement
 
 __all__ = ["BatchSummary", "Outcome", "Scored", "Unreadable", "Unscored", "score_stream"]
 
@@ -47,14 +49,52 @@ class BatchSummary(BaseModel):
     tokens: int = 0
     wall_s: float = 0.0
     errors: list[str] = Field(default_factory=list, exclude=True)
+    panel: str | None = Field(
+        default=None, description="The two models and how they combine (--reviewers, --cascade)."
+    )
+    needs_human: int = Field(
+        default=0, description="Papers the two reviewers disagree on about the threshold."
+    )
+    kappa: float | None = Field(
+        default=None,
+        description="The reviewers' agreement about the threshold (Cohen's kappa; "
+        "None when undefined).",
+    )
+    escalated: int = Field(default=0, description="Papers a cascade sent to its strong model.")
+    _agreement: Agreement = PrivateAttr(default_factory=Agreement)
+    _policy: str | None = PrivateAttr(default=None)
+
+    def use_panel(self, spec: PanelSpec | None) -> None:
+        """Say which panel (if any) scores this run's papers."""
+        self.panel = None if spec is None else str(spec)
+        self._policy = None if spec is None else spec.policy
 
     def line(self) -> str:
         """The one-line summary ``scorer batch`` prints at the end."""
+        panel = ""
+        if self._policy == "cascade":
+            panel = f", escalated {self.escalated}"
+        elif self._policy == "reviewers":
+            kappa = "n/a" if self.kappa is None else f"{self.kappa:.2f}"
+            panel = f", reviewers kappa {kappa}, needs human {self.needs_human}"
         return (
             f"scanned {self.scanned}, unique {self.unique}, scored {self.scored}, "
             f"cached {self.cached}, failed {self.failed}, above threshold "
-            f"{self.above_threshold}, tokens {self.tokens}, {self.wall_s:.2f} s"
+            f"{self.above_threshold}{panel}, tokens {self.tokens}, {self.wall_s:.2f} s"
         )
+
+    def count_panel(self, result: ScoredPaper) -> None:
+        """Count what a panel did for ``result``: agreement, needs_human, escalation."""
+        reviews = result.reviews
+        if self._policy is None or not reviews:
+            return
+        if self._policy == "cascade":
+            self.escalated += len(reviews) > 1
+            return
+        if len(reviews) == 2 and all(r.ok for r in reviews):
+            self._agreement.add(reviews[0].passed, reviews[1].passed)
+            self.kappa = self._agreement.kappa
+        self.needs_human += result.needs_human
 
 
 @dataclass(frozen=True)
@@ -113,6 +153,11 @@ async def score_stream(
     """
     counts = summary if summary is not None else BatchSummary()
     gate = rubric.threshold if threshold is None else threshold
+    if gate != rubric.threshold:
+        # A threshold of the run's own moves what the results say passed (and what
+        # a panel calls a disagreement); the fingerprint, and so the cache, ignore it.
+        rubric = rubric.model_copy(update={"threshold": gate})
+    counts.use_panel(panel_spec_for(scorer.settings, rubric))
     primary = rubric.primary.name
     first: dict[str, int] = {}  # identity -> position of the paper's first record
     waiting: dict[str, list[int]] = {}  # identity -> positions its running request answers
@@ -161,6 +206,7 @@ async def score_stream(
                 if result.ok and result.scores[primary] >= gate:
                     counts.above_threshold += 1
                 counts.tokens += result.usage.total_tokens
+                counts.count_panel(result)
                 while notes:
                     yield notes.popleft()
                 yield Scored(tuple(waiting.pop(key)), result)

@@ -12,6 +12,7 @@ are one protocol around each request, and read best together.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import (
@@ -36,6 +37,8 @@ from scorer._settings import Settings
 from scorer.backends import Backend, backend_for
 from scorer.engine._cache import Claimed, ResultCache, cache_key
 from scorer.engine._fan_out import async_iter, fan_out
+from scorer.engine._panel import Panel
+from scorer.engine._panel_spec import PanelSpec, panel_spec_for
 from scorer.engine._request_slots import REQUEST_SLOTS, RequestSlots, without_userinfo
 from scorer.methods._dispatch import ScoringMethod, method_for, method_spec_for
 from scorer.methods._spec import MethodSpec
@@ -96,6 +99,7 @@ class Scorer:
         self._template = template
         self._methods: dict[MethodSpec, ScoringMethod] = {}
         self._inflight: dict[str, asyncio.Future[tuple[Score, bool]]] = {}
+        self._panels: dict[PanelSpec, Panel] = {}
 
     @property
     def model_id(self) -> str:
@@ -119,6 +123,8 @@ class Scorer:
         """Close the connections this event loop opened (the cache stays usable)."""
         if self._backend is not None:
             await self._backend.aclose()
+        for panel in self._panels.values():
+            await panel.aclose()
 
     async def __aenter__(self) -> Scorer:
         return self
@@ -136,14 +142,33 @@ class Scorer:
             self._methods[spec] = method
         return method
 
-    async def ascore(self, paper: PaperLike, rubric: Rubric) -> ScoredPaper:
-        """Score one paper; raise a ``ScorerError`` if it cannot be scored."""
-        item = to_paper(paper)
-        started = time.perf_counter()
+    def panel(self, rubric: Rubric) -> Panel | None:
+        """The two models that score each paper under ``rubric`` (see :func:`panel_spec_for`)."""
+        spec = panel_spec_for(self.settings, rubric)
+        if spec is None:
+            return None
+        panel = self._panels.get(spec)
+        if panel is None:
+            panel = self._panels[spec] = Panel(spec, self._stage)
+        return panel
+
+    def _stage(self, model: str) -> Scorer:
+        """A one-model scorer for a panel's stage, sharing this one's cache and prompt."""
+        settings = dataclasses.replace(
+            self.settings, model=model, reviewers=(), cascade=(), margin=None
+        )
+        return Scorer(settings, cache=self.cache, template=self._template, sleep=self._sleep)
+
+    async def aanswer(self, paper: Paper, rubric: Rubric) -> tuple[Score, bool]:
+        """This model's validated answer for ``paper`` and whether it came from the cache.
+
+        The answer's ``usage`` is what it cost when it was paid for. One model
+        only: a panel's stages are scorers of their own.
+        """
         method = self.method(rubric)
         # What the model is sent, and what the cache key names: the fields the
         # prompt reads, cut to the settings' limits (the result keeps them whole).
-        sent = bounded_paper(item, self.settings.paper_limits, method.prompt.paper_fields)
+        sent = bounded_paper(paper, self.settings.paper_limits, method.prompt.paper_fields)
         key = cache_key(
             sent,
             rubric,
@@ -152,7 +177,24 @@ class Scorer:
             sampling=self.settings.sampling,
             method=str(method.spec),
         )
-        score, cached = await self._single_flight(key, sent, rubric, method)
+        return await self._single_flight(key, sent, rubric, method)
+
+    async def ascore(self, paper: PaperLike, rubric: Rubric) -> ScoredPaper:
+        """Score one paper; raise a ``ScorerError`` if it cannot be scored.
+
+        With a panel (``--reviewers``, ``--cascade``) each of its models
+        answers as its policy says; a paper the panel cannot score raises a
+        :class:`BackendError` naming the models that failed.
+        """
+        item = to_paper(paper)
+        panel = self.panel(rubric)
+        if panel is not None:
+            result = await panel.ascore(item, rubric)
+            if result.error is not None:
+                raise BackendError(result.error, usage=result.usage)
+            return result
+        started = time.perf_counter()
+        score, cached = await self.aanswer(item, rubric)
         passed = score.scores[rubric.primary.name] >= rubric.threshold
         return ScoredPaper(
             paper=item,
@@ -165,6 +207,7 @@ class Scorer:
             cached=cached,
             usage=Usage() if cached else score.usage,
             latency_s=round(time.perf_counter() - started, 4),
+            certainty=score.certainty,
         )
 
     async def ascore_or_error(self, paper: Paper, rubric: Rubric) -> ScoredPaper:
@@ -174,6 +217,9 @@ class Scorer:
         the same way.
         """
         started = time.perf_counter()
+        panel = self.panel(rubric)
+        if panel is not None:  # keeps each model's answer (or error) with the paper
+            return await panel.ascore(paper, rubric)
         try:
             return await self.ascore(paper, rubric)
         except FatalBackendError:

@@ -3,7 +3,8 @@
 :func:`run_eval` scores a labelled set (and a TF-IDF baseline,
 :func:`similarity_scores`); :func:`evaluate` computes the metrics into an
 :class:`EvalReport`; :func:`format_table` and :func:`render_eval_html` show
-them; :func:`estimate_cost` prices a run from :data:`PRICES`.
+them; :func:`estimate_cost` prices a run from :data:`PRICES`;
+:func:`cohen_kappa` is two reviewers' agreement about a threshold.
 """
 
 import typing as _typing
@@ -11,6 +12,7 @@ import typing as _typing
 from scorer._lazy import lazy_exports as _lazy_exports
 
 if _typing.TYPE_CHECKING:
+    from scorer.eval._agreement import cohen_kappa
     from scorer.eval._baseline import similarity_scores
     from scorer.eval._metrics import EvalReport, LabelledScore, evaluate
     from scorer.eval._prices import PRICES, estimate_cost
@@ -24,6 +26,7 @@ __all__ = [
     "EvalRun",
     "LabelledPaper",
     "LabelledScore",
+    "cohen_kappa",
     "estimate_cost",
     "evaluate",
     "format_table",
@@ -35,6 +38,7 @@ __all__ = [
 __getattr__, __dir__ = _lazy_exports(
     __name__,
     {
+        "scorer.eval._agreement": ("cohen_kappa",),
         "scorer.eval._baseline": ("similarity_scores",),
         "scorer.eval._metrics": (
             "EvalReport",

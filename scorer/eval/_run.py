@@ -6,7 +6,9 @@ metrics come from :mod:`scorer.eval._metrics`. A
 TF-IDF similarity baseline (:mod:`scorer.eval._baseline`) is evaluated on the same
 papers, so every number has something to beat; with ``prefilter`` only the
 papers the baseline ranks in its top fraction reach the model, and the rest
-count as scored 0 (their missed positives show in the recall).
+count as scored 0 (their missed positives show in the recall). With a panel
+(``--reviewers``, ``--cascade``) the run also reports what it did
+(:mod:`scorer.eval._panels`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,13 @@ from scorer.engine._pipeline import Scored, score_stream
 from scorer.engine._scorer import Scorer
 from scorer.eval._baseline import similarity_scores, top_positions
 from scorer.eval._metrics import EvalReport, LabelledScore, evaluate
+from scorer.eval._panels import (
+    CascadeComparison,
+    ReviewerAgreement,
+    compare_cascade,
+    panel_cost,
+    reviewer_agreement,
+)
 from scorer.eval._prices import estimate_cost
 
 __all__ = ["EvalRun", "LabelledPaper", "run_eval"]
@@ -43,9 +52,17 @@ class EvalRun:
     prefiltered_out: int
     positives_prefiltered_out: int
     wall_s: float
+    reviewers: ReviewerAgreement | None = None
+    cascade: CascadeComparison | None = None
 
     def to_json(self) -> dict[str, object]:
+        panel: dict[str, object] = {}
+        if self.reviewers is not None:
+            panel["reviewers"] = self.reviewers.model_dump(mode="json")
+        if self.cascade is not None:
+            panel["cascade"] = self.cascade.model_dump(mode="json")
         return {
+            **panel,
             "model": self.report.model_dump(mode="json"),
             "baseline": self.baseline.model_dump(mode="json"),
             "cached": self.cached,
@@ -69,6 +86,8 @@ async def run_eval(
     """Score ``items`` and evaluate the scores (and the baseline's) against their labels."""
     started = time.perf_counter()
     cut = rubric.threshold if threshold is None else threshold
+    if cut != rubric.threshold:  # a panel's disagreements and escalations are about the cut
+        rubric = rubric.model_copy(update={"threshold": cut})
     papers = [item.paper for item in items]
     similarity = similarity_scores(papers, rubric) if papers else []
     baseline = evaluate(
@@ -101,20 +120,40 @@ async def run_eval(
         for i, item in enumerate(items)
         if i in scores or i in dropped
     ]
+    panel = scorer.panel(rubric)
+    unique = list({id(r): r for r in answers.values()}.values())
     report = evaluate(points, threshold=cut).model_copy(
         update={
             "tokens_prompt": usage.prompt_tokens,
             "tokens_completion": usage.completion_tokens,
             "cost_usd": estimate_cost(
                 scorer.model_id, usage.prompt_tokens, usage.completion_tokens, prices
-            ),
+            )
+            if panel is None
+            else panel_cost(unique, prices, list_price=False),
             "method": str(scorer.method(rubric).spec),
-            "model": scorer.model_id,
+            "model": scorer.model_id if panel is None else str(panel.spec),
             "rubric": rubric.name,
             "failed": failed,
         }
     )
+    agreement = cascade = None
+    if panel is not None and panel.spec.policy == "reviewers":
+        agreement = reviewer_agreement(panel, answers.values(), cut)
+    elif panel is not None:
+        labels = [item.label for item in items]
+        cascade = await compare_cascade(
+            panel,
+            rubric,
+            answers,
+            labels,
+            dropped,
+            concurrency=concurrency,
+            prices=prices,
+        )
     return EvalRun(
+        reviewers=agreement,
+        cascade=cascade,
         report=report,
         baseline=baseline,
         cached=cached,

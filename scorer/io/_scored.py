@@ -5,20 +5,24 @@ that ``scorer batch`` neutralised against formula injection (a leading ``'``
 before ``=``, ``+``, ``-``, ``@``, tab or CR) comes back as it was, so titles
 read back exactly; a result column is taken from its ``scorer_``-prefixed
 name when the row has one (the input had a column of that name, which stays
-an extra field of the paper).
+an extra field of the paper). A panel's columns (``needs_human``,
+``certainty``, ``reviews``) are read back when the file has its ``reviews``.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from scorer._models import Paper, ScoredPaper
+from pydantic import ValidationError
+
+from scorer._models import Paper, Review, ScoredPaper
 from scorer._rubric import Rubric
 from scorer.io._readers import ProblemHandler, RowProblem, read_papers
 from scorer.io._references import note_columns
-from scorer.io._writers import RESULT_PREFIX, restore_cell, result_names
+from scorer.io._writers import PANEL_COLUMNS, RESULT_PREFIX, restore_cell, result_names
 
 __all__ = ["read_scored"]
 
@@ -71,18 +75,51 @@ def read_scored(
             justification=str(ours["justification"] or ""),
             passed=bool(scores) and scores[rubric.primary.name] >= rubric.threshold,
             error=(error or "failed") if not scores else None,
+            **_panel_fields(ours),
         )
 
 
+def _panel_fields(ours: Mapping[str, Any]) -> dict[str, Any]:
+    """``needs_human``, ``certainty`` and ``reviews`` as written by a panel run; {} if absent."""
+    raw = ours.get("reviews")
+    try:
+        listed = json.loads(raw) if isinstance(raw, str) else raw
+        reviews = tuple(Review.model_validate(r) for r in listed or ())
+    except (ValueError, TypeError, ValidationError):
+        return {}
+    if not reviews:
+        return {}
+    certainty = ours.get("certainty")
+    try:
+        sure = None if certainty in (None, "") else float(str(certainty))
+    except ValueError:
+        sure = None
+    flagged = str(ours.get("needs_human")).strip().lower() in ("true", "1", "yes")
+    return {"reviews": reviews, "certainty": sure, "needs_human": flagged}
+
+
 def _result_columns(record: Mapping[str, Any], rubric: Rubric) -> dict[str, str]:
-    """Result name -> the column holding scorer's value: the most-prefixed one present."""
+    """Result name -> the column holding scorer's value: the most-prefixed one present.
+
+    A panel's columns count only when the record has a ``reviews`` column:
+    an input's own ``certainty`` stays the paper's.
+    """
+    names = result_names(rubric)
+    if not any(_unprefixed(key) == "reviews" for key in record):
+        names = tuple(n for n in names if n not in PANEL_COLUMNS)
     columns: dict[str, str] = {}
-    for name in result_names(rubric):
+    for name in names:
         column = name
         while RESULT_PREFIX + column in record:
             column = RESULT_PREFIX + column
         columns[name] = column
     return columns
+
+
+def _unprefixed(key: str) -> str:
+    while key.startswith(RESULT_PREFIX):
+        key = key.removeprefix(RESULT_PREFIX)
+    return key
 
 
 def _restored(value: Any) -> Any:

@@ -6,7 +6,11 @@ nothing finished (and the cache makes a re-run send only what is missing).
 A row holds the paper's columns (the batch columns, ``categories`` when the
 paper has any, then every other input column under its own name), then
 scorer's result columns: one per rubric dimension, ``justification``,
-``passed``, ``status``, ``error``, ``model``, ``tokens``.
+``passed``, ``status``, ``error``, ``model``, ``tokens``; then, when two
+models score each paper (``--reviewers``, ``--cascade``), ``needs_human``
+(the reviewers disagree about the threshold), ``certainty`` and ``reviews``
+(each model's answer, as JSON); ``certainty`` alone when the model's answers
+carry one (the logprob method). A CSV's columns follow its first result.
 
 **The user's columns are theirs.** When an input column has the name of a
 result column (say ``status``), the input's values keep that name and
@@ -71,6 +75,8 @@ __all__ = [
 
 PAPER_COLUMNS = ("id", "title", "abstract", "authors", "published", "url", "pdf_url")
 STATUS_COLUMNS = ("justification", "passed", "status", "error", "model", "tokens")
+CERTAINTY_COLUMN = "certainty"
+PANEL_COLUMNS = ("needs_human", CERTAINTY_COLUMN, "reviews")
 RESULT_PREFIX = "scorer_"
 OVERFLOW_COLUMN = "extra"
 # A papers file: the batch columns plus ``categories``, which arXiv gives.
@@ -136,9 +142,19 @@ def input_row(paper: Paper) -> dict[str, Any]:
     return row
 
 
-def result_names(rubric: Rubric) -> tuple[str, ...]:
-    """scorer's result columns, before any renaming: dimensions, then the status columns."""
-    return (*(dim.name for dim in rubric.dimensions), *STATUS_COLUMNS)
+def result_names(rubric: Rubric, result: ScoredPaper | None = None) -> tuple[str, ...]:
+    """scorer's result columns, before any renaming: dimensions, then the status columns.
+
+    With ``result``, also the columns of what it carries beyond one model's
+    scores: the panel's (it has reviews), or its certainty. Without, every
+    column a result may have.
+    """
+    names = (*(dim.name for dim in rubric.dimensions), *STATUS_COLUMNS)
+    if result is None or result.reviews:
+        return (*names, *PANEL_COLUMNS)
+    if result.certainty is not None:
+        return (*names, CERTAINTY_COLUMN)
+    return names
 
 
 def result_name(name: str, taken: Collection[str]) -> str:
@@ -161,6 +177,9 @@ def _result_values(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
         error=result.error or "",
         model=result.model,
         tokens=result.usage.total_tokens,
+        needs_human=result.needs_human,
+        certainty="" if result.certainty is None else result.certainty,
+        reviews=[r.model_dump(mode="json", exclude={"usage"}) for r in result.reviews],
     )
     return values
 
@@ -186,8 +205,9 @@ def result_row(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
     """
     row = input_row(result.paper)
     taken = set(row)
-    for name, value in _result_values(result, rubric).items():
-        row[result_name(name, taken)] = value
+    values = _result_values(result, rubric)
+    for name in result_names(rubric, result):
+        row[result_name(name, taken)] = values[name]
     return row
 
 
@@ -201,7 +221,8 @@ class JsonlWriter:
 
     def write(self, result: ScoredPaper) -> None:
         row = result_row(result, self._rubric)
-        self.renamed.update(n for n in result_names(self._rubric) if RESULT_PREFIX + n in row)
+        names = result_names(self._rubric, result)
+        self.renamed.update(n for n in names if RESULT_PREFIX + n in row)
         self._stream.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
         self._stream.flush()
 
@@ -229,7 +250,7 @@ class CsvWriter:
     def write(self, result: ScoredPaper) -> None:
         fields = input_row(result.paper)
         if self._writer is None:
-            self._start(fields)
+            self._start(fields, result)
         cells = [fields.pop(column, "") for column in self._inputs]
         values = _result_values(result, self._rubric)
         cells += [values[name] for name in self._results]
@@ -240,11 +261,12 @@ class CsvWriter:
         self._writer.writerow([_cell(value) for value in cells])
         self._stream.flush()
 
-    def _start(self, first: Mapping[str, Any]) -> None:
+    def _start(self, first: Mapping[str, Any], result: ScoredPaper) -> None:
         known = self._known if self._known is not None else list(first)
         self._inputs = list(dict.fromkeys([*PAPER_COLUMNS, *known]))
         taken = set(self._inputs)
-        self._results = {name: result_name(name, taken) for name in result_names(self._rubric)}
+        names = result_names(self._rubric, result)
+        self._results = {name: result_name(name, taken) for name in names}
         self.renamed = {name for name, column in self._results.items() if column != name}
         header = [*self._inputs, *self._results.values()]
         if self._known is None:

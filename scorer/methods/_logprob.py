@@ -27,6 +27,7 @@ class Logprob:
         usage = Usage()
         scores: dict[str, int] = {}
         shown: list[str] = []
+        certainty: float | None = None
         # One request place for all of the paper's questions: on llama.cpp the
         # later ones then reuse the slot's cached prompt (see one_place).
         async with one_place(backend):
@@ -40,10 +41,16 @@ class Logprob:
                     exc.usage = usage
                     raise
                 scores[dimension.name] = round(100 * p_yes)
+                if certainty is None:  # the first dimension's, which the threshold gates on
+                    certainty = round(abs(2 * p_yes - 1), 4)
                 shown.append(f"{dimension.name} {p_yes:.2f}")
         justification = f"P(yes) from token log-probabilities: {', '.join(shown)}."
         return Score(
-            scores=scores, justification=justification, model=backend.model_id, usage=usage
+            scores=scores,
+            justification=justification,
+            model=backend.model_id,
+            usage=usage,
+            certainty=certainty,
         )
 
 

@@ -61,7 +61,8 @@ def score_frame(
     ``hype``...), ``justification``, ``passed``, ``status`` (``scored``,
     ``cached``, ``failed`` when the model could not score it, ``invalid``
     when the row is not a paper, e.g. no abstract), ``error`` (None when
-    scored) and ``cached``. The index, the row order and every column of
+    scored) and ``cached``; with two models (``reviewers=``, ``cascade=``),
+    ``needs_human``, ``certainty`` and ``reviews``. The index, the row order and every column of
     ``df`` are kept: when ``df`` already has a column of one of those names,
     scorer's is added as ``scorer_<name>`` instead, with a ``UserWarning``. Settings go as in
     :func:`scorer.score` (``settings=`` or ``model=``, ``base_url=``, ...).
@@ -99,6 +100,13 @@ def score_frame(
         (r.error if r is not None else problems.get(row)) for row, r in enumerate(found)
     ]
     added["cached"] = [r is not None and r.cached for r in found]
+    if any(r is not None and r.reviews for r in found):  # two models per paper
+        added["needs_human"] = [r is not None and r.needs_human for r in found]
+        added["certainty"] = [r.certainty if r is not None else None for r in found]
+        added["reviews"] = [
+            [v.model_dump(mode="json", exclude={"usage"}) for v in r.reviews] if r else None
+            for r in found
+        ]
     out = df.copy()
     taken = {str(column) for column in df.columns}
     renamed = [name for name in added if result_name(name, taken) != name]

@@ -73,6 +73,11 @@ class InlineRubric(Rubric):
     @model_validator(mode="after")
     def _within_limits(self) -> InlineRubric:
         check_limits(self)
+        # Which models are paid for is the server's choice (SCORER_REVIEWERS,
+        # SCORER_CASCADE), never a request's.
+        for name in ("reviewers", "cascade", "margin"):
+            if getattr(self, name) not in ((), None):  # empty, as a builtin's dump has them: fine
+                raise ValueError(f"{name}: set on the server (SCORER_{name.upper()}), not here")
         return self
 
     @field_validator("dimensions")

@@ -81,6 +81,7 @@ class FakeOpenAI:
         self._generation = 0  # bumped by reset(): requests from before it stop counting
         self._queue: deque[Reply] = deque()
         self._rules: list[tuple[str, Reply]] = []
+        self._model_rules: list[tuple[str, str, Reply]] = []  # (model, text, reply)
         self._held = False  # hold(): answers wait until release()
         self._lock = threading.Lock()
         self._server: _ThreadServer | None = None
@@ -124,6 +125,21 @@ class FakeOpenAI:
         with self._lock:
             self._rules.append((text, reply))
 
+    def answer_model(self, model: str, reply: Reply, *, when: str = "") -> None:
+        """Answer requests for ``model`` (whose messages contain ``when``) with ``reply``.
+
+        Two models behind one endpoint that answer differently (a second
+        reviewer, a cascade's stages). Checked before :meth:`answer_when`'s
+        rules; the first matching one wins.
+        """
+        with self._lock:
+            self._model_rules.append((model, when, reply))
+
+    def requests_for(self, model: str) -> int:
+        """How many chat requests asked for ``model``."""
+        with self._lock:
+            return sum(body.get("model") == model for body in self.requests)
+
     def always(self, reply: Reply) -> None:
         """Answer every request with ``reply`` (after the scripted ones), e.g. hang forever."""
         self.answer_when("", reply)
@@ -145,6 +161,7 @@ class FakeOpenAI:
             self.request_headers.clear()
             self._queue.clear()
             self._rules.clear()
+            self._model_rules.clear()
             # Requests still in flight (a hanging reply of an earlier test) no longer count.
             self._generation += 1
             self.in_flight = 0
@@ -254,9 +271,12 @@ class FakeOpenAI:
                     self.in_flight -= 1
 
     def _by_rule(self, body: dict[str, Any]) -> Reply:
-        if not self._rules:
+        if not self._rules and not self._model_rules:
             return Reply()
         text = json.dumps(body.get("messages"), ensure_ascii=False)
+        for model, needle, reply in self._model_rules:
+            if body.get("model") == model and needle in text:
+                return reply
         return next((reply for needle, reply in self._rules if needle in text), Reply())
 
     async def _answer(self, request: Request, body: dict[str, Any], reply: Reply) -> Response:
