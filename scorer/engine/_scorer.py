@@ -151,6 +151,8 @@ class Scorer:
             model_id=self.model_id,
             sampling=self.settings.sampling,
             method=str(method.spec),
+            # Only a written answer has a structured-output mode.
+            mode=self.settings.structured_mode if method.spec.name == "generate" else None,
         )
         score, cached = await self._single_flight(key, sent, rubric, method)
         passed = score.scores[rubric.primary.name] >= rubric.threshold

@@ -1,0 +1,283 @@
+"""How an endpoint is asked for a structured answer: the ``mode`` setting.
+
+Each mode is a list of answer formats tried in order; a later format is only
+tried when the endpoint *refuses* the one before (an error that names the
+feature, see :func:`is_refusal_of`), never when an answer fails validation:
+
+- ``json_schema``: ``response_format`` with the answer's JSON schema
+  (instructor ``Mode.JSON_SCHEMA``).
+- ``tools``: one forced function call whose parameters are the schema
+  (instructor ``Mode.TOOLS``).
+- ``json``: ``response_format: {"type": "json_object"}`` with the schema in the
+  system message (``Mode.JSON``); where the endpoint refuses that, the schema
+  in the system message and a fenced JSON block asked for in the text
+  (``Mode.MD_JSON``), which any chat endpoint can serve.
+- ``auto``: ``json_schema``, then ``tools``, then ``json``.
+
+Answers written as text are read leniently in every mode: the last JSON
+object in the text, so a fenced block or prose around it still validates
+against the same answer model. Servers that ignore ``response_format``
+(OpenRouter routing to a provider without it, vLLM 0.6.3, proxies that drop
+unknown fields) answer that way. A tools answer without a tool call is read
+from its text the same way (some servers put the call there).
+
+:class:`ModeChoice` remembers, per backend (one endpoint and model), which
+format the endpoint accepted, so a batch probes once, not once per paper.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from instructor import Mode
+from instructor.v2 import Provider, mode_registry
+from instructor.v2.core.errors import ResponseParsingError
+from instructor.v2.core.json import extract_json_from_codeblock
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel
+
+from scorer._errors import BackendError, FatalBackendError, InvalidOutputError
+from scorer._settings import StructuredMode
+
+__all__ = ["AnswerFormat", "ModeChoice", "endpoint_name", "formats_for", "is_refusal_of"]
+
+_log = logging.getLogger(__name__)
+
+Request = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AnswerFormat:
+    """One way of asking for the answer, built on one instructor mode's handlers."""
+
+    name: str
+    mode: Mode
+    # What an endpoint's refusal of this format mentions (None: it asks for nothing special).
+    refused_if: re.Pattern[str] | None
+    # Which ``mode`` setting to suggest instead, in the error of an explicit mode.
+    label: str
+
+    def request(self, model: type[BaseModel], kwargs: Request) -> tuple[type[BaseModel], Request]:
+        """The request body asking ``model``'s schema in this format."""
+        prepared, out = _handlers(self.mode).request_handler(model, kwargs)
+        return prepared, out
+
+    def parse(self, response: ChatCompletion, model: type[BaseModel]) -> BaseModel:
+        """The validated answer in ``response`` (raises what instructor's parsers raise)."""
+        if self.mode is Mode.TOOLS:
+            try:
+                return _parse(Mode.TOOLS, response, model)
+            except ResponseParsingError:
+                if not _text_of(response):
+                    raise
+                # No tool call, but text: read the arguments from it.
+                return _parse_text(_unwrapped_call(_text_of(response)), response, model)
+        return _parse(Mode.MD_JSON, response, model)
+
+    def reask(self, kwargs: Request, response: ChatCompletion, exc: Exception) -> Request:
+        """``kwargs`` with the invalid answer and what was wrong with it appended."""
+        out: Request = _handlers(self.mode).reask_handler(
+            kwargs=kwargs, response=response, exception=exc
+        )
+        return out
+
+
+_RESPONSE_FORMAT = r"response_format|json_schema|structured output|guided"
+JSON_SCHEMA = AnswerFormat(
+    "json_schema", Mode.JSON_SCHEMA, re.compile(_RESPONSE_FORMAT, re.I), "json_schema"
+)
+TOOLS = AnswerFormat(
+    "tools", Mode.TOOLS, re.compile(r"\btools?\b|tool_choice|tool use|function", re.I), "tools"
+)
+JSON_OBJECT = AnswerFormat(
+    "json_object", Mode.JSON, re.compile(r"response_format|json_object|json mode", re.I), "json"
+)
+JSON_IN_TEXT = AnswerFormat("json_in_text", Mode.MD_JSON, None, "json")
+
+_FORMATS: dict[str, tuple[AnswerFormat, ...]] = {
+    "json_schema": (JSON_SCHEMA,),
+    "tools": (TOOLS,),
+    "json": (JSON_OBJECT, JSON_IN_TEXT),
+    "auto": (JSON_SCHEMA, TOOLS, JSON_OBJECT, JSON_IN_TEXT),
+}
+
+
+def formats_for(mode: StructuredMode) -> tuple[AnswerFormat, ...]:
+    """The answer formats ``mode`` tries, in order."""
+    return _FORMATS[mode]
+
+
+def is_refusal_of(error: BackendError, answer: AnswerFormat) -> bool:
+    """True when ``error`` is the endpoint saying it cannot serve ``answer`` at all.
+
+    Only errors every request would get count (:class:`FatalBackendError`):
+    a 400/422 (OpenAI, vLLM, Azure, Ollama, LiteLLM), a 404 (OpenRouter: "No
+    endpoints found that support tool use") or a 500 (llama.cpp: "tools param
+    requires --jinja flag") whose message or ``param`` names the feature.
+    """
+    if answer.refused_if is None or not isinstance(error, FatalBackendError):
+        return False
+    if error.status_code not in (400, 404, 422, 500, 501):
+        return False
+    return bool(answer.refused_if.search(_error_text(error)))
+
+
+def _error_text(error: BackendError) -> str:
+    body = error.body
+    inner = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(inner, dict):
+        parts = [inner.get("message"), inner.get("param"), inner.get("code")]
+        return " ".join(str(part) for part in parts if part)
+    return str(inner) if inner is not None else str(error)
+
+
+class ModeChoice:
+    """Which answer format one endpoint and model accept, found once per run.
+
+    Until an endpoint has answered a format, one request at a time tries it
+    (per event loop): the others wait, then use what it found. A refusal
+    moves on to the next format; a paper that fails for its own reasons
+    leaves the search where it was, for the next paper to go on with.
+    """
+
+    def __init__(self, mode: StructuredMode, *, endpoint: str, model: str) -> None:
+        self.mode = mode
+        self._formats = formats_for(mode)
+        self._at = 0  # the first format not refused yet
+        self._settled = len(self._formats) == 1  # one format: nothing to find out
+        self._endpoint = endpoint
+        self._model = model
+        self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
+        self._locks = weakref.WeakKeyDictionary()
+
+    @property
+    def current(self) -> AnswerFormat:
+        return self._formats[self._at]
+
+    async def ask(self, attempt: Callable[[AnswerFormat], Any]) -> Any:
+        """``await attempt(format)`` with the format this endpoint accepts, finding it if needed."""
+        if self._settled:
+            return await self._explicit(attempt)
+        loop = asyncio.get_running_loop()
+        lock = self._locks.setdefault(loop, asyncio.Lock())
+        async with lock:
+            if self._settled:
+                return await attempt(self.current)
+            while True:
+                tried = self._at
+                answer = self._formats[tried]
+                try:
+                    result = await attempt(answer)
+                except BackendError as exc:
+                    if tried + 1 < len(self._formats) and is_refusal_of(exc, answer):
+                        # Another event loop may have moved on meanwhile: never skip a format.
+                        self._at = max(self._at, tried + 1)
+                        continue
+                    if isinstance(exc, InvalidOutputError):
+                        self._settle()  # the endpoint answered in this format
+                    raise
+                self._settle()
+                return result
+
+    async def _explicit(self, attempt: Callable[[AnswerFormat], Any]) -> Any:
+        answer = self.current
+        try:
+            return await attempt(answer)
+        except FatalBackendError as exc:
+            if is_refusal_of(exc, answer) and len(self._formats) == 1:
+                raise _unsupported(exc, answer, self._model) from exc
+            raise
+
+    def _settle(self) -> None:
+        if self._settled:
+            return
+        self._settled = True
+        chosen = self.current
+        refused = [f.name for f in self._formats[: self._at]]
+        if refused:
+            _log.warning(
+                "structured output: %s refused %s for model %s; using %s for the rest of this run",
+                self._endpoint,
+                ", ".join(refused),
+                self._model,
+                chosen.name,
+            )
+        else:
+            _log.info(
+                "structured output: %s accepts %s for model %s",
+                self._endpoint,
+                chosen.name,
+                self._model,
+            )
+
+
+def _unsupported(exc: FatalBackendError, answer: AnswerFormat, model: str) -> FatalBackendError:
+    others = ", ".join(f"--mode {m}" for m in ("auto", "tools", "json") if m != answer.label)
+    error = FatalBackendError(
+        f"the endpoint does not support {answer.name} structured output for model {model!r} "
+        f"({exc}); try {others}, or SCORER_MODE",
+        status_code=exc.status_code,
+        body=exc.body,
+        attempts=exc.attempts,
+        usage=exc.usage,
+    )
+    return error
+
+
+def _handlers(mode: Mode) -> Any:
+    return mode_registry.get_handlers(Provider.OPENAI, mode)
+
+
+def _parse(mode: Mode, response: ChatCompletion, model: type[BaseModel]) -> BaseModel:
+    answer: BaseModel = _handlers(mode).response_parser(
+        response=response,
+        response_model=model,
+        validation_context=None,
+        strict=None,
+        stream=False,
+        is_async=True,
+    )
+    return answer
+
+
+def _text_of(response: ChatCompletion) -> str:
+    choices = response.choices
+    return (choices[0].message.content or "") if choices else ""
+
+
+def _parse_text(text: str, response: ChatCompletion, model: type[BaseModel]) -> BaseModel:
+    if response.choices and response.choices[0].finish_reason == "length":
+        return _parse(Mode.MD_JSON, response, model)  # raises IncompleteOutputException
+    return model.model_validate_json(text)
+
+
+def _unwrapped_call(text: str) -> str:
+    """The arguments of a tool call written as text (``{"name": ..., "arguments": {...}}``)."""
+    found = extract_json_from_codeblock(text)
+    try:
+        value = json.loads(found)
+    except ValueError:
+        return found
+    if isinstance(value, dict) and set(value) <= {"name", "arguments", "parameters"}:
+        inner = value.get("arguments", value.get("parameters"))
+        if isinstance(inner, dict):
+            return json.dumps(inner)
+        if isinstance(inner, str):
+            return inner
+    return found
+
+
+def endpoint_name(base_url: str | None) -> str:
+    """``base_url`` for a log line: no user, password or query (never a secret)."""
+    if base_url is None:
+        return "api.openai.com"
+    url = httpx.URL(base_url)
+    return str(url.copy_with(username=None, password=None, query=None))
