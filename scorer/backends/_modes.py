@@ -157,6 +157,8 @@ class ModeChoice:
         self._model = model
         self._locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock]
         self._locks = weakref.WeakKeyDictionary()
+        self._probes = 0  # searches ended, so a waiter knows whether one ran meanwhile
+        self._fatal: FatalBackendError | None = None  # how the last search ended, if fatally
 
     @property
     def current(self) -> AnswerFormat:
@@ -165,29 +167,44 @@ class ModeChoice:
     async def ask(self, attempt: Callable[[AnswerFormat], Any]) -> Any:
         """``await attempt(format)`` with the format this endpoint accepts, finding it if needed."""
         if self._settled:
-            return await self._explicit(attempt)
+            return await self._in_current(attempt)
         loop = asyncio.get_running_loop()
         lock = self._locks.setdefault(loop, asyncio.Lock())
+        probes = self._probes
         async with lock:
-            if self._settled:
-                return await attempt(self.current)
-            while True:
-                tried = self._at
-                answer = self._formats[tried]
+            if self._fatal is not None and self._probes != probes:
+                # The search that ran while this request waited hit an error every
+                # request gets (a bad key, no quota): not one more request for it.
+                raise self._fatal
+            if not self._settled:
+                self._fatal = None
                 try:
-                    result = await attempt(answer)
-                except BackendError as exc:
-                    if tried + 1 < len(self._formats) and is_refusal_of(exc, answer):
-                        # Another event loop may have moved on meanwhile: never skip a format.
-                        self._at = max(self._at, tried + 1)
-                        continue
-                    if isinstance(exc, InvalidOutputError):
-                        self._settle()  # the endpoint answered in this format
-                    raise
-                self._settle()
-                return result
+                    return await self._find(attempt)
+                finally:
+                    self._probes += 1
+        return await attempt(self.current)  # found by another request: not under the lock
 
-    async def _explicit(self, attempt: Callable[[AnswerFormat], Any]) -> Any:
+    async def _find(self, attempt: Callable[[AnswerFormat], Any]) -> Any:
+        """Try the formats in order until one is not refused (the caller holds the lock)."""
+        while True:
+            tried = self._at
+            answer = self._formats[tried]
+            try:
+                result = await attempt(answer)
+            except BackendError as exc:
+                if tried + 1 < len(self._formats) and is_refusal_of(exc, answer):
+                    # Another event loop may have moved on meanwhile: never skip a format.
+                    self._at = max(self._at, tried + 1)
+                    continue
+                if isinstance(exc, InvalidOutputError):
+                    self._settle()  # the endpoint answered in this format
+                elif isinstance(exc, FatalBackendError):
+                    self._fatal = exc
+                raise
+            self._settle()
+            return result
+
+    async def _in_current(self, attempt: Callable[[AnswerFormat], Any]) -> Any:
         answer = self.current
         try:
             return await attempt(answer)
