@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from subprocesses import run
 
 import scorer
 from scorer import FatalBackendError, InvalidOutputError, Settings
@@ -25,6 +29,7 @@ from scorer.cli import cli
 from scorer.testing import FakeOpenAI, Personality, Reply
 from scorer.testing._personality import AZURE_OLD_API_VERSION, LLAMA_CPP_NO_JINJA
 
+ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-test-modes-0123456789abcdef"
 PAPER = {
     "title": "PagedKV: paging the KV cache for high-throughput LLM serving",
@@ -450,3 +455,34 @@ def test_cli_mode_from_the_environment_and_a_bad_mode_is_one_line(
     flag = batch(fake, isolated_env, papers_file, tmp_path / "c.jsonl", "--mode", "xml")
     assert flag.exit_code == 2
     assert "xml" in flag.output
+
+
+# -- the README's example ----------------------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("uv") is None, reason="the README's commands need uv")
+def test_readme_mode_example_runs_against_an_endpoint_without_json_schema(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Endpoints and structured-output modes", 1)[1].split("\n## ", 1)[0]
+    (command,) = [line[2:] for line in section.splitlines() if line.startswith("$ ")]
+    assert "--mode tools" in command
+    fake.play(Personality.refusing("json_schema"))
+    shutil.copytree(ROOT / "fixtures", tmp_path / "fixtures")
+    env = {
+        **os.environ,
+        "SCORER_CACHE_DIR": str(tmp_path / "cache"),
+        "UV_PROJECT": str(ROOT),
+    }
+
+    done = run(
+        ["bash", "-c", command.replace("http://localhost:8000/v1", fake.base_url)],
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"Relevance: \d+/100 \| Hype: \d+/100", done.stdout)
+    assert asked(fake) == ["tools"]
