@@ -167,6 +167,11 @@ def test_explicit_json_schema_against_a_refusing_endpoint_is_one_error_and_not_r
     assert "--mode auto" in message and "--mode tools" in message
     assert info.value.status_code == 400
 
+    # The endpoint will not change its mind within the run: the next paper costs nothing.
+    with pytest.raises(FatalBackendError, match="does not support json_schema"):
+        scorer.score(papers(1)[0], "llm-inference", settings=replace(settings, mode="json_schema"))
+    assert fake.count == 1
+
 
 @pytest.mark.parametrize("refusal", [None, AZURE_OLD_API_VERSION], ids=["openai", "azure"])
 def test_auto_falls_back_to_tools_with_one_probe_for_the_whole_batch(

@@ -28,6 +28,7 @@ format the endpoint accepted, so a batch probes once, not once per paper.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import re
@@ -159,6 +160,7 @@ class ModeChoice:
         self._locks = weakref.WeakKeyDictionary()
         self._probes = 0  # searches ended, so a waiter knows whether one ran meanwhile
         self._fatal: FatalBackendError | None = None  # how the last search ended, if fatally
+        self._refused: FatalBackendError | None = None  # an explicit mode the endpoint refused
 
     @property
     def current(self) -> AnswerFormat:
@@ -205,12 +207,16 @@ class ModeChoice:
             return result
 
     async def _in_current(self, attempt: Callable[[AnswerFormat], Any]) -> Any:
+        if self._refused is not None:
+            # The endpoint will not change its mind within a run: no request for it.
+            raise copy.copy(self._refused)
         answer = self.current
         try:
             return await attempt(answer)
         except FatalBackendError as exc:
             if is_refusal_of(exc, answer) and len(self._formats) == 1:
-                raise _unsupported(exc, answer, self._model) from exc
+                self._refused = _unsupported(exc, answer, self._model)
+                raise copy.copy(self._refused) from exc
             raise
 
     def _settle(self) -> None:
