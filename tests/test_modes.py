@@ -27,7 +27,11 @@ import scorer
 from scorer import FatalBackendError, InvalidOutputError, Settings
 from scorer.cli import cli
 from scorer.testing import FakeOpenAI, Personality, Reply
-from scorer.testing._personality import AZURE_OLD_API_VERSION, LLAMA_CPP_NO_JINJA
+from scorer.testing._personality import (
+    AZURE_OLD_API_VERSION,
+    LLAMA_CPP_NO_JINJA,
+    OPENROUTER_NO_TOOLS,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "sk-test-modes-0123456789abcdef"
@@ -263,6 +267,32 @@ def test_a_500_that_says_tools_need_jinja_is_a_refusal_not_a_retry(
     assert fake.count == 1  # the retry policy allows 4 attempts; a refusal gets one
 
 
+def test_a_404_for_tools_from_openrouter_is_a_refusal_too(
+    fake: FakeOpenAI, settings: Settings
+) -> None:
+    fake.play(Personality.refusing("json_schema", "tools", replies={"tools": OPENROUTER_NO_TOOLS}))
+
+    assert_scored(score_all(settings, "auto", 2, concurrency=1), 2)
+    assert asked(fake) == ["json_schema", "tools", "json_object", "json_object"]
+
+
+@pytest.mark.parametrize("arguments", ["object", "string"])
+def test_tools_mode_reads_a_call_the_server_wrote_as_text(
+    fake: FakeOpenAI, settings: Settings, arguments: str
+) -> None:
+    # A server without a tool-call parser passes the model's call through as text.
+    answer = {"justification": "It pages the KV cache: on topic.", "relevance": 80, "hype": 20}
+    args: object = answer if arguments == "object" else json.dumps(answer)
+    call = json.dumps({"name": "Score", "arguments": args})
+    fake.enqueue(Reply(content=f"<tool_call>\n{call}\n</tool_call>"))
+
+    (result,) = score_all(settings, "tools", 1)
+
+    assert result.ok
+    assert result.scores == {"relevance": 80, "hype": 20}
+    assert fake.count == 1
+
+
 def test_json_mode_asks_in_the_text_when_json_object_is_refused_too(
     fake: FakeOpenAI, settings: Settings
 ) -> None:
@@ -491,3 +521,25 @@ def test_readme_mode_example_runs_against_an_endpoint_without_json_schema(
     assert done.returncode == 0, done.stderr
     assert re.search(r"Relevance: \d+/100 \| Hype: \d+/100", done.stdout)
     assert asked(fake) == ["tools"]
+
+
+def test_the_refusing_fake_answers_like_the_real_servers(fake: FakeOpenAI) -> None:
+    import openai
+
+    client = openai.OpenAI(base_url=fake.base_url, api_key="test", max_retries=0)
+    schema = {"type": "json_schema", "json_schema": {"name": "S", "schema": {"type": "object"}}}
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    hello = [{"role": "user", "content": "hello"}]
+    fake.play(Personality.refusing("json_schema", "tools", replies={"tools": LLAMA_CPP_NO_JINJA}))
+
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(model="m", messages=hello, response_format=schema)
+    assert refused.value.body["param"] == "response_format"
+    with pytest.raises(openai.InternalServerError, match="--jinja"):
+        client.chat.completions.create(model="m", messages=hello, tools=[tool])
+    plain = client.chat.completions.create(model="m", messages=hello)
+    assert plain.choices[0].message.content == "ok"
+
+    fake.reset()  # back to the cooperating endpoint
+    answered = client.chat.completions.create(model="m", messages=hello, tools=[tool])
+    assert answered.choices[0].message.tool_calls

@@ -16,10 +16,16 @@ feature, see :func:`is_refusal_of`), never when an answer fails validation:
 
 Answers written as text are read leniently in every mode: the last JSON
 object in the text, so a fenced block or prose around it still validates
-against the same answer model. Servers that ignore ``response_format``
-(OpenRouter routing to a provider without it, vLLM 0.6.3, proxies that drop
-unknown fields) answer that way. A tools answer without a tool call is read
-from its text the same way (some servers put the call there).
+against the same answer model. Servers answer that way where they do not
+enforce the format: vLLM 0.6.3 fenced its json_schema answers (vllm#9900), a
+LiteLLM proxy with ``drop_params`` drops ``response_format`` (litellm#2275),
+Ollama Cloud accepts json_schema without enforcing it. A tools answer without
+a tool call is read from its text the same way, ``{"name": ..., "arguments":
+{...}}`` unwrapped (what a server without a tool-call parser passes through).
+
+What the choice remembers lives as long as the backend (a ``Scorer``): a
+batch, or a ``scorer serve`` process, probes once. An explicit mode the
+endpoint refused fails every later paper at once, without a request.
 
 :class:`ModeChoice` remembers, per backend (one endpoint and model), which
 format the endpoint accepted, so a batch probes once, not once per paper.
