@@ -18,6 +18,7 @@ from scorer.prompt._paper_limits import PaperLimits
 
 __all__ = [
     "DEFAULT_OPENAI_MODEL",
+    "DEFAULT_PROBE_WAIT",
     "DEFAULT_TIMEOUT",
     "EMBEDDED_MODEL",
     "EMBEDDED_TIMEOUT",
@@ -34,6 +35,9 @@ EMBEDDED_MODEL = "smollm2-135m-instruct-q4_1"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
 DEFAULT_TIMEOUT = 60.0
+
+DEFAULT_PROBE_WAIT = 2.0
+"""Seconds the other papers wait for ``auto``'s first request to be refused or answered."""
 """Seconds per request to an endpoint."""
 
 EMBEDDED_TIMEOUT = 300.0
@@ -143,6 +147,9 @@ class Settings:
     limits: RateLimits = RateLimits()
     method: MethodSpec | None = None  # None: the rubric's, else see methods.method_spec_for
     mode: StructuredMode = "auto"  # structured output: auto, json_schema, tools or json
+    # auto: how long other papers wait for the first request's verdict on a mode
+    # (None: until it is answered). Refusals come back at once; answers take longer.
+    probe_wait: float | None = DEFAULT_PROBE_WAIT
     # How much of a paper is sent to the model (see scorer.prompt._paper_limits).
     max_title_chars: int = PaperLimits.title
     max_abstract_chars: int = PaperLimits.abstract
@@ -254,6 +261,8 @@ class Settings:
             out["method"] = parse_method(out["method"])
         if "mode" in out:
             out["mode"] = _mode(out["mode"])
+        if out.get("probe_wait") is not None:
+            out["probe_wait"] = _non_negative_float("probe_wait", str(out["probe_wait"]))
         for name in _LIMITS:
             if name in out:
                 out[name] = _positive_int(name, out[name])

@@ -97,7 +97,10 @@ class OpenAICompatBackend:
         self._extra_body = dict(extra_body or {})
         # Which answer format this endpoint and model accept, found once (see _modes).
         self._mode = ModeChoice(
-            settings.structured_mode, endpoint=endpoint_name(base_url), model=model
+            settings.structured_mode,
+            endpoint=endpoint_name(base_url),
+            model=model,
+            probe_wait=settings.probe_wait,
         )
 
     @property
