@@ -18,7 +18,7 @@ Answers written as text are read leniently in every mode: the last JSON
 object in the text, so a fenced block or prose around it still validates
 against the same answer model. Servers answer that way where they do not
 enforce the format: vLLM 0.6.3 fenced its json_schema answers (vllm#9900), a
-LiteLLM proxy with ``drop_params`` drops ``response_format`` (litellm#2275),
+LiteLLM proxy with ``drop_params`` drops ``response_format`` (litellm#3724),
 Ollama Cloud accepts json_schema without enforcing it. A tools answer without
 a tool call is read from its text the same way, ``{"name": ..., "arguments":
 {...}}`` unwrapped (what a server without a tool-call parser passes through).
