@@ -13,7 +13,8 @@ Without a scripted reply, ``POST /v1/chat/completions`` answers 200 with a compl
 content fills the request's ``response_format`` JSON schema deterministically (seeded by the last
 user message); with ``tools`` it calls the chosen tool instead; without either the content is
 ``"ok"``. ``stream: true`` is answered as server-sent events. ``GET /v1/models`` lists
-``fake-model``.
+``fake-model``. ``fake.play(Personality.refusing("json_schema"))`` (or ``"tools"``, or
+``Personality.text_only()``) makes it another kind of endpoint for structured output.
 
 Run it in the foreground (prints the base URL, serves until SIGINT/SIGTERM)::
 
