@@ -173,8 +173,10 @@ class ModeChoice:
     (``None``: for as long as it takes): a refusal comes back at once, while
     an answer takes the model's time, which the other papers should not wait
     for. A request that goes ahead and is refused moves on by itself. A
-    refusal moves on to the next format; a paper that fails for its own
-    reasons leaves the search where it was, for the next paper to go on with.
+    refusal moves on to the next format; a refusal of the last one (an
+    explicit ``json_schema`` or ``tools``) fails this paper and every later
+    one without a request. A paper that fails for its own reasons leaves the
+    search where it was, for the next paper to go on with.
     """
 
     def __init__(
@@ -187,14 +189,14 @@ class ModeChoice:
     ) -> None:
         self._formats = formats_for(mode)
         self._at = 0  # the first format not refused yet
-        self._settled = len(self._formats) == 1  # one format: nothing to find out
+        self._settled = False  # the endpoint has answered the current format
         self._endpoint = endpoint
         self._model = model
         self._probe_wait = probe_wait
         # The probe in progress, per event loop (an asyncio.Event cannot cross loops).
         self._probes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Probe]
         self._probes = weakref.WeakKeyDictionary()
-        self._refused: FatalBackendError | None = None  # an explicit mode the endpoint refused
+        self._refused: FatalBackendError | None = None  # the endpoint refused the last format
 
     @property
     def current(self) -> AnswerFormat:
@@ -202,8 +204,11 @@ class ModeChoice:
 
     async def ask(self, attempt: Attempt[T]) -> T:
         """``await attempt(format)`` with the format this endpoint accepts, finding it if needed."""
+        if self._refused is not None:
+            # The endpoint will not change its mind within a run: no request for it.
+            raise copy.copy(self._refused)
         if self._settled:
-            return await self._in_current(attempt)
+            return await attempt(self.current)
         loop = asyncio.get_running_loop()
         probe = self._probes.get(loop)
         if probe is None:  # this request finds out
@@ -229,10 +234,15 @@ class ModeChoice:
             try:
                 result = await attempt(answer)
             except BackendError as exc:
-                if tried + 1 < len(self._formats) and is_refusal_of(exc, answer):
-                    # Another request may have moved on meanwhile: never skip a format.
-                    self._at = max(self._at, tried + 1)
-                    continue
+                if is_refusal_of(exc, answer):
+                    if tried + 1 < len(self._formats):
+                        # Another request may have moved on meanwhile: never skip a format.
+                        self._at = max(self._at, tried + 1)
+                        continue
+                    self._refused = _unsupported(exc, answer, self._model)
+                    if probe is not None:
+                        probe.fatal = self._refused
+                    raise copy.copy(self._refused) from exc
                 if isinstance(exc, InvalidOutputError):
                     self._settle()  # the endpoint answered in this format
                 elif isinstance(exc, FatalBackendError) and probe is not None:
@@ -240,19 +250,6 @@ class ModeChoice:
                 raise
             self._settle()
             return result
-
-    async def _in_current(self, attempt: Attempt[T]) -> T:
-        if self._refused is not None:
-            # The endpoint will not change its mind within a run: no request for it.
-            raise copy.copy(self._refused)
-        answer = self.current
-        try:
-            return await attempt(answer)
-        except FatalBackendError as exc:
-            if is_refusal_of(exc, answer) and len(self._formats) == 1:
-                self._refused = _unsupported(exc, answer, self._model)
-                raise copy.copy(self._refused) from exc
-            raise
 
     def _settle(self) -> None:
         if self._settled:
@@ -277,7 +274,7 @@ class ModeChoice:
             )
 
 
-def _unsupported(exc: FatalBackendError, answer: AnswerFormat, model: str) -> FatalBackendError:
+def _unsupported(exc: BackendError, answer: AnswerFormat, model: str) -> FatalBackendError:
     others = ", ".join(f"--mode {m}" for m in ("auto", "tools", "json") if m != answer.setting)
     error = FatalBackendError(
         f"the endpoint does not support {answer.name} structured output for model {model!r} "

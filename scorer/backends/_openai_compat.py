@@ -100,7 +100,8 @@ class OpenAICompatBackend:
             settings.structured_mode,
             endpoint=endpoint_name(base_url),
             model=model,
-            probe_wait=settings.probe_wait,
+            # The embedded llama.cpp takes json_schema: its papers need not wait for a verdict.
+            probe_wait=0.0 if settings.uses_embedded else settings.probe_wait,
         )
 
     @property
