@@ -19,6 +19,7 @@ from scorer.prompt._paper_limits import PaperLimits
 
 __all__ = [
     "DEFAULT_OPENAI_MODEL",
+    "DEFAULT_PROBE_WAIT",
     "DEFAULT_TIMEOUT",
     "EMBEDDED_MODEL",
     "EMBEDDED_TIMEOUT",
@@ -26,6 +27,7 @@ __all__ = [
     "RetryPolicy",
     "Sampling",
     "Settings",
+    "StructuredMode",
 ]
 
 EMBEDDED_MODEL = "smollm2-135m-instruct-q4_1"
@@ -34,6 +36,9 @@ EMBEDDED_MODEL = "smollm2-135m-instruct-q4_1"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
 DEFAULT_TIMEOUT = 60.0
+
+DEFAULT_PROBE_WAIT = 2.0
+"""Seconds the other papers wait for ``auto``'s first request to be refused or answered."""
 """Seconds per request to an endpoint."""
 
 EMBEDDED_TIMEOUT = 300.0
@@ -43,6 +48,10 @@ clock runs while the model works on it, never while it waits its turn, and
 only a machine many times too busy makes one paper take minutes."""
 
 BackendKind = Literal["auto", "openai", "embedded"]
+
+StructuredMode = Literal["auto", "json_schema", "tools", "json"]
+"""How an endpoint is asked for a structured answer (see :mod:`scorer.backends._modes`)."""
+_MODES: tuple[StructuredMode, ...] = ("auto", "json_schema", "tools", "json")
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,10 @@ class Settings:
     retry: RetryPolicy = RetryPolicy()
     limits: RateLimits = RateLimits()
     method: MethodSpec | None = None  # None: the rubric's, else see methods.method_spec_for
+    mode: StructuredMode = "auto"  # structured output: auto, json_schema, tools or json
+    # auto: how long other papers wait for the first request's verdict on a mode
+    # (None: until it is answered). Refusals come back at once; answers take longer.
+    probe_wait: float | None = DEFAULT_PROBE_WAIT
     # How much of a paper is sent to the model (see scorer.prompt._paper_limits).
     max_title_chars: int = PaperLimits.title
     max_abstract_chars: int = PaperLimits.abstract
@@ -186,6 +199,12 @@ class Settings:
         return self.uses_embedded and self.gguf_file is None
 
     @property
+    def structured_mode(self) -> StructuredMode:
+        """The mode requests use: ``mode``, except on the embedded model (always
+        ``json_schema``, which its llama.cpp server honours with a grammar)."""
+        return "json_schema" if self.uses_embedded else self.mode
+
+    @property
     def model_id(self) -> str:
         """The model name used for requests and in cache keys.
 
@@ -204,11 +223,12 @@ class Settings:
         Environment variables: ``SCORER_BACKEND``, ``SCORER_MODEL``,
         ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``SCORER_CACHE_DIR``,
         ``SCORER_NO_CACHE`` (``1`` disables the cache), ``SCORER_TIMEOUT``,
-        ``SCORER_METHOD``, ``SCORER_MAX_TITLE_CHARS``, ``SCORER_MAX_ABSTRACT_CHARS``,
-        ``SCORER_MAX_AUTHORS``, ``SCORER_MAX_AUTHOR_CHARS``, ``SCORER_REVIEWERS``,
-        ``SCORER_CASCADE`` (two models each, comma-separated), ``SCORER_MARGIN``, and the
-        retry policy's ``SCORER_MAX_ATTEMPTS``, ``SCORER_RETRY_MAX_WAIT``,
-        ``SCORER_MAX_CONSECUTIVE_TIMEOUTS`` (see :meth:`RetryPolicy.from_env`).
+        ``SCORER_METHOD``, ``SCORER_MODE``, ``SCORER_MAX_TITLE_CHARS``,
+        ``SCORER_MAX_ABSTRACT_CHARS``, ``SCORER_MAX_AUTHORS``, ``SCORER_MAX_AUTHOR_CHARS``,
+        ``SCORER_REVIEWERS``, ``SCORER_CASCADE`` (two models each, comma-separated),
+        ``SCORER_MARGIN``, and the retry policy's ``SCORER_MAX_ATTEMPTS``,
+        ``SCORER_RETRY_MAX_WAIT``, ``SCORER_MAX_CONSECUTIVE_TIMEOUTS``
+        (see :meth:`RetryPolicy.from_env`).
 
         ``SCORER_MODEL`` (or ``model=``) may be the path of a ``*.gguf`` file:
         it is then run in-process on llama.cpp, like the demo model, and must
@@ -254,6 +274,10 @@ class Settings:
             out["base_url"] = str(out["base_url"]).rstrip("/")
         if "method" in out:
             out["method"] = parse_method(out["method"])
+        if "mode" in out:
+            out["mode"] = _mode(out["mode"])
+        if out.get("probe_wait") is not None:
+            out["probe_wait"] = _non_negative_float("probe_wait", str(out["probe_wait"]))
         for name in _LIMITS:
             if name in out:
                 out[name] = _positive_int(name, out[name])
@@ -275,6 +299,7 @@ _ENV_VARS = {
     "cache_dir": "SCORER_CACHE_DIR",
     "timeout": "SCORER_TIMEOUT",
     "method": "SCORER_METHOD",
+    "mode": "SCORER_MODE",
     "max_title_chars": "SCORER_MAX_TITLE_CHARS",
     "max_abstract_chars": "SCORER_MAX_ABSTRACT_CHARS",
     "max_authors": "SCORER_MAX_AUTHORS",
@@ -285,6 +310,14 @@ _ENV_VARS = {
 }
 
 _LIMITS = ("max_title_chars", "max_abstract_chars", "max_authors", "max_author_chars")
+
+
+def _mode(value: Any) -> StructuredMode:
+    mode = str(value).strip().lower().replace("-", "_")
+    for known in _MODES:
+        if mode == known:
+            return known
+    raise ConfigError(f"mode must be auto, json_schema, tools or json, not {value!r}")
 
 
 def default_cache_dir() -> Path:

@@ -1,8 +1,9 @@
 """Any OpenAI-compatible chat-completions endpoint, through ``openai`` + ``instructor``.
 
-Structured output uses instructor's ``JSON_SCHEMA`` mode (``response_format``
-with the rubric's JSON schema), which OpenAI, vLLM, SGLang, llama.cpp,
-Ollama and LM Studio all honour.
+Structured output is asked for in the settings' ``mode`` through instructor's
+handlers (``response_format`` with the rubric's JSON schema, a forced tool
+call, or JSON mode); :mod:`scorer.backends._modes` owns which, and ``auto``
+finds the one the endpoint accepts.
 """
 
 from __future__ import annotations
@@ -18,8 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import openai
-from instructor import Mode, OpenAISchema
-from instructor.v2 import Provider, mode_registry
+from instructor import OpenAISchema
 from instructor.v2.core.errors import IncompleteOutputException, ResponseParsingError
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
@@ -28,6 +28,7 @@ from scorer._errors import BackendError, InvalidOutputError, UnsupportedMethodEr
 from scorer._models import Usage
 from scorer._settings import Settings
 from scorer.backends._base import Completion, FirstToken, Messages
+from scorer.backends._modes import AnswerFormat, ModeChoice, endpoint_name
 from scorer.backends._ratelimit import Clock, RequestGate, estimate_tokens
 from scorer.backends._retry import Sleep, retrying, to_backend_error
 
@@ -52,8 +53,6 @@ class _Ledger:
         )
 
 
-# instructor's handlers for structured output through response_format + JSON schema.
-_JSON_SCHEMA = mode_registry.get_handlers(Provider.OPENAI, Mode.JSON_SCHEMA)
 # What instructor itself re-asks on: the answer is not valid JSON of the schema.
 _INVALID_ANSWER = (ValidationError, json.JSONDecodeError, ResponseParsingError)
 
@@ -96,6 +95,14 @@ class OpenAICompatBackend:
         self._gate = rate_gate
         self._sampling = settings.sampling.as_request()
         self._extra_body = dict(extra_body or {})
+        # Which answer format this endpoint and model accept, found once (see _modes).
+        self._mode = ModeChoice(
+            settings.structured_mode,
+            endpoint=endpoint_name(base_url),
+            model=model,
+            # The embedded llama.cpp takes json_schema: its papers need not wait for a verdict.
+            probe_wait=0.0 if settings.uses_embedded else settings.probe_wait,
+        )
 
     @property
     def model_id(self) -> str:
@@ -131,35 +138,43 @@ class OpenAICompatBackend:
     ) -> Completion:
         """Ask, validate, and re-ask ``settings.reasks`` times if the answer is invalid.
 
-        instructor's JSON_SCHEMA handlers build the request, parse the answer
-        and word the re-ask; the loop is ours (instructor's own loop costs
-        about 0.5 ms of CPU per request, a quarter of a batch's CPU, mostly
-        in debug logging it formats even when debug logging is off).
+        The answer is asked for in the format the settings' mode picks (see
+        :mod:`scorer.backends._modes`); ``auto`` may first spend one request
+        that the endpoint refuses, counted in this paper's usage.
         """
         ledger = _Ledger()
-        model, kwargs = _JSON_SCHEMA.request_handler(
-            _prepared(response_model),
-            {
-                "model": self._model,
-                "messages": list(messages),
-                **self._sampling,
-                **(sampling or {}),
-                **self._extra_body,
-            },
-        )
+        prepared = _prepared(response_model)
+        body = {
+            "model": self._model,
+            "messages": list(messages),
+            **self._sampling,
+            **(sampling or {}),
+            **self._extra_body,
+        }
+
+        async def attempt(answer: AnswerFormat) -> Completion:
+            return await self._complete_as(answer, prepared, body, ledger)
+
+        completion: Completion = await self._mode.ask(attempt)
+        return completion
+
+    async def _complete_as(
+        self,
+        answer: AnswerFormat,
+        response_model: type[BaseModel],
+        body: dict[str, Any],
+        ledger: _Ledger,
+    ) -> Completion:
+        """One paper in one answer format: instructor's handlers build the request,
+        parse the answer and word the re-ask; the loop is ours (instructor's own loop
+        costs about 0.5 ms of CPU per request, a quarter of a batch's CPU, mostly in
+        debug logging it formats even when debug logging is off)."""
+        model, kwargs = answer.request(response_model, body)
         attempts = 1 + self._settings.reasks
         for attempt in range(1, attempts + 1):
             response = await self._request(ledger, kwargs)
             try:
-                answer = _JSON_SCHEMA.response_parser(
-                    response=response,
-                    response_model=model,
-                    validation_context=None,
-                    strict=None,
-                    stream=False,
-                    is_async=True,
-                )
-                return Completion(answer=answer, usage=ledger.usage())
+                return Completion(answer=answer.parse(response, model), usage=ledger.usage())
             except IncompleteOutputException as exc:
                 raise InvalidOutputError(
                     "the model's answer was cut off at max_tokens "
@@ -177,7 +192,7 @@ class OpenAICompatBackend:
                         usage=ledger.usage(),
                         attempts=ledger.requests,
                     ) from exc
-                kwargs = _JSON_SCHEMA.reask_handler(kwargs=kwargs, response=response, exception=exc)
+                kwargs = answer.reask(kwargs, response, exc)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def first_token(self, messages: Messages, *, top: int = 20) -> FirstToken:

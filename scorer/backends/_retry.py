@@ -10,7 +10,10 @@
   fails, the others go on;
 - everything else (401, 403, 404, ``insufficient_quota``, any other 400/422:
   an unknown parameter or an unsupported ``response_format`` fails every
-  paper) raises :class:`FatalBackendError` at once.
+  paper) raises :class:`FatalBackendError` at once; so does a 5xx that says a
+  feature is unsupported (llama.cpp's server answers "tools param requires
+  --jinja flag" with a 500). The ``auto`` structured-output mode reads these
+  refusals to choose another mode (see :mod:`scorer.backends._modes`).
 """
 
 from __future__ import annotations
@@ -125,6 +128,14 @@ def is_paper_refusal(exc: BaseException) -> bool:
     return isinstance(param, str) and param.startswith("messages") and ".role" not in param
 
 
+# What llama.cpp's server says, with a 500, about a feature it was not started with or
+# does not have: "tools param requires --jinja flag"; before json_schema support,
+# 'response_format type must be one of "text" or "json_object", but got: json_schema'.
+_UNSUPPORTED_FEATURE = re.compile(
+    r"requires --jinja|must be one of|not supported|does not support|unsupported", re.IGNORECASE
+)
+
+
 def is_transient(exc: BaseException) -> bool:
     """True for failures that another attempt may not hit."""
     if isinstance(exc, openai.APIStatusError):
@@ -133,6 +144,8 @@ def is_transient(exc: BaseException) -> bool:
             return should_retry == "true"
         if exc.status_code == 429:
             return _error_code(exc) != "insufficient_quota"
+        if exc.status_code >= 500 and _UNSUPPORTED_FEATURE.search(_message(exc)):
+            return False  # every attempt would get it
         return exc.status_code in _TRANSIENT_STATUS or exc.status_code >= 500
     # Timeouts, refused connections, and bodies that did not parse (a proxy cut
     # the answer short) are worth another try.

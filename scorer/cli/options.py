@@ -89,6 +89,15 @@ def model_options(func: F) -> F:
                 help="Points either side of the threshold that a --cascade sends to its "
                 "strong model (env SCORER_MARGIN; default: the rubric's, else 15).",
             ),
+            click.option(
+                "--mode",
+                type=click.Choice(["auto", "json_schema", "tools", "json"]),
+                help="How the endpoint is asked for structured output: json_schema "
+                "(response_format), tools (function calling), json (JSON mode, or JSON in the "
+                "text) or auto (default: json_schema, falling back to tools, then json, when "
+                "the endpoint refuses one). Env SCORER_MODE; the embedded model always uses "
+                "json_schema.",
+            ),
             click.option("--timeout", type=float, help="Seconds per request (env SCORER_TIMEOUT)."),
             click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),
             click.option(

@@ -56,6 +56,7 @@ def cache_key(
     model_id: str,
     sampling: Sampling,
     method: str = "generate",
+    mode: str | None = None,
 ) -> str:
     """Content key of one scoring request.
 
@@ -63,6 +64,14 @@ def cache_key(
     prompt template hash, the model id, the sampling settings, the scoring
     method and the schema version: anything that could change the answer. Paper ids, authors and
     dates are left out, so the same text under two ids is scored once.
+
+    ``mode`` (the structured-output mode) counts when it is ``tools`` or ``json``:
+    they send another request (a tool's schema, the schema in the system
+    message), which may be answered differently. ``json_schema`` and ``auto``
+    keep the key they had before modes existed: on an endpoint that takes
+    ``json_schema``, ``auto`` sends exactly its request; where ``auto`` falls back,
+    it is because the endpoint cannot do ``json_schema`` at all. Methods that
+    ask for no structured answer (``logprob``) pass no mode.
     """
     payload = {
         "v": SCHEMA_VERSION,
@@ -75,6 +84,8 @@ def cache_key(
     }
     if method != "generate":  # keys made before methods existed stay valid
         payload["method"] = method
+    if mode in ("tools", "json"):  # keys made before modes existed stay valid
+        payload["mode"] = mode
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -176,6 +176,8 @@ class Scorer:
             model_id=self.model_id,
             sampling=self.settings.sampling,
             method=str(method.spec),
+            # Only a written answer has a structured-output mode.
+            mode=self.settings.structured_mode if method.spec.name == "generate" else None,
         )
         return await self._single_flight(key, sent, rubric, method)
 

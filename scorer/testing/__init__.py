@@ -11,11 +11,11 @@ import typing as _typing
 from scorer._lazy import lazy_exports as _lazy_exports
 
 if _typing.TYPE_CHECKING:
-    from scorer.testing.fake_openai import FakeOpenAI, Reply
+    from scorer.testing.fake_openai import FakeOpenAI, Personality, Reply
 
-__all__ = ["FakeOpenAI", "Reply"]
+__all__ = ["FakeOpenAI", "Personality", "Reply"]
 
 __getattr__, __dir__ = _lazy_exports(
     __name__,
-    {"scorer.testing.fake_openai": ("FakeOpenAI", "Reply")},
+    {"scorer.testing.fake_openai": ("FakeOpenAI", "Personality", "Reply")},
 )

@@ -13,7 +13,8 @@ Without a scripted reply, ``POST /v1/chat/completions`` answers 200 with a compl
 content fills the request's ``response_format`` JSON schema deterministically (seeded by the last
 user message); with ``tools`` it calls the chosen tool instead; without either the content is
 ``"ok"``. ``stream: true`` is answered as server-sent events. ``GET /v1/models`` lists
-``fake-model``.
+``fake-model``. ``fake.play(Personality.refusing("json_schema"))`` (or ``"tools"``, or
+``Personality.text_only()``) makes it another kind of endpoint for structured output.
 
 Run it in the foreground (prints the base URL, serves until SIGINT/SIGTERM)::
 
@@ -46,6 +47,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from scorer.testing._personality import Personality
 from scorer.testing._replies import (
     JSON_TYPE,
     MODEL_ID,
@@ -56,7 +58,7 @@ from scorer.testing._replies import (
     sse_chunks,
 )
 
-__all__ = ["FakeOpenAI", "Reply", "main"]
+__all__ = ["FakeOpenAI", "Personality", "Reply", "main"]
 
 
 class _ThreadServer(uvicorn.Server):
@@ -83,6 +85,7 @@ class FakeOpenAI:
         self._rules: list[tuple[str, Reply]] = []
         self._model_rules: list[tuple[str, str, Reply]] = []  # (model, text, reply)
         self._held = False  # hold(): answers wait until release()
+        self.personality = Personality()  # play(): which kind of endpoint it is
         self._lock = threading.Lock()
         self._server: _ThreadServer | None = None
         self._thread: threading.Thread | None = None
@@ -144,6 +147,11 @@ class FakeOpenAI:
         """Answer every request with ``reply`` (after the scripted ones), e.g. hang forever."""
         self.answer_when("", reply)
 
+    def play(self, personality: Personality) -> None:
+        """Be another kind of endpoint for structured output (until :meth:`reset`): one
+        that refuses ``response_format`` or ``tools``, or only writes text."""
+        self.personality = personality
+
     def hold(self) -> None:
         """Take requests but answer none until :meth:`release`: a gate for tests that need
         several requests in flight at once (e.g. from two processes)."""
@@ -154,8 +162,10 @@ class FakeOpenAI:
         self._held = False
 
     def reset(self) -> None:
-        """Forget the recorded requests, the scripted replies and the rules; release a hold."""
+        """Forget the recorded requests, the scripted replies, the rules and the
+        personality; release a hold."""
         self._held = False
+        self.personality = Personality()
         with self._lock:
             self.requests.clear()
             self.request_headers.clear()
@@ -287,12 +297,17 @@ class FakeOpenAI:
         interrupted = delay > 0 and await self._stopped_within(delay)
         if reply.hang or interrupted:
             await self._hang(request)
+        personality = self.personality
+        refusal = personality.refusal(body)
+        if refusal is not None and reply.status < 400 and reply.body is None:
+            reply = refusal
+        reply = personality.shaped(body, reply)
         headers = {"x-request-id": f"req_{uuid.uuid4().hex}", **reply.headers}
         if reply.body is not None or reply.status >= 400:
             raw = reply.body if reply.body is not None else default_error_body(reply.status)
             return Response(raw, reply.status, headers=headers, media_type=JSON_TYPE)
         try:
-            answer = completion(body, reply)
+            answer = completion(personality.heard(body), reply)
         except (ValueError, LookupError, TypeError, AttributeError, RecursionError) as exc:
             message = f"Invalid request (fake server could not answer it): {exc!r}"
             return Response(error_body(message, "invalid_request_error"), 400, media_type=JSON_TYPE)
