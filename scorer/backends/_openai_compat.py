@@ -43,13 +43,26 @@ class _Ledger:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     requests: int = 0
+    cached_prompt_tokens: int = 0
 
     def usage(self) -> Usage:
         return Usage(
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
             requests=self.requests,
+            cached_prompt_tokens=self.cached_prompt_tokens,
         )
+
+    def add(self, response: ChatCompletion) -> None:
+        """Count the tokens ``response`` reports (cached prompt tokens apart)."""
+        usage = response.usage
+        if usage is None:
+            return
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+        details = usage.prompt_tokens_details
+        if details is not None and details.cached_tokens:
+            self.cached_prompt_tokens += details.cached_tokens
 
 
 # instructor's handlers for structured output through response_format + JSON schema.
@@ -137,19 +150,33 @@ class OpenAICompatBackend:
         in debug logging it formats even when debug logging is off).
         """
         ledger = _Ledger()
-        model, kwargs = _JSON_SCHEMA.request_handler(
-            _prepared(response_model),
-            {
-                "model": self._model,
-                "messages": list(messages),
-                **self._sampling,
-                **(sampling or {}),
-                **self._extra_body,
-            },
-        )
+        model, kwargs = self.chat_request(messages, response_model, sampling=sampling)
+        response = await self._request(ledger, kwargs)
+        return await self._validated(ledger, model, kwargs, response)
+
+    async def complete_answered(
+        self, model: type[BaseModel], kwargs: dict[str, Any], response: ChatCompletion
+    ) -> Completion:
+        """Validate ``response``, an answer to ``kwargs`` got elsewhere (the Batch API),
+        exactly as :meth:`complete` validates its own; an invalid one is re-asked
+        here, online, ``settings.reasks`` times. ``model`` and ``kwargs`` come from
+        :meth:`chat_request`; the usage returned includes ``response``'s."""
+        ledger = _Ledger(requests=1)
+        ledger.add(response)
+        return await self._validated(ledger, model, kwargs, response)
+
+    async def _validated(
+        self,
+        ledger: _Ledger,
+        model: type[BaseModel],
+        kwargs: dict[str, Any],
+        response: ChatCompletion,
+    ) -> Completion:
+        """Parse ``response``; re-ask while attempts are left and the answer is invalid."""
         attempts = 1 + self._settings.reasks
         for attempt in range(1, attempts + 1):
-            response = await self._request(ledger, kwargs)
+            if attempt > 1:
+                response = await self._request(ledger, kwargs)
             try:
                 answer = _JSON_SCHEMA.response_parser(
                     response=response,
@@ -179,6 +206,27 @@ class OpenAICompatBackend:
                     ) from exc
                 kwargs = _JSON_SCHEMA.reask_handler(kwargs=kwargs, response=response, exception=exc)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def chat_request(
+        self,
+        messages: Messages,
+        response_model: type[BaseModel],
+        *,
+        sampling: Mapping[str, Any] | None = None,
+    ) -> tuple[type[BaseModel], dict[str, Any]]:
+        """The body of the chat-completions request :meth:`complete` sends first,
+        and the model its answer is parsed with (the Batch API route sends the same)."""
+        model, kwargs = _JSON_SCHEMA.request_handler(
+            _prepared(response_model),
+            {
+                "model": self._model,
+                "messages": list(messages),
+                **self._sampling,
+                **(sampling or {}),
+                **self._extra_body,
+            },
+        )
+        return model, kwargs
 
     async def first_token(self, messages: Messages, *, top: int = 20) -> FirstToken:
         """The ``top`` most likely first answer tokens and their log-probabilities."""
@@ -235,9 +283,7 @@ class OpenAICompatBackend:
             error = to_backend_error(exc, attempts=attempts)
             error.usage = ledger.usage()  # what the paper cost, re-asks included
             raise self._redacted(error) from exc
-        if response.usage is not None:
-            ledger.prompt_tokens += response.usage.prompt_tokens
-            ledger.completion_tokens += response.usage.completion_tokens
+        ledger.add(response)
         return response
 
     def _redacted(self, error: BackendError) -> BackendError:

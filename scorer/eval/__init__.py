@@ -3,7 +3,8 @@
 :func:`run_eval` scores a labelled set (and a TF-IDF baseline,
 :func:`similarity_scores`); :func:`evaluate` computes the metrics into an
 :class:`EvalReport`; :func:`format_table` and :func:`render_eval_html` show
-them; :func:`estimate_cost` prices a run from :data:`PRICES`.
+them; :func:`price_usage` prices tokens (``genai-prices``, cached input and
+Batch API prices included).
 """
 
 import typing as _typing
@@ -13,13 +14,12 @@ from scorer._lazy import lazy_exports as _lazy_exports
 if _typing.TYPE_CHECKING:
     from scorer.eval._baseline import similarity_scores
     from scorer.eval._metrics import EvalReport, LabelledScore, evaluate
-    from scorer.eval._prices import PRICES, estimate_cost
+    from scorer.eval._prices import estimate_cost, parse_price, price_usage
     from scorer.eval._report import render_eval_html
     from scorer.eval._run import EvalRun, LabelledPaper, run_eval
     from scorer.eval._text import format_table
 
 __all__ = [
-    "PRICES",
     "EvalReport",
     "EvalRun",
     "LabelledPaper",
@@ -27,6 +27,8 @@ __all__ = [
     "estimate_cost",
     "evaluate",
     "format_table",
+    "parse_price",
+    "price_usage",
     "render_eval_html",
     "run_eval",
     "similarity_scores",
@@ -42,8 +44,9 @@ __getattr__, __dir__ = _lazy_exports(
             "evaluate",
         ),
         "scorer.eval._prices": (
-            "PRICES",
             "estimate_cost",
+            "parse_price",
+            "price_usage",
         ),
         "scorer.eval._report": ("render_eval_html",),
         "scorer.eval._run": (
