@@ -7,8 +7,8 @@ import math
 import pytest
 
 from scorer._errors import InputError
-from scorer._settings import EMBEDDED_MODEL
 from scorer._models import Usage
+from scorer._settings import EMBEDDED_MODEL
 from scorer.eval._metrics import EvalReport, LabelledScore, evaluate, parse_label
 from scorer.eval._prices import estimate_cost, parse_price, price_usage
 from scorer.eval._text import format_score, format_table
