@@ -66,7 +66,7 @@ def test_error_tree_has_one_root() -> None:
 PACKAGE_EXPORTS = {
     "scorer.pandas": {"score_frame"},
     "scorer.sources": {"DEFAULT_ARXIV_URL", "arxiv_query", "fetch_arxiv"},
-    "scorer.testing": {"FakeOpenAI", "Reply"},
+    "scorer.testing": {"BatchPlay", "FakeOpenAI", "PromptCache", "Reply"},
     "scorer.service": {"DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY_BYTES", "create_app", "serve"},
     "scorer.backends": {"Backend", "Completion", "OpenAICompatBackend", "backend_for"},
     "scorer.engine": {
