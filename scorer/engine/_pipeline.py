@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
-from scorer._models import ScoredPaper
+from scorer._models import ScoredPaper, Usage
 from scorer._rubric import Rubric
 from scorer.engine._fan_out import async_iter
 from scorer.engine._identity import paper_identity
@@ -45,15 +45,27 @@ class BatchSummary(BaseModel):
     )
     above_threshold: int = 0
     tokens: int = 0
+    usage: Usage = Field(default_factory=Usage, description="What the model calls spent.")
+    cost_usd: float | None = Field(
+        default=None, description="What the usage cost, when the caller priced it."
+    )
     wall_s: float = 0.0
     errors: list[str] = Field(default_factory=list, exclude=True)
 
     def line(self) -> str:
         """The one-line summary ``scorer batch`` prints at the end."""
+        usage = self.usage
+        detail = ""
+        if usage.prompt_tokens or usage.completion_tokens:
+            detail = (
+                f" (input {usage.prompt_tokens}, cached input {usage.cached_prompt_tokens}, "
+                f"output {usage.completion_tokens})"
+            )
+        cost = "" if self.cost_usd is None else f", ${self.cost_usd:.4f}"
         return (
             f"scanned {self.scanned}, unique {self.unique}, scored {self.scored}, "
             f"cached {self.cached}, failed {self.failed}, above threshold "
-            f"{self.above_threshold}, tokens {self.tokens}, {self.wall_s:.2f} s"
+            f"{self.above_threshold}, tokens {self.tokens}{detail}{cost}, {self.wall_s:.2f} s"
         )
 
 
@@ -161,6 +173,8 @@ async def score_stream(
                 if result.ok and result.scores[primary] >= gate:
                     counts.above_threshold += 1
                 counts.tokens += result.usage.total_tokens
+                if result.usage.requests:  # cache hits spent nothing: no new object each
+                    counts.usage = counts.usage + result.usage
                 while notes:
                     yield notes.popleft()
                 yield Scored(tuple(waiting.pop(key)), result)

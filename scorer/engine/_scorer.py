@@ -136,14 +136,14 @@ class Scorer:
             self._methods[spec] = method
         return method
 
-    async def ascore(self, paper: PaperLike, rubric: Rubric) -> ScoredPaper:
-        """Score one paper; raise a ``ScorerError`` if it cannot be scored."""
-        item = to_paper(paper)
-        started = time.perf_counter()
+    def cache_key_for(self, paper: Paper, rubric: Rubric) -> tuple[str, Paper]:
+        """The cache key of scoring ``paper``, and the paper as the model is sent it.
+
+        The paper sent (and named by the key) has the fields the prompt reads,
+        cut to the settings' limits; results keep the paper whole.
+        """
         method = self.method(rubric)
-        # What the model is sent, and what the cache key names: the fields the
-        # prompt reads, cut to the settings' limits (the result keeps them whole).
-        sent = bounded_paper(item, self.settings.paper_limits, method.prompt.paper_fields)
+        sent = bounded_paper(paper, self.settings.paper_limits, method.prompt.paper_fields)
         key = cache_key(
             sent,
             rubric,
@@ -152,6 +152,14 @@ class Scorer:
             sampling=self.settings.sampling,
             method=str(method.spec),
         )
+        return key, sent
+
+    async def ascore(self, paper: PaperLike, rubric: Rubric) -> ScoredPaper:
+        """Score one paper; raise a ``ScorerError`` if it cannot be scored."""
+        item = to_paper(paper)
+        started = time.perf_counter()
+        method = self.method(rubric)
+        key, sent = self.cache_key_for(item, rubric)
         score, cached = await self._single_flight(key, sent, rubric, method)
         passed = score.scores[rubric.primary.name] >= rubric.threshold
         return ScoredPaper(

@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scorer._models import ScoredPaper, Usage
+from scorer.eval._prices import price_usage
 
 __all__ = ["METRICS_CONTENT_TYPE", "MetricsMiddleware", "ServiceMetrics"]
 
@@ -59,6 +60,12 @@ class ServiceMetrics:
         self.tokens = Counter(
             "scorer_tokens", "Tokens spent at the model, by kind.", ["kind"], registry=r
         )
+        self.cost = Counter(
+            "scorer_cost_usd",
+            "USD spent at the model, at genai-prices' prices (cached input priced apart); "
+            "models without a known price add nothing.",
+            registry=r,
+        )
         self.paper_seconds = Histogram(
             "scorer_paper_latency_seconds",
             "Time to answer one paper (cache lookup or model request).",
@@ -67,7 +74,7 @@ class ServiceMetrics:
         )
         for outcome in ("scored", "cached", "failed"):
             self.papers.labels(outcome)  # present (at 0) before the first paper
-        for kind in ("prompt", "completion"):
+        for kind in ("prompt", "cached_prompt", "completion"):
             self.tokens.labels(kind)
 
     def observe(self, result: ScoredPaper) -> None:
@@ -80,19 +87,25 @@ class ServiceMetrics:
         else:
             outcome = "scored"
         self.papers.labels(outcome).inc()
-        usage = result.usage
-        self.model_requests.inc(usage.requests)
-        self.tokens.labels("prompt").inc(usage.prompt_tokens)
-        self.tokens.labels("completion").inc(usage.completion_tokens)
+        self._spent(result.model, result.usage)
         self.paper_seconds.observe(result.latency_s)
 
-    def observe_failure(self, usage: Usage | None) -> None:
+    def observe_failure(self, usage: Usage | None, model: str | None = None) -> None:
         """Count a paper whose request failed (and what it spent on the way)."""
         self.papers.labels("failed").inc()
         if usage is not None:
-            self.model_requests.inc(usage.requests)
-            self.tokens.labels("prompt").inc(usage.prompt_tokens)
-            self.tokens.labels("completion").inc(usage.completion_tokens)
+            self._spent(model, usage)
+
+    def _spent(self, model: str | None, usage: Usage) -> None:
+        if not usage.requests:
+            return
+        self.model_requests.inc(usage.requests)
+        self.tokens.labels("prompt").inc(usage.prompt_tokens)
+        self.tokens.labels("cached_prompt").inc(usage.cached_prompt_tokens)
+        self.tokens.labels("completion").inc(usage.completion_tokens)
+        cost = price_usage(model, usage) if model else None
+        if cost:
+            self.cost.inc(cost)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

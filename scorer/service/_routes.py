@@ -89,10 +89,11 @@ async def get_rubric(
 async def score_one(request: ScoreRequest, state: State) -> Response:
     """Score one paper against a built-in rubric (by name) or an inline rubric object."""
     rubric = state.rubric(request.rubric)
+    scorer = state.running_scorer()
     try:
-        result = await state.running_scorer().ascore(request.paper, rubric)
+        result = await scorer.ascore(request.paper, rubric)
     except BackendError as exc:
-        state.metrics.observe_failure(exc.usage)
+        state.metrics.observe_failure(exc.usage, scorer.model_id)
         raise
     state.metrics.observe(result)
     return Response(result.model_dump_json(), media_type="application/json")

@@ -1,0 +1,543 @@
+"""Backfills through OpenAI's Batch API: submit once, collect later, at the batch price.
+
+papers ──► cache? ──hit──► never submitted
+             │miss (and not in an open batch)
+             ▼
+  the backend's own request body ──► JSONL ──► files.create ──► batches.create ──► state file
+                                                                                     │ later run
+  cache.put ◄── the backend's validation (re-ask online once) ◄── output/error files ◄┘
+
+The request body is the one the online route sends first
+(:meth:`OpenAICompatBackend.chat_request`), and answers are validated by the
+same code (:meth:`OpenAICompatBackend.complete_answered`), so a paper gets
+the same score either way. Results land in the cache; the outputs (CSV,
+JSONL, digests) are then made by the normal pipeline, which finds every
+answer there (:func:`batch_answers_scorer`). A paper whose request failed
+(an error line, an expired or failed batch) fails in this run's outputs with
+the reason, and the next run submits it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import urllib.parse
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, ParamSpec, TypeVar
+
+import openai
+from openai.types import Batch
+from openai.types.chat import ChatCompletion
+from pydantic import BaseModel, ValidationError
+
+from scorer._errors import BackendError, ConfigError, FatalBackendError, redact
+from scorer._models import Paper, Score, Usage
+from scorer._rubric import Rubric
+from scorer.backends._base import Completion, FirstToken, Messages
+from scorer.backends._openai_compat import OpenAICompatBackend
+from scorer.backends._retry import retrying, to_backend_error
+from scorer.engine._batch_api_state import BatchApiState, OpenBatch, open_state
+from scorer.engine._identity import dedupe_papers
+from scorer.engine._scorer import Scorer
+from scorer.eval._prices import price_usage
+from scorer.methods._answer import response_model_for, to_score
+
+__all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_REQUESTS", "BatchApiRun", "batch_answers_scorer"]
+__all__ += ["submit_or_collect"]
+
+MAX_BATCH_REQUESTS = 50_000
+"""OpenAI's limit of requests per batch; more papers are split into several batches."""
+MAX_BATCH_BYTES = 190 * 2**20
+"""Under OpenAI's 200 MB per input file."""
+ENDPOINT: Final = "/v1/chat/completions"
+TERMINAL = frozenset({"completed", "expired", "failed", "cancelled"})
+# Polling a running batch (--wait): batches take minutes to hours, so soon at
+# first, then at most once a minute.
+FIRST_POLL_S = 2.0
+LAST_POLL_S = 60.0
+
+_T = TypeVar("_T")
+_P = ParamSpec("_P")
+Sleep = Callable[[float], Awaitable[None]]
+
+_WHY = {
+    "batch_expired": "the batch expired (24 h) before this request ran",
+    "batch_cancelled": "the batch was cancelled before this request ran",
+}
+
+
+@dataclass
+class BatchApiRun:
+    """What one ``--batch-api`` invocation did, and what is still running."""
+
+    unique: int = 0
+    cached: int = 0  # in the cache before the run: never submitted
+    submitted: list[tuple[str, int]] = field(default_factory=list)  # (batch id, requests)
+    running: list[tuple[str, str, int]] = field(default_factory=list)  # (id, status, requests)
+    collected: int = 0  # answers stored in the cache by this run
+    failed: dict[str, str] = field(default_factory=dict)  # cache key -> why
+    batch_usage: Usage = field(default_factory=Usage)  # at the batch price
+    online_usage: Usage = field(default_factory=Usage)  # re-asks of invalid answers, online
+    cost_usd: float | None = 0.0
+    collected_keys: set[str] = field(default_factory=set)
+    input_keys: set[str] = field(default_factory=set)  # keys of this input's uncached papers
+    reasons: dict[str, str] = field(default_factory=dict)  # prompt digest -> why it failed
+
+    @property
+    def done(self) -> bool:
+        """Every paper of the input is answered (or failed): the outputs can be written."""
+        return not self.running
+
+    @property
+    def usage(self) -> Usage:
+        return self.batch_usage + self.online_usage
+
+    def line(self) -> str:
+        """The Batch API part of the summary: tokens and what they cost."""
+        u = self.usage
+        cost = "unknown price" if self.cost_usd is None else f"${self.cost_usd:.4f}"
+        return (
+            f"Batch API: collected {self.collected}, failed {len(self.failed)}, tokens input "
+            f"{u.prompt_tokens} (cached {u.cached_prompt_tokens}), output "
+            f"{u.completion_tokens}; {cost} at the batch price"
+            + (
+                f" ({self.online_usage.requests} re-asks online)"
+                if self.online_usage.requests
+                else ""
+            )
+        )
+
+
+async def submit_or_collect(
+    papers: Sequence[Paper],
+    rubric: Rubric,
+    scorer: Scorer,
+    *,
+    wait: bool = False,
+    sleep: Sleep = asyncio.sleep,
+    max_requests: int = MAX_BATCH_REQUESTS,
+    on_event: Callable[[str], None] | None = None,
+) -> BatchApiRun:
+    """Collect the finished batches of earlier runs, submit the papers not yet asked.
+
+    Papers in the cache are never submitted, nor are papers an open batch
+    already carries (whatever input they came from). With ``wait`` it polls
+    (capped backoff on ``sleep``) until this input's batches have ended.
+    ``on_event`` hears one line per step (submitted, still running,
+    collected). Raises :class:`ConfigError` for a backend or method the
+    Batch API cannot serve, :class:`FatalBackendError` when the endpoint
+    refuses the files or batches calls.
+    """
+    job = _Job(scorer, rubric, sleep=sleep, on_event=on_event or (lambda _: None))
+    requests = job.requests_for(papers)
+    async with job:
+        with open_state(scorer.settings.cache_dir, job.scope()) as state:
+            await job.collect_finished(state, requests)
+            pending = state.pending_keys()
+            fresh = {
+                k: body
+                for k, body in requests.items()
+                if k not in pending and k not in job.run.failed and k not in job.run.collected_keys
+            }
+            await job.submit(state, fresh, max_requests)
+            delay = FIRST_POLL_S
+            while wait and job.blocking(state):
+                await sleep(delay)
+                delay = min(2 * delay, LAST_POLL_S)
+                await job.collect_finished(state, requests)
+            job.run.running = [
+                (b.id, job.status.get(b.id, "in_progress"), len(b.keys))
+                for b in job.blocking(state)
+            ]
+    job.run.cost_usd = _cost(scorer.model_id, job.run)
+    return job.run
+
+
+def batch_answers_scorer(scorer: Scorer, run: BatchApiRun) -> Scorer:
+    """A :class:`Scorer` that answers from the cache only: the outputs of a Batch API run.
+
+    A paper it finds no answer for fails with the reason its batch gave
+    (never an online request: a backfill must not quietly pay full price).
+    """
+    backend = _AnswersOnly(scorer.model_id, run)
+    return Scorer(scorer.settings, backend=backend, cache=scorer.cache)
+
+
+class _Job:
+    """One invocation's work: the requests, the client, and the run's report."""
+
+    def __init__(
+        self, scorer: Scorer, rubric: Rubric, *, sleep: Sleep, on_event: Callable[[str], None]
+    ) -> None:
+        settings = scorer.settings
+        # Checked before .backend, which would start the embedded model.
+        backend = None if settings.uses_embedded else scorer.backend
+        if not isinstance(backend, OpenAICompatBackend):
+            raise ConfigError(
+                "--batch-api needs an OpenAI-compatible endpoint with the Batch API "
+                "(OPENAI_BASE_URL/OPENAI_API_KEY), not the embedded model"
+            )
+        spec = scorer.method(rubric).spec
+        if not spec.is_default:
+            raise ConfigError(
+                f"--batch-api scores with the generate method (one request per paper), "
+                f"not {spec}; use --method generate"
+            )
+        if scorer.cache is None:
+            raise ConfigError("--batch-api keeps its answers in the cache: drop --no-cache")
+        self.scorer = scorer
+        self.rubric = rubric
+        self.backend = backend
+        self.cache = scorer.cache
+        self.run = BatchApiRun()
+        self.status: dict[str, str] = {}
+        self._sleep = sleep
+        self._event = on_event
+        self._key = settings.api_key.get_secret_value() if settings.api_key else "not-needed"
+        self._answer_model = backend.chat_request([], response_model_for(rubric))[0]
+        self._digests: dict[str, str] = {}  # cache key -> prompt digest, for this input
+        self._client: openai.AsyncOpenAI | None = None
+
+    async def __aenter__(self) -> _Job:
+        settings = self.scorer.settings
+        self._client = openai.AsyncOpenAI(
+            api_key=self._key,
+            base_url=settings.base_url,
+            # Uploads and downloads of up to 200 MB take longer than one answer.
+            timeout=max(settings.timeout, 300.0),
+            max_retries=0,  # tenacity owns retries, as for chat requests
+        )
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+    def scope(self) -> dict[str, str]:
+        """What names this run's batches: the same answers come from the same scope."""
+        settings = self.scorer.settings
+        method = self.scorer.method(self.rubric)
+        return {
+            "endpoint": _endpoint(settings.base_url),
+            "model": self.scorer.model_id,
+            "rubric": self.rubric.name,
+            "rubric_fingerprint": self.rubric.fingerprint,
+            "prompt": method.prompt.content_hash,
+            "sampling": json.dumps(settings.sampling.as_request(), sort_keys=True),
+        }
+
+    def requests_for(self, papers: Sequence[Paper]) -> dict[str, dict[str, Any]]:
+        """Request bodies by cache key, for the papers not in the cache (each once)."""
+        dimensions = {d.name for d in self.rubric.dimensions}
+        model = response_model_for(self.rubric)
+        method = self.scorer.method(self.rubric)
+        requests: dict[str, dict[str, Any]] = {}
+        for paper in dedupe_papers(papers):
+            self.run.unique += 1
+            key, sent = self.scorer.cache_key_for(paper, self.rubric)
+            if key in requests:
+                continue
+            hit = self.cache.get(key)
+            if isinstance(hit, Score) and set(hit.scores) == dimensions:
+                self.run.cached += 1
+                continue
+            messages = method.prompt.messages(self.rubric, sent)
+            requests[key] = self.backend.chat_request(messages, model)[1]
+            self.run.input_keys.add(key)
+            self._digests[key] = prompt_digest(messages)
+        if self.run.cached:
+            self._event(f"{self.run.cached} paper(s) already in the cache are not submitted")
+        return requests
+
+    def blocking(self, state: BatchApiState) -> list[OpenBatch]:
+        """The open batches that carry papers of this input."""
+        return [b for b in state.batches if not self.run.input_keys.isdisjoint(b.keys)]
+
+    async def submit(
+        self, state: BatchApiState, requests: Mapping[str, dict[str, Any]], max_requests: int
+    ) -> None:
+        for keys, data in _chunks(requests, max_requests):
+            name = f"scorer-{self.rubric.name}.jsonl"
+            file = await self._call(
+                "uploading the batch input",
+                self._api.files.create,
+                file=(name, data),
+                purpose="batch",
+            )
+            batch = await self._call(
+                "creating the batch",
+                self._api.batches.create,
+                input_file_id=file.id,
+                endpoint=ENDPOINT,
+                completion_window="24h",
+                metadata={"scorer_rubric": self.rubric.name[:500]},
+            )
+            # Saved at once: a second run must find it, whatever happens next.
+            state.add(OpenBatch(id=batch.id, input_file_id=file.id, keys=keys))
+            self.status[batch.id] = batch.status
+            self.run.submitted.append((batch.id, len(keys)))
+            self._event(f"submitted batch {batch.id} with {len(keys)} request(s)")
+
+    async def collect_finished(
+        self, state: BatchApiState, requests: Mapping[str, dict[str, Any]]
+    ) -> None:
+        """Look at each open batch once; collect those that have ended."""
+        for open_batch in list(state.batches):
+            batch = await self._call(
+                f"checking batch {open_batch.id}", self._api.batches.retrieve, open_batch.id
+            )
+            self.status[batch.id] = batch.status
+            if batch.status not in TERMINAL:
+                counts = batch.request_counts
+                done = f" ({counts.completed}/{counts.total} done)" if counts else ""
+                self._event(f"batch {batch.id} is {batch.status}{done}")
+                continue
+            await self._collect(batch, open_batch, requests)
+            state.remove(batch.id)
+
+    async def _collect(
+        self, batch: Batch, open_batch: OpenBatch, requests: Mapping[str, dict[str, Any]]
+    ) -> None:
+        unanswered = set(open_batch.keys)
+        bodies = _LazyBodies(self, open_batch.input_file_id, requests)
+        collected_before, failed_before = self.run.collected, len(self.run.failed)
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if not file_id:
+                continue
+            for line in await self._lines(file_id):
+                key = line.get("custom_id")
+                if not isinstance(key, str) or key not in unanswered:
+                    continue
+                unanswered.discard(key)
+                await self._take(key, line, bodies)
+        why = _batch_failure(batch)
+        for key in unanswered:
+            self._fail(key, why)
+        self._event(
+            f"collected batch {batch.id} ({batch.status}): "
+            f"{self.run.collected - collected_before} answer(s), "
+            f"{len(self.run.failed) - failed_before} failed"
+        )
+
+    async def _take(self, key: str, line: dict[str, Any], bodies: _LazyBodies) -> None:
+        """Validate one output line and store its answer, or note why the paper failed."""
+        response = line.get("response")
+        if not isinstance(response, dict):
+            error = line.get("error") or {}
+            code = str(error.get("code") or "")
+            why = _WHY.get(code) or f"the batch could not run it: {code}: {error.get('message')}"
+            self._fail(key, why)
+            return
+        status = response.get("status_code")
+        body = response.get("body")
+        if status != 200:
+            detail = (body or {}).get("error", {}) if isinstance(body, dict) else {}
+            message = detail.get("message") if isinstance(detail, dict) else None
+            self._fail(key, f"the Batch API answered HTTP {status}: {message}")
+            return
+        try:
+            answered = ChatCompletion.model_validate(body)
+        except ValidationError:
+            self._fail(key, "the batch's answer is not a chat completion")
+            return
+        request = await bodies.get(key)
+        if request is None:
+            self._fail(key, "the batch's input file is gone: cannot check the answer")
+            return
+        first = _usage_of(answered)
+        self.run.batch_usage = self.run.batch_usage + first
+        try:
+            completion = await self.backend.complete_answered(self._answer_model, request, answered)
+        except FatalBackendError:
+            raise
+        except BackendError as exc:
+            self.run.online_usage = self.run.online_usage + _minus(exc.usage or first, first)
+            self._fail(key, str(exc))
+            return
+        self.run.online_usage = self.run.online_usage + _minus(completion.usage, first)
+        score = to_score(
+            completion.answer, self.rubric, model_id=self.scorer.model_id, usage=completion.usage
+        )
+        self.cache.put(key, score)
+        self.run.collected += 1
+        self.run.collected_keys.add(key)
+
+    def _fail(self, key: str, why: str) -> None:
+        why = redact(why, self._key)
+        self.run.failed[key] = why
+        digest = self._digests.get(key)
+        if digest is not None:  # a paper of this input: its output row says why
+            self.run.reasons[digest] = f"{why}; the next run submits it again"
+
+    async def _lines(self, file_id: str) -> list[dict[str, Any]]:
+        content = await self._call(f"downloading file {file_id}", self._api.files.content, file_id)
+        lines = []
+        for text in content.text.splitlines():
+            try:
+                line = json.loads(text)
+            except ValueError:
+                continue  # one bad line loses its paper (it stays unanswered), not the batch
+            if isinstance(line, dict):
+                lines.append(line)
+        return lines
+
+    @property
+    def _api(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            raise RuntimeError("use the job as an async context manager")
+        return self._client
+
+    async def _call(
+        self,
+        doing: str,
+        call: Callable[_P, Awaitable[_T]],
+        *args: _P.args,
+        **kwargs: _P.kwargs,
+    ) -> _T:
+        """One files/batches call, with the chat requests' transport retries."""
+        attempts = 0
+        try:
+            async for attempt in retrying(self.scorer.settings.retry, self._sleep):
+                with attempt:
+                    attempts += 1
+                    result = await call(*args, **kwargs)
+        except Exception as exc:
+            error = to_backend_error(exc, attempts=attempts)
+            error.args = (redact(f"Batch API, {doing}: {error}", self._key),)
+            error.body = None  # the message says it; a body could echo the request
+            raise error from exc
+        return result
+
+
+class _LazyBodies:
+    """Request bodies by key: this input's, else read from the batch's input file once."""
+
+    def __init__(self, job: _Job, input_file_id: str, known: Mapping[str, dict[str, Any]]):
+        self.known = known
+        self._job = job
+        self._file_id = input_file_id
+        self._loaded: dict[str, dict[str, Any]] | None = None
+
+    async def get(self, key: str) -> dict[str, Any] | None:
+        if key in self.known:
+            return self.known[key]
+        if self._loaded is None:
+            try:
+                lines = await self._job._lines(self._file_id)
+            except BackendError:
+                lines = []
+            self._loaded = {
+                line["custom_id"]: line["body"]
+                for line in lines
+                if isinstance(line.get("custom_id"), str) and isinstance(line.get("body"), dict)
+            }
+        return self._loaded.get(key)
+
+
+class _AnswersOnly:
+    """A backend that never asks: each paper it is asked about failed in the batch."""
+
+    def __init__(self, model_id: str, run: BatchApiRun) -> None:
+        self._model_id = model_id
+        self._run = run
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    async def complete(
+        self,
+        messages: Messages,
+        response_model: type[BaseModel],
+        *,
+        sampling: Mapping[str, Any] | None = None,
+    ) -> Completion:
+        why = self._run.reasons.get(prompt_digest(messages))
+        raise BackendError(why or "no Batch API answer for this paper; run again to submit it")
+
+    async def first_token(self, messages: Messages, *, top: int = 20) -> FirstToken:
+        raise BackendError("the Batch API route scores with the generate method only")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _chunks(
+    requests: Mapping[str, dict[str, Any]], max_requests: int
+) -> list[tuple[list[str], bytes]]:
+    """The JSONL input files: at most ``max_requests`` lines and MAX_BATCH_BYTES each."""
+    out: list[tuple[list[str], bytes]] = []
+    keys: list[str] = []
+    lines: list[bytes] = []
+    size = 0
+    for key, body in requests.items():
+        line = {"custom_id": key, "method": "POST", "url": ENDPOINT, "body": body}
+        data = json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        if keys and (len(keys) >= max_requests or size + len(data) > MAX_BATCH_BYTES):
+            out.append((keys, b"".join(lines)))
+            keys, lines, size = [], [], 0
+        keys.append(key)
+        lines.append(data)
+        size += len(data)
+    if keys:
+        out.append((keys, b"".join(lines)))
+    return out
+
+
+def _batch_failure(batch: Batch) -> str:
+    """Why a paper the batch has no line for failed."""
+    if batch.status == "failed" and batch.errors and batch.errors.data:
+        reasons = "; ".join(
+            f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else "")
+            for e in batch.errors.data[:3]
+        )
+        return f"the batch failed: {reasons}"
+    return _WHY.get(f"batch_{batch.status}") or (
+        f"the batch ended {batch.status} without an answer for this paper"
+    )
+
+
+def _usage_of(response: ChatCompletion) -> Usage:
+    usage = response.usage
+    if usage is None:
+        return Usage(requests=1)
+    details = usage.prompt_tokens_details
+    return Usage(
+        prompt_tokens=usage.prompt_tokens,
+        completion_tokens=usage.completion_tokens,
+        requests=1,
+        cached_prompt_tokens=(details.cached_tokens or 0) if details else 0,
+    )
+
+
+def _minus(total: Usage, part: Usage) -> Usage:
+    return Usage(
+        prompt_tokens=max(0, total.prompt_tokens - part.prompt_tokens),
+        completion_tokens=max(0, total.completion_tokens - part.completion_tokens),
+        requests=max(0, total.requests - part.requests),
+        cached_prompt_tokens=max(0, total.cached_prompt_tokens - part.cached_prompt_tokens),
+    )
+
+
+def _cost(model: str, run: BatchApiRun) -> float | None:
+    batch = price_usage(model, run.batch_usage, batch=True)
+    online = price_usage(model, run.online_usage)
+    return None if batch is None or online is None else batch + online
+
+
+def prompt_digest(messages: Sequence[Mapping[str, Any]]) -> str:
+    """A short digest of chat messages: how a failed paper's row finds its reason."""
+    text = json.dumps(list(messages), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _endpoint(base_url: str | None) -> str:
+    """The endpoint without credentials or query (a state file must hold no secret)."""
+    if not base_url:
+        return "https://api.openai.com/v1"
+    parts = urllib.parse.urlsplit(base_url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return urllib.parse.urlunsplit((parts.scheme, host + port, parts.path.rstrip("/"), "", ""))
