@@ -45,10 +45,9 @@ class BatchSummary(BaseModel):
     )
     above_threshold: int = 0
     tokens: int = 0
-    usage: Usage = Field(default_factory=Usage, description="What the model calls spent.")
-    cost_usd: float | None = Field(
-        default=None, description="What the usage cost, when the caller priced it."
-    )
+    # For the summary line; left out of dumps, so the service's batch totals keep their shape.
+    usage: Usage = Field(default_factory=Usage, exclude=True)
+    cost_usd: float | None = Field(default=None, exclude=True)  # set by a caller that prices it
     wall_s: float = 0.0
     errors: list[str] = Field(default_factory=list, exclude=True)
 
