@@ -1,7 +1,7 @@
 """The fake server's files and Batch API: ``/v1/files`` and ``/v1/batches``.
 
-A batch is answered when it is created, line by line, by the fake's normal
-answering logic (scripted replies, rules, the schema-filled default), so a
+A batch is answered when a retrieval first finds it ended, line by line, by
+the fake's normal answering logic (scripted replies, rules, the schema-filled default), so a
 batch and online requests get the same answers for the same prompts. How the
 batch *ends* is played from :class:`BatchPlay` (completed, expired with part
 of the output, failed, still in progress for some polls); a line whose
@@ -58,7 +58,8 @@ class _Batch:
     obj: dict[str, Any]
     play: BatchPlay
     polls_left: int
-    final: dict[str, Any] = field(default_factory=dict)  # fields set when the batch ends
+    content: bytes = b""  # the input file
+    final: dict[str, Any] | None = None  # fields set when the batch ends; None: not run yet
 
 
 class FakeBatches:
@@ -160,8 +161,9 @@ class FakeBatches:
             "metadata": body.get("metadata"),
             "request_counts": {"total": 0, "completed": 0, "failed": 0},
         }
-        batch = _Batch(obj=obj, play=play, polls_left=play.in_progress_polls)
-        batch.final = self._run(batch, self.files[input_id][1])
+        batch = _Batch(
+            obj=obj, play=play, polls_left=play.in_progress_polls, content=self.files[input_id][1]
+        )
         with self._lock:
             self.batches[batch_id] = batch
             self.created.append(batch_id)
@@ -179,7 +181,7 @@ class FakeBatches:
         batch = self.batches.get(request.path_params["batch_id"])
         if batch is None:
             return _error(404, f"No such Batch object: {request.path_params['batch_id']}")
-        if batch.polls_left > 0:  # still running: nothing ran, everything is cancelled
+        if batch.final is None:  # still running: nothing ran, everything is cancelled
             lines = self.input_lines(batch.obj["id"])
             batch.final = self._finish(batch, [], [_not_run(x, "batch_cancelled") for x in lines])
             batch.final["status"] = "cancelled"
@@ -189,10 +191,12 @@ class FakeBatches:
     # -- running a batch -------------------------------------------------------------------------
 
     def _current(self, batch: _Batch, *, poll: bool) -> dict[str, Any]:
-        if batch.polls_left > 0:
+        if batch.final is None and (batch.polls_left > 0 or not poll):
             if poll:
                 batch.polls_left -= 1
             return batch.obj
+        if batch.final is None:
+            batch.final = self._run(batch, batch.content)
         batch.obj.update(batch.final)
         return batch.obj
 
