@@ -46,7 +46,7 @@ def synthetic_papers(n: int) -> list[Paper]:
             id=f"bench-{i}",
             title=f"{words[i % len(words)].title()} {i}: serving large language models faster",
             abstract=(
-                f"We present method {i}, which combines {words[i % 7]} with {words[(i + 3) % 9]} "
+                f"We present method {i}, which combines {words[i % 7]} with {words[(i + 3) % 8]} "
                 "to cut the latency of LLM inference on commodity GPUs, and evaluate it on "
                 f"{10 + i % 90} workloads against three strong baselines."
             ),

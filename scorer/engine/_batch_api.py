@@ -20,39 +20,41 @@ the reason, and the next run submits it again.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
-import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Final, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import openai
 from openai.types import Batch
 from openai.types.chat import ChatCompletion
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from scorer._errors import BackendError, ConfigError, FatalBackendError, redact
-from scorer._models import Paper, Score, Usage
+from scorer._models import Paper, Score
 from scorer._rubric import Rubric
-from scorer.backends._base import Completion, FirstToken, Messages
 from scorer.backends._openai_compat import OpenAICompatBackend
 from scorer.backends._retry import retrying, to_backend_error
+from scorer.engine._batch_api_lines import (
+    ENDPOINT,
+    MAX_BATCH_REQUESTS,
+    TERMINAL,
+    batch_failure,
+    endpoint_name,
+    json_lines,
+    not_run_reason,
+    prompt_digest,
+    request_files,
+    usage_minus,
+    usage_of,
+)
+from scorer.engine._batch_api_outcome import BatchApiRun, batch_answers_scorer, run_cost
 from scorer.engine._batch_api_state import BatchApiState, OpenBatch, open_state
 from scorer.engine._identity import dedupe_papers
 from scorer.engine._scorer import Scorer
-from scorer.eval._prices import price_usage
 from scorer.methods._answer import response_model_for, to_score
 
-__all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_REQUESTS", "BatchApiRun", "batch_answers_scorer"]
-__all__ += ["submit_or_collect"]
+__all__ = ["BatchApiRun", "batch_answers_scorer", "submit_or_collect"]
 
-MAX_BATCH_REQUESTS = 50_000
-"""OpenAI's limit of requests per batch; more papers are split into several batches."""
-MAX_BATCH_BYTES = 190 * 2**20
-"""Under OpenAI's 200 MB per input file."""
-ENDPOINT: Final = "/v1/chat/completions"
-TERMINAL = frozenset({"completed", "expired", "failed", "cancelled"})
 # Polling a running batch (--wait): batches take minutes to hours, so soon at
 # first, then at most once a minute.
 FIRST_POLL_S = 2.0
@@ -61,53 +63,6 @@ LAST_POLL_S = 60.0
 _T = TypeVar("_T")
 _P = ParamSpec("_P")
 Sleep = Callable[[float], Awaitable[None]]
-
-_WHY = {
-    "batch_expired": "the batch expired (24 h) before this request ran",
-    "batch_cancelled": "the batch was cancelled before this request ran",
-}
-
-
-@dataclass
-class BatchApiRun:
-    """What one ``--batch-api`` invocation did, and what is still running."""
-
-    unique: int = 0
-    cached: int = 0  # in the cache before the run: never submitted
-    submitted: list[tuple[str, int]] = field(default_factory=list)  # (batch id, requests)
-    running: list[tuple[str, str, int]] = field(default_factory=list)  # (id, status, requests)
-    collected: int = 0  # answers stored in the cache by this run
-    failed: dict[str, str] = field(default_factory=dict)  # cache key -> why
-    batch_usage: Usage = field(default_factory=Usage)  # at the batch price
-    online_usage: Usage = field(default_factory=Usage)  # re-asks of invalid answers, online
-    cost_usd: float | None = 0.0
-    collected_keys: set[str] = field(default_factory=set)
-    input_keys: set[str] = field(default_factory=set)  # keys of this input's uncached papers
-    reasons: dict[str, str] = field(default_factory=dict)  # prompt digest -> why it failed
-
-    @property
-    def done(self) -> bool:
-        """Every paper of the input is answered (or failed): the outputs can be written."""
-        return not self.running
-
-    @property
-    def usage(self) -> Usage:
-        return self.batch_usage + self.online_usage
-
-    def line(self) -> str:
-        """The Batch API part of the summary: tokens and what they cost."""
-        u = self.usage
-        cost = "unknown price" if self.cost_usd is None else f"${self.cost_usd:.4f}"
-        return (
-            f"Batch API: collected {self.collected}, failed {len(self.failed)}, tokens input "
-            f"{u.prompt_tokens} (cached {u.cached_prompt_tokens}), output "
-            f"{u.completion_tokens}; {cost} at the batch price"
-            + (
-                f" ({self.online_usage.requests} re-asks online)"
-                if self.online_usage.requests
-                else ""
-            )
-        )
 
 
 async def submit_or_collect(
@@ -151,18 +106,8 @@ async def submit_or_collect(
                 (b.id, job.status.get(b.id, "in_progress"), len(b.keys))
                 for b in job.blocking(state)
             ]
-    job.run.cost_usd = _cost(scorer.model_id, job.run)
+    job.run.cost_usd = run_cost(scorer.model_id, job.run)
     return job.run
-
-
-def batch_answers_scorer(scorer: Scorer, run: BatchApiRun) -> Scorer:
-    """A :class:`Scorer` that answers from the cache only: the outputs of a Batch API run.
-
-    A paper it finds no answer for fails with the reason its batch gave
-    (never an online request: a backfill must not quietly pay full price).
-    """
-    backend = _AnswersOnly(scorer.model_id, run)
-    return Scorer(scorer.settings, backend=backend, cache=scorer.cache)
 
 
 class _Job:
@@ -220,7 +165,7 @@ class _Job:
         settings = self.scorer.settings
         method = self.scorer.method(self.rubric)
         return {
-            "endpoint": _endpoint(settings.base_url),
+            "endpoint": endpoint_name(settings.base_url),
             "model": self.scorer.model_id,
             "rubric": self.rubric.name,
             "rubric_fingerprint": self.rubric.fingerprint,
@@ -267,7 +212,7 @@ class _Job:
     async def submit(
         self, state: BatchApiState, requests: Mapping[str, dict[str, Any]], max_requests: int
     ) -> None:
-        for keys, data in _chunks(requests, max_requests):
+        for keys, data in request_files(requests, max_requests):
             name = f"scorer-{self.rubric.name}.jsonl"
             file = await self._call(
                 "uploading the batch input",
@@ -321,7 +266,7 @@ class _Job:
                     continue
                 unanswered.discard(key)
                 await self._take(key, line, bodies)
-        why = _batch_failure(batch)
+        why = batch_failure(batch)
         for key in unanswered:
             self._fail(key, why)
         self._event(
@@ -336,7 +281,7 @@ class _Job:
         if not isinstance(response, dict):
             error = line.get("error") or {}
             code = str(error.get("code") or "")
-            why = _WHY.get(code) or f"the batch could not run it: {code}: {error.get('message')}"
+            why = not_run_reason(code, error.get("message"))
             self._fail(key, why)
             return
         status = response.get("status_code")
@@ -355,17 +300,17 @@ class _Job:
         if request is None:
             self._fail(key, "the batch's input file is gone: cannot check the answer")
             return
-        first = _usage_of(answered)
+        first = usage_of(answered)
         self.run.batch_usage = self.run.batch_usage + first
         try:
             completion = await self.backend.complete_answered(self._answer_model, request, answered)
         except FatalBackendError:
             raise
         except BackendError as exc:
-            self.run.online_usage = self.run.online_usage + _minus(exc.usage or first, first)
+            self.run.online_usage = self.run.online_usage + usage_minus(exc.usage or first, first)
             self._fail(key, str(exc))
             return
-        self.run.online_usage = self.run.online_usage + _minus(completion.usage, first)
+        self.run.online_usage = self.run.online_usage + usage_minus(completion.usage, first)
         score = to_score(
             completion.answer, self.rubric, model_id=self.scorer.model_id, usage=completion.usage
         )
@@ -382,15 +327,7 @@ class _Job:
 
     async def _lines(self, file_id: str) -> list[dict[str, Any]]:
         content = await self._call(f"downloading file {file_id}", self._api.files.content, file_id)
-        lines = []
-        for text in content.text.splitlines():
-            try:
-                line = json.loads(text)
-            except ValueError:
-                continue  # one bad line loses its paper (it stays unanswered), not the batch
-            if isinstance(line, dict):
-                lines.append(line)
-        return lines
+        return json_lines(content.text)
 
     @property
     def _api(self) -> openai.AsyncOpenAI:
@@ -443,112 +380,3 @@ class _LazyBodies:
                 if isinstance(line.get("custom_id"), str) and isinstance(line.get("body"), dict)
             }
         return self._loaded.get(key)
-
-
-class _AnswersOnly:
-    """A backend that never asks: each paper it is asked about failed in the batch."""
-
-    def __init__(self, model_id: str, run: BatchApiRun) -> None:
-        self._model_id = model_id
-        self._run = run
-
-    @property
-    def model_id(self) -> str:
-        return self._model_id
-
-    async def complete(
-        self,
-        messages: Messages,
-        response_model: type[BaseModel],
-        *,
-        sampling: Mapping[str, Any] | None = None,
-    ) -> Completion:
-        why = self._run.reasons.get(prompt_digest(messages))
-        raise BackendError(why or "no Batch API answer for this paper; run again to submit it")
-
-    async def first_token(self, messages: Messages, *, top: int = 20) -> FirstToken:
-        raise BackendError("the Batch API route scores with the generate method only")
-
-    async def aclose(self) -> None:
-        return None
-
-
-def _chunks(
-    requests: Mapping[str, dict[str, Any]], max_requests: int
-) -> list[tuple[list[str], bytes]]:
-    """The JSONL input files: at most ``max_requests`` lines and MAX_BATCH_BYTES each."""
-    out: list[tuple[list[str], bytes]] = []
-    keys: list[str] = []
-    lines: list[bytes] = []
-    size = 0
-    for key, body in requests.items():
-        line = {"custom_id": key, "method": "POST", "url": ENDPOINT, "body": body}
-        data = json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-        if keys and (len(keys) >= max_requests or size + len(data) > MAX_BATCH_BYTES):
-            out.append((keys, b"".join(lines)))
-            keys, lines, size = [], [], 0
-        keys.append(key)
-        lines.append(data)
-        size += len(data)
-    if keys:
-        out.append((keys, b"".join(lines)))
-    return out
-
-
-def _batch_failure(batch: Batch) -> str:
-    """Why a paper the batch has no line for failed."""
-    if batch.status == "failed" and batch.errors and batch.errors.data:
-        reasons = "; ".join(
-            f"{e.code}: {e.message}" + (f" (line {e.line})" if e.line else "")
-            for e in batch.errors.data[:3]
-        )
-        return f"the batch failed: {reasons}"
-    return _WHY.get(f"batch_{batch.status}") or (
-        f"the batch ended {batch.status} without an answer for this paper"
-    )
-
-
-def _usage_of(response: ChatCompletion) -> Usage:
-    usage = response.usage
-    if usage is None:
-        return Usage(requests=1)
-    details = usage.prompt_tokens_details
-    return Usage(
-        prompt_tokens=usage.prompt_tokens,
-        completion_tokens=usage.completion_tokens,
-        requests=1,
-        cached_prompt_tokens=(details.cached_tokens or 0) if details else 0,
-    )
-
-
-def _minus(total: Usage, part: Usage) -> Usage:
-    return Usage(
-        prompt_tokens=max(0, total.prompt_tokens - part.prompt_tokens),
-        completion_tokens=max(0, total.completion_tokens - part.completion_tokens),
-        requests=max(0, total.requests - part.requests),
-        cached_prompt_tokens=max(0, total.cached_prompt_tokens - part.cached_prompt_tokens),
-    )
-
-
-def _cost(model: str, run: BatchApiRun) -> float | None:
-    batch = price_usage(model, run.batch_usage, batch=True)
-    online = price_usage(model, run.online_usage)
-    return None if batch is None or online is None else batch + online
-
-
-def prompt_digest(messages: Sequence[Mapping[str, Any]]) -> str:
-    """A short digest of chat messages: how a failed paper's row finds its reason."""
-    digest = hashlib.sha256()
-    for message in messages:
-        digest.update(f"{message.get('role')}\0{message.get('content')}\1".encode())
-    return digest.hexdigest()
-
-
-def _endpoint(base_url: str | None) -> str:
-    """The endpoint without credentials or query (a state file must hold no secret)."""
-    if not base_url:
-        return "https://api.openai.com/v1"
-    parts = urllib.parse.urlsplit(base_url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return urllib.parse.urlunsplit((parts.scheme, host + port, parts.path.rstrip("/"), "", ""))
