@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import urllib.parse
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Final
 
 from openai.types import Batch
@@ -65,24 +65,21 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 
 def request_files(
     requests: Mapping[str, dict[str, Any]], max_requests: int
-) -> list[tuple[list[str], bytes]]:
-    """The JSONL input files: at most ``max_requests`` lines and MAX_BATCH_BYTES each."""
-    out: list[tuple[list[str], bytes]] = []
+) -> Iterator[tuple[list[str], bytes]]:
+    """The JSONL input files, one at a time (each up to 200 MB: only one is held at once),
+    with at most ``max_requests`` lines and MAX_BATCH_BYTES each, and the keys they carry."""
     keys: list[str] = []
-    lines: list[bytes] = []
-    size = 0
+    data = bytearray()
     for key, body in requests.items():
         line = {"custom_id": key, "method": "POST", "url": ENDPOINT, "body": body}
-        data = json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
-        if keys and (len(keys) >= max_requests or size + len(data) > MAX_BATCH_BYTES):
-            out.append((keys, b"".join(lines)))
-            keys, lines, size = [], [], 0
+        encoded = json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        if keys and (len(keys) >= max_requests or len(data) + len(encoded) > MAX_BATCH_BYTES):
+            yield keys, bytes(data)
+            keys, data = [], bytearray()
         keys.append(key)
-        lines.append(data)
-        size += len(data)
+        data += encoded
     if keys:
-        out.append((keys, b"".join(lines)))
-    return out
+        yield keys, bytes(data)
 
 
 def batch_failure(batch: Batch) -> str:
