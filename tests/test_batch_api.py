@@ -333,3 +333,23 @@ def collect(
             )
 
     return asyncio.run(go())
+
+
+def test_an_unreachable_endpoint_stops_the_run_with_one_line_and_no_secret(
+    isolated_env: Path, tmp_path: Path
+) -> None:
+    source = write_papers(tmp_path / "papers.jsonl", 2)
+    env = {
+        "OPENAI_BASE_URL": "http://user:hunter2pass@127.0.0.1:9/v1",  # nothing listens on 9
+        "OPENAI_API_KEY": KEY,
+        "SCORER_CACHE_DIR": str(isolated_env),
+        "SCORER_MAX_ATTEMPTS": "1",
+    }
+    done = run_scorer(["batch", str(source), "-r", RUBRIC, "--batch-api"], env=env)
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Batch API, uploading the batch input" in done.stderr
+    assert "cannot connect" in done.stderr
+    for secret in (KEY, "hunter2pass"):
+        assert secret not in done.stderr
+    assert not list((isolated_env / "batch-api").glob("*.json"))  # nothing was submitted
