@@ -172,13 +172,19 @@ class Paper(BaseModel):
 
 
 class Usage(BaseModel):
-    """Tokens spent and model requests made (re-asks and retries included)."""
+    """Tokens spent and model requests made (re-asks and retries included).
+
+    ``cached_prompt_tokens`` is the part of ``prompt_tokens`` the provider
+    served from its prompt cache (OpenAI's
+    ``usage.prompt_tokens_details.cached_tokens``), billed at a lower price.
+    """
 
     model_config = ConfigDict(frozen=True)
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
     requests: int = 0
+    cached_prompt_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -189,6 +195,7 @@ class Usage(BaseModel):
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             requests=self.requests + other.requests,
+            cached_prompt_tokens=self.cached_prompt_tokens + other.cached_prompt_tokens,
         )
 
 

@@ -91,6 +91,7 @@ def fake(fake_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
     fake_server.latency = 0.0
     yield fake_server
     fake_server.reset()
+    fake_server.prompt_cache = None
 
 
 class SleepRecorder:

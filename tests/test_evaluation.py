@@ -7,9 +7,10 @@ import math
 import pytest
 
 from scorer._errors import InputError
+from scorer._models import Usage
 from scorer._settings import EMBEDDED_MODEL
 from scorer.eval._metrics import EvalReport, LabelledScore, evaluate, parse_label
-from scorer.eval._prices import PRICES, estimate_cost, parse_price
+from scorer.eval._prices import estimate_cost, parse_price, price_usage
 from scorer.eval._text import format_score, format_table
 
 
@@ -225,18 +226,22 @@ def test_positive_values_decide_and_everything_else_is_negative() -> None:
 # Cost.
 
 
-def test_cost_from_the_price_table() -> None:
+def test_cost_from_the_price_library() -> None:
     assert estimate_cost("gpt-4o-mini", 1_000_000, 1_000_000) == pytest.approx(0.75)
     assert estimate_cost("gpt-4o", 2_000, 500) == pytest.approx(0.005 + 0.005)
     assert estimate_cost("GPT-4.1-nano", 1_000_000, 0) == pytest.approx(0.10)
     assert estimate_cost("gpt-4o-mini-2024-07-18", 0, 1_000_000) == pytest.approx(0.60)
-    assert set(PRICES) >= {"gpt-4o-mini", "gpt-4o", "gpt-4.1", "gpt-4.1-mini", "gpt-4.1-nano"}
 
 
-def test_the_price_table_cannot_be_changed_behind_every_later_estimate() -> None:
-    with pytest.raises(TypeError):
-        PRICES["gpt-4o-mini"] = (0.0, 0.0)  # type: ignore[index]
-    assert estimate_cost("gpt-4o-mini", 1_000_000, 0) == pytest.approx(0.15)
+def test_cached_input_and_the_batch_api_cost_less() -> None:
+    fresh = Usage(prompt_tokens=1_000_000, completion_tokens=1_000_000)
+    cached = fresh.model_copy(update={"cached_prompt_tokens": 1_000_000})
+    assert price_usage("gpt-4.1-nano", fresh) == pytest.approx(0.10 + 0.40)
+    assert price_usage("gpt-4.1-nano", cached) == pytest.approx(0.025 + 0.40)
+    assert price_usage("gpt-4.1-nano", fresh, batch=True) == pytest.approx(0.05 + 0.20)
+    # A price the user names bills every prompt token at the input price.
+    assert price_usage("my-model", cached, price=(1.0, 2.0)) == pytest.approx(3.0)
+    assert price_usage("my-model", cached) is None
 
 
 def test_local_model_is_free_and_unknown_model_unpriced() -> None:

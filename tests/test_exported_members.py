@@ -67,7 +67,7 @@ def test_error_tree_has_one_root() -> None:
 PACKAGE_EXPORTS = {
     "scorer.pandas": {"score_frame"},
     "scorer.sources": {"DEFAULT_ARXIV_URL", "arxiv_query", "fetch_arxiv"},
-    "scorer.testing": {"FakeOpenAI", "Personality", "Reply"},
+    "scorer.testing": {"BatchPlay", "FakeOpenAI", "Personality", "PromptCache", "Reply"},
     "scorer.service": {"DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY_BYTES", "create_app", "serve"},
     "scorer.backends": {"Backend", "Completion", "OpenAICompatBackend", "backend_for"},
     "scorer.engine": {
@@ -149,11 +149,12 @@ PACKAGE_EXPORTS = {
         "EvalRun",
         "LabelledPaper",
         "LabelledScore",
-        "PRICES",
         "cohen_kappa",
         "estimate_cost",
         "evaluate",
         "format_table",
+        "parse_price",
+        "price_usage",
         "render_eval_html",
         "run_eval",
         "similarity_scores",

@@ -83,6 +83,8 @@ def test_readme_command_runs(
     tmp_path: Path,
     arxiv_api: RecordedArxiv | None,
 ) -> None:
+    if "--batch-api" in command:
+        pytest.skip("run by test_readme_batch_api_example")
     command = command.replace(EXAMPLE_ENDPOINT, fake.base_url)
     env = {**os.environ, "SCORER_CACHE_DIR": str(readme_cache), "UV_PROJECT": str(ROOT)}
     if "arxiv" in command:
@@ -196,3 +198,26 @@ def test_readme_files_example_runs(fake: FakeOpenAI, tmp_path: Path) -> None:
     assert fake.count == 43
     assert (tmp_path / "digest.md").read_text().startswith("# LLM inference systems and I/O\n")
     assert (tmp_path / "scored.csv").read_text().startswith("id,title,abstract")
+
+
+@pytest.mark.skipif(shutil.which("uv") is None, reason="the README's commands need uv")
+def test_readme_batch_api_example(fake: FakeOpenAI, tmp_path: Path) -> None:
+    """The Batch API example, against the fake's files and batches endpoints."""
+    (command,) = [c for c in COMMANDS if "--batch-api" in c]
+    folder = tmp_path / "user"
+    shutil.copytree(ROOT / "fixtures", folder / "fixtures")
+    env = {**os.environ, "SCORER_CACHE_DIR": str(tmp_path / "cache"), "UV_PROJECT": str(ROOT)}
+    done = run(
+        ["bash", "-c", command.replace(EXAMPLE_ENDPOINT, fake.base_url)],
+        cwd=folder,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "Batch API: collected 43, failed 0" in done.stderr
+    assert "at the batch price" in done.stderr
+    assert "scanned 50, unique 43, scored 43" in done.stderr
+    rows = (folder / "backfill.csv").read_text(encoding="utf-8").splitlines()
+    assert len(rows) == 44 and rows[0].startswith("id,title,abstract")
+    assert len(fake.batch_api.created) == 1 and fake.count == 0  # no paper asked online

@@ -28,7 +28,7 @@ from scorer._errors import BackendError, InvalidOutputError, UnsupportedMethodEr
 from scorer._models import Usage
 from scorer._settings import Settings
 from scorer.backends._base import Completion, FirstToken, Messages
-from scorer.backends._modes import AnswerFormat, ModeChoice, endpoint_name
+from scorer.backends._modes import JSON_SCHEMA, AnswerFormat, ModeChoice, endpoint_name
 from scorer.backends._ratelimit import Clock, RequestGate, estimate_tokens
 from scorer.backends._retry import Sleep, retrying, to_backend_error
 
@@ -44,13 +44,26 @@ class _Ledger:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     requests: int = 0
+    cached_prompt_tokens: int = 0
 
     def usage(self) -> Usage:
         return Usage(
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
             requests=self.requests,
+            cached_prompt_tokens=self.cached_prompt_tokens,
         )
+
+    def add(self, response: ChatCompletion) -> None:
+        """Count the tokens ``response`` reports (cached prompt tokens apart)."""
+        usage = response.usage
+        if usage is None:
+            return
+        self.prompt_tokens += usage.prompt_tokens
+        self.completion_tokens += usage.completion_tokens
+        details = usage.prompt_tokens_details
+        if details is not None and details.cached_tokens:
+            self.cached_prompt_tokens += details.cached_tokens
 
 
 # What instructor itself re-asks on: the answer is not valid JSON of the schema.
@@ -144,35 +157,43 @@ class OpenAICompatBackend:
         """
         ledger = _Ledger()
         prepared = _prepared(response_model)
-        body = {
-            "model": self._model,
-            "messages": list(messages),
-            **self._sampling,
-            **(sampling or {}),
-            **self._extra_body,
-        }
+        body = self._body(messages, sampling)
 
         async def attempt(answer: AnswerFormat) -> Completion:
-            return await self._complete_as(answer, prepared, body, ledger)
+            model, kwargs = answer.request(prepared, body)
+            response = await self._request(ledger, kwargs)
+            return await self._validated(answer, ledger, model, kwargs, response)
 
         completion: Completion = await self._mode.ask(attempt)
         return completion
 
-    async def _complete_as(
+    async def complete_answered(
+        self, model: type[BaseModel], kwargs: dict[str, Any], response: ChatCompletion
+    ) -> Completion:
+        """Validate ``response``, an answer to ``kwargs`` got elsewhere (the Batch API),
+        exactly as :meth:`complete` validates its own; an invalid one is re-asked
+        here, online, ``settings.reasks`` times. ``model`` and ``kwargs`` come from
+        :meth:`chat_request`; the usage returned includes ``response``'s."""
+        ledger = _Ledger(requests=1)
+        ledger.add(response)
+        return await self._validated(JSON_SCHEMA, ledger, model, kwargs, response)
+
+    async def _validated(
         self,
         answer: AnswerFormat,
-        response_model: type[BaseModel],
-        body: dict[str, Any],
         ledger: _Ledger,
+        model: type[BaseModel],
+        kwargs: dict[str, Any],
+        response: ChatCompletion,
     ) -> Completion:
-        """One paper in one answer format: instructor's handlers build the request,
-        parse the answer and word the re-ask; the loop is ours (instructor's own loop
-        costs about 0.5 ms of CPU per request, a quarter of a batch's CPU, mostly in
-        debug logging it formats even when debug logging is off)."""
-        model, kwargs = answer.request(response_model, body)
+        """Parse ``response`` in ``answer``'s format; re-ask while attempts are left and
+        the answer is invalid. instructor's handlers parse and word the re-ask; the loop
+        is ours (instructor's own loop costs about 0.5 ms of CPU per request, a quarter
+        of a batch's CPU, mostly in debug logging it formats even when it is off)."""
         attempts = 1 + self._settings.reasks
         for attempt in range(1, attempts + 1):
-            response = await self._request(ledger, kwargs)
+            if attempt > 1:
+                response = await self._request(ledger, kwargs)
             try:
                 return Completion(answer=answer.parse(response, model), usage=ledger.usage())
             except IncompleteOutputException as exc:
@@ -194,6 +215,28 @@ class OpenAICompatBackend:
                     ) from exc
                 kwargs = answer.reask(kwargs, response, exc)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def chat_request(
+        self,
+        messages: Messages,
+        response_model: type[BaseModel],
+        *,
+        sampling: Mapping[str, Any] | None = None,
+    ) -> tuple[type[BaseModel], dict[str, Any]]:
+        """The body of a ``json_schema`` chat-completions request for ``messages``, and
+        the model its answer is parsed with: what :meth:`complete` sends first on an
+        endpoint that takes ``response_format`` (the Batch API route sends the same)."""
+        return JSON_SCHEMA.request(_prepared(response_model), self._body(messages, sampling))
+
+    def _body(self, messages: Messages, sampling: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The request body every answer format starts from."""
+        return {
+            "model": self._model,
+            "messages": list(messages),
+            **self._sampling,
+            **(sampling or {}),
+            **self._extra_body,
+        }
 
     async def first_token(self, messages: Messages, *, top: int = 20) -> FirstToken:
         """The ``top`` most likely first answer tokens and their log-probabilities."""
@@ -250,9 +293,7 @@ class OpenAICompatBackend:
             error = to_backend_error(exc, attempts=attempts)
             error.usage = ledger.usage()  # what the paper cost, re-asks included
             raise self._redacted(error) from exc
-        if response.usage is not None:
-            ledger.prompt_tokens += response.usage.prompt_tokens
-            ledger.completion_tokens += response.usage.completion_tokens
+        ledger.add(response)
         return response
 
     def _redacted(self, error: BackendError) -> BackendError:

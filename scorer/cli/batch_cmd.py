@@ -23,6 +23,7 @@ from scorer.cli.progress import BatchProgress, count_records
 from scorer.cli.signals import terminate_as_interrupt
 from scorer.cli.wording import plural
 from scorer.engine._batch import run_batch
+from scorer.eval._prices import price_usage
 from scorer.io._batch_outputs import check_batch_outputs, open_sinks, paper_columns, read_input
 from scorer.io._outputs import inputs_of
 from scorer.io._writers import RESULT_PREFIX
@@ -73,6 +74,18 @@ __all__ = ["batch"]
 )
 @arxiv_window_options
 @arxiv_client_options
+@click.option(
+    "--batch-api",
+    is_flag=True,
+    help="Send the papers through OpenAI's Batch API (half price, answers within 24 h): "
+    "the first run submits, a later run collects and writes the outputs (exit 75 while "
+    "batches are running). Papers in the cache are never submitted.",
+)
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="With --batch-api: poll until the batches have ended, then write the outputs.",
+)
 @model_options
 def batch(
     source: str | None,
@@ -89,6 +102,8 @@ def batch(
     threshold: int | None,
     top_n: int | None,
     progress: bool | None,
+    batch_api: bool,
+    wait: bool,
     **model_opts: Any,
 ) -> None:
     """Score every paper in INPUT (.csv, .jsonl, .ris, .bib, .xlsx, or - for JSONL on stdin).
@@ -114,7 +129,8 @@ def batch(
     Exit codes: 0 every paper scored; 1 some rows were skipped or some papers
     failed (their rows carry the error); 2 bad usage or input; 3 the model
     cannot score at all (bad key, no quota, unreachable), the run stopped early;
-    130 interrupted (Ctrl-C or SIGTERM).
+    75 --batch-api batches are still running (run again to collect); 130
+    interrupted (Ctrl-C or SIGTERM).
     """
     if source is not None and arxiv_query is not None:
         raise InputError("give INPUT or --arxiv QUERY, not both")
@@ -122,6 +138,8 @@ def batch(
         raise InputError("no papers: give INPUT (a file, or - for stdin) or --arxiv QUERY")
     if arxiv_query is None and (since or until or max_results):
         raise InputError("--since, --until and --max-results go with --arxiv QUERY")
+    if wait and not batch_api:
+        raise InputError("--wait goes with --batch-api")
     inputs = inputs_of(source)
     check_batch_outputs(outputs, inputs=inputs)
     rubric_obj = load_rubric(rubric)
@@ -154,6 +172,17 @@ def batch(
         total = len(papers)
         click.echo(f"scorer: fetched {total} {plural(total, 'paper')} from arXiv", err=True)
 
+    scorer = scorer_for(settings)
+    through_api = None
+    if batch_api:
+        # openai loads in about a second: only this route needs it before a cache miss.
+        from scorer.cli.batch_api_route import through_batch_api
+        from scorer.engine._batch_api import batch_answers_scorer
+
+        # Before the outputs are opened: while batches run, earlier outputs stay as they are.
+        papers = list(papers)
+        through_api = through_batch_api(papers, rubric_obj, scorer, wait=wait)
+        scorer = batch_answers_scorer(scorer, through_api)
     out = open_sinks(
         outputs,
         rubric_obj,
@@ -172,7 +201,7 @@ def batch(
                 run_batch(
                     papers,
                     rubric_obj,
-                    scorer_for(settings),
+                    scorer,
                     sinks=out.sinks,
                     concurrency=concurrency,
                     threshold=threshold,
@@ -187,6 +216,13 @@ def batch(
                 f"{', '.join(RESULT_PREFIX + n for n in out.renamed)}",
                 err=True,
             )
+    if through_api is not None:
+        from scorer.cli.batch_api_route import count_batch_api
+
+        count_batch_api(summary, through_api)
+        click.echo(f"scorer: {through_api.line()}", err=True)
+    elif summary.usage.requests:
+        summary.cost_usd = price_usage(scorer.model_id, summary.usage)
     skipped = f", skipped rows {problems.skipped}" if problems.skipped else ""
     click.echo(f"scorer: {summary.line()}{skipped}", err=True)
     if summary.failed or problems.skipped:

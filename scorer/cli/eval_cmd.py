@@ -15,7 +15,7 @@ from scorer.cli.options import model_options, parse_columns, settings_from
 from scorer.cli.problems import ProblemLog
 from scorer.cli.wording import plural
 from scorer.engine._scorer import Scorer
-from scorer.eval._prices import PRICES, parse_price
+from scorer.eval._prices import parse_price
 from scorer.io._outputs import check_outputs, staged_outputs
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ __all__ = ["evaluate_cmd"]
     "--price",
     metavar="IN,OUT",
     help="USD per million prompt and completion tokens for the cost estimate "
-    f"(default: a table of known models: {', '.join(sorted(PRICES))}).",
+    "(default: the model's price from genai-prices, cached input priced apart).",
 )
 @click.option("--column", "columns", multiple=True, metavar="FIELD=HEADER")
 @click.option("--concurrency", type=click.IntRange(1, 1024), default=16, show_default=True)

@@ -3,7 +3,8 @@
 0 success; 1 the run finished but is incomplete (rows skipped, papers
 failed); 2 bad usage or input (unknown rubric, invalid paper or option);
 3 the model could not score (endpoint errors, invalid answers); 4 the cache
-could not be used; 130 interrupted.
+could not be used; 75 a Batch API batch is still running (run again to
+collect it; sysexits' EX_TEMPFAIL); 130 interrupted.
 
 ``scorer run`` (the daily digest) adds two: 5 some deliveries failed (they
 are retried on the next run); 6 nothing new, only with
@@ -23,6 +24,7 @@ __all__ = [
     "EXIT_INCOMPLETE",
     "EXIT_INTERRUPTED",
     "EXIT_NOTHING_NEW",
+    "EXIT_PENDING",
     "EXIT_USAGE",
     "exit_code_for",
 ]
@@ -33,6 +35,7 @@ EXIT_BACKEND = 3
 EXIT_CACHE = 4
 EXIT_DELIVERY_FAILED = 5
 EXIT_NOTHING_NEW = 6
+EXIT_PENDING = 75
 EXIT_INTERRUPTED = 130
 
 

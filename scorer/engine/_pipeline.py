@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field, PrivateAttr
 
-from scorer._models import ScoredPaper
+from scorer._models import ScoredPaper, Usage
 from scorer._rubric import Rubric
 from scorer.engine._fan_out import async_iter
 from scorer.engine._identity import paper_identity
@@ -47,6 +47,9 @@ class BatchSummary(BaseModel):
     )
     above_threshold: int = 0
     tokens: int = 0
+    # For the summary line; left out of dumps, so the service's batch totals keep their shape.
+    usage: Usage = Field(default_factory=Usage, exclude=True)
+    cost_usd: float | None = Field(default=None, exclude=True)  # set by a caller that prices it
     wall_s: float = 0.0
     errors: list[str] = Field(default_factory=list, exclude=True)
     panel: str | None = Field(
@@ -77,10 +80,19 @@ class BatchSummary(BaseModel):
         elif self._policy == "reviewers":
             kappa = "n/a" if self.kappa is None else f"{self.kappa:.2f}"
             panel = f", reviewers kappa {kappa}, needs human {self.needs_human}"
+        usage = self.usage
+        detail = ""
+        if usage.prompt_tokens or usage.completion_tokens:
+            detail = (
+                f" (input {usage.prompt_tokens}, cached input {usage.cached_prompt_tokens}, "
+                f"output {usage.completion_tokens})"
+            )
+        cost = "" if self.cost_usd is None else f", ${self.cost_usd:.4f}"
         return (
             f"scanned {self.scanned}, unique {self.unique}, scored {self.scored}, "
             f"cached {self.cached}, failed {self.failed}, above threshold "
-            f"{self.above_threshold}{panel}, tokens {self.tokens}, {self.wall_s:.2f} s"
+            f"{self.above_threshold}{panel}, tokens {self.tokens}{detail}{cost}, "
+            f"{self.wall_s:.2f} s"
         )
 
     def count_panel(self, result: ScoredPaper) -> None:
@@ -207,6 +219,8 @@ async def score_stream(
                     counts.above_threshold += 1
                 counts.tokens += result.usage.total_tokens
                 counts.count_panel(result)
+                if result.usage.requests:  # cache hits spent nothing: no new object each
+                    counts.usage = counts.usage + result.usage
                 while notes:
                     yield notes.popleft()
                 yield Scored(tuple(waiting.pop(key)), result)

@@ -159,15 +159,13 @@ class Scorer:
         )
         return Scorer(settings, cache=self.cache, template=self._template, sleep=self._sleep)
 
-    async def aanswer(self, paper: Paper, rubric: Rubric) -> tuple[Score, bool]:
-        """This model's validated answer for ``paper`` and whether it came from the cache.
+    def cache_key_for(self, paper: Paper, rubric: Rubric) -> tuple[str, Paper]:
+        """The cache key of scoring ``paper``, and the paper as the model is sent it.
 
-        The answer's ``usage`` is what it cost when it was paid for. One model
-        only: a panel's stages are scorers of their own.
+        The paper sent (and named by the key) has the fields the prompt reads,
+        cut to the settings' limits; results keep the paper whole.
         """
         method = self.method(rubric)
-        # What the model is sent, and what the cache key names: the fields the
-        # prompt reads, cut to the settings' limits (the result keeps them whole).
         sent = bounded_paper(paper, self.settings.paper_limits, method.prompt.paper_fields)
         key = cache_key(
             sent,
@@ -179,6 +177,16 @@ class Scorer:
             # Only a written answer has a structured-output mode.
             mode=self.settings.structured_mode if method.spec.name == "generate" else None,
         )
+        return key, sent
+
+    async def aanswer(self, paper: Paper, rubric: Rubric) -> tuple[Score, bool]:
+        """This model's validated answer for ``paper`` and whether it came from the cache.
+
+        The answer's ``usage`` is what it cost when it was paid for. One model
+        only: a panel's stages are scorers of their own.
+        """
+        method = self.method(rubric)
+        key, sent = self.cache_key_for(paper, rubric)
         return await self._single_flight(key, sent, rubric, method)
 
     async def ascore(self, paper: PaperLike, rubric: Rubric) -> ScoredPaper:

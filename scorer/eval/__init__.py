@@ -3,8 +3,9 @@
 :func:`run_eval` scores a labelled set (and a TF-IDF baseline,
 :func:`similarity_scores`); :func:`evaluate` computes the metrics into an
 :class:`EvalReport`; :func:`format_table` and :func:`render_eval_html` show
-them; :func:`estimate_cost` prices a run from :data:`PRICES`;
-:func:`cohen_kappa` is two reviewers' agreement about a threshold.
+them; :func:`price_usage` prices tokens (``genai-prices``, cached input and
+Batch API prices included); :func:`cohen_kappa` is two reviewers' agreement
+about a threshold.
 """
 
 import typing as _typing
@@ -15,13 +16,12 @@ if _typing.TYPE_CHECKING:
     from scorer.eval._agreement import cohen_kappa
     from scorer.eval._baseline import similarity_scores
     from scorer.eval._metrics import EvalReport, LabelledScore, evaluate
-    from scorer.eval._prices import PRICES, estimate_cost
+    from scorer.eval._prices import estimate_cost, parse_price, price_usage
     from scorer.eval._report import render_eval_html
     from scorer.eval._run import EvalRun, LabelledPaper, run_eval
     from scorer.eval._text import format_table
 
 __all__ = [
-    "PRICES",
     "EvalReport",
     "EvalRun",
     "LabelledPaper",
@@ -30,6 +30,8 @@ __all__ = [
     "estimate_cost",
     "evaluate",
     "format_table",
+    "parse_price",
+    "price_usage",
     "render_eval_html",
     "run_eval",
     "similarity_scores",
@@ -46,8 +48,9 @@ __getattr__, __dir__ = _lazy_exports(
             "evaluate",
         ),
         "scorer.eval._prices": (
-            "PRICES",
             "estimate_cost",
+            "parse_price",
+            "price_usage",
         ),
         "scorer.eval._report": ("render_eval_html",),
         "scorer.eval._run": (

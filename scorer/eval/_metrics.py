@@ -94,6 +94,7 @@ class EvalReport(BaseModel):
     histogram_negative: list[int]
     tokens_prompt: int = 0
     tokens_completion: int = 0
+    tokens_cached_prompt: int = 0  # the part of tokens_prompt the provider's prompt cache served
     cost_usd: float | None = None
     method: str = ""
     model: str = ""

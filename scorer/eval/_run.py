@@ -30,7 +30,7 @@ from scorer.eval._panels import (
     panel_cost,
     reviewer_agreement,
 )
-from scorer.eval._prices import estimate_cost
+from scorer.eval._prices import price_usage
 
 __all__ = ["EvalRun", "LabelledPaper", "run_eval"]
 
@@ -126,9 +126,8 @@ async def run_eval(
         update={
             "tokens_prompt": usage.prompt_tokens,
             "tokens_completion": usage.completion_tokens,
-            "cost_usd": estimate_cost(
-                scorer.model_id, usage.prompt_tokens, usage.completion_tokens, prices
-            )
+            "tokens_cached_prompt": usage.cached_prompt_tokens,
+            "cost_usd": _cost(scorer.model_id, usage, prices)
             if panel is None
             else panel_cost(unique, prices, list_price=False),
             "method": str(scorer.method(rubric).spec),
@@ -162,6 +161,14 @@ async def run_eval(
         positives_prefiltered_out=sum(items[i].label > 0 for i in dropped),
         wall_s=time.perf_counter() - started,
     )
+
+
+def _cost(model: str, usage: Usage, prices: dict[str, tuple[float, float]] | None) -> float | None:
+    """USD at the given prices (a model they do not name is unpriced), else genai-prices'."""
+    if prices is None:
+        return price_usage(model, usage)
+    price = prices.get(model)
+    return None if price is None else price_usage(model, usage, price=price)
 
 
 def _baseline_threshold(similarity: Sequence[float], labels: Sequence[float]) -> float:

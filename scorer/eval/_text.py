@@ -70,6 +70,8 @@ def metric_rows(report: EvalReport) -> list[tuple[str, str]]:
         rows.append(
             ("tokens", f"{report.tokens_prompt:,} prompt + {report.tokens_completion:,} completion")
         )
+        if report.tokens_cached_prompt:
+            rows.append(("cached prompt tokens", f"{report.tokens_cached_prompt:,}"))
         rows.append(
             ("cost", "unknown price" if report.cost_usd is None else f"${report.cost_usd:,.4f}")
         )

@@ -6,14 +6,18 @@ apps in one process (tests) never share or collide on counters.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from scorer._models import ScoredPaper, Usage
+from scorer.eval._prices import price_usage
 
 __all__ = ["METRICS_CONTENT_TYPE", "MetricsMiddleware", "ServiceMetrics"]
 
@@ -59,6 +63,9 @@ class ServiceMetrics:
         self.tokens = Counter(
             "scorer_tokens", "Tokens spent at the model, by kind.", ["kind"], registry=r
         )
+        self._spent_by_model: dict[str, Usage] = {}
+        self._spent_lock = threading.Lock()
+        r.register(_CostCollector(self))
         self.paper_seconds = Histogram(
             "scorer_paper_latency_seconds",
             "Time to answer one paper (cache lookup or model request).",
@@ -67,7 +74,7 @@ class ServiceMetrics:
         )
         for outcome in ("scored", "cached", "failed"):
             self.papers.labels(outcome)  # present (at 0) before the first paper
-        for kind in ("prompt", "completion"):
+        for kind in ("prompt", "cached_prompt", "completion"):
             self.tokens.labels(kind)
 
     def observe(self, result: ScoredPaper) -> None:
@@ -80,23 +87,50 @@ class ServiceMetrics:
         else:
             outcome = "scored"
         self.papers.labels(outcome).inc()
-        usage = result.usage
-        self.model_requests.inc(usage.requests)
-        self.tokens.labels("prompt").inc(usage.prompt_tokens)
-        self.tokens.labels("completion").inc(usage.completion_tokens)
+        self._spent(result.model, result.usage)
         self.paper_seconds.observe(result.latency_s)
 
-    def observe_failure(self, usage: Usage | None) -> None:
+    def observe_failure(self, usage: Usage | None, model: str | None = None) -> None:
         """Count a paper whose request failed (and what it spent on the way)."""
         self.papers.labels("failed").inc()
         if usage is not None:
-            self.model_requests.inc(usage.requests)
-            self.tokens.labels("prompt").inc(usage.prompt_tokens)
-            self.tokens.labels("completion").inc(usage.completion_tokens)
+            self._spent(model, usage)
+
+    def _spent(self, model: str | None, usage: Usage) -> None:
+        if not usage.requests:
+            return
+        self.model_requests.inc(usage.requests)
+        self.tokens.labels("prompt").inc(usage.prompt_tokens)
+        self.tokens.labels("cached_prompt").inc(usage.cached_prompt_tokens)
+        self.tokens.labels("completion").inc(usage.completion_tokens)
+        if model:  # priced when scraped: the price database loads in about a second
+            with self._spent_lock:
+                self._spent_by_model[model] = self._spent_by_model.get(model, Usage()) + usage
+
+    def cost_usd(self) -> float:
+        """USD spent so far, at genai-prices' prices; models without a known price add 0."""
+        with self._spent_lock:
+            spent = list(self._spent_by_model.items())
+        return sum(price_usage(model, usage) or 0.0 for model, usage in spent)
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
         return generate_latest(self.registry)
+
+
+class _CostCollector(Collector):
+    """``scorer_cost_usd``: what the model requests cost, priced at scrape time."""
+
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "scorer_cost_usd",
+            "USD spent at the model at genai-prices' prices (cached input priced apart); "
+            "models without a known price add nothing.",
+            value=self._metrics.cost_usd(),
+        )
 
 
 class MetricsMiddleware:

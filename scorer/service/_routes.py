@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from scorer._errors import BackendError
 from scorer._models import ScoredPaper
@@ -60,7 +61,9 @@ async def healthz() -> Health:
 @api.get("/metrics", tags=["service"], response_class=Response)
 async def metrics(state: State) -> Response:
     """Prometheus metrics: requests, papers, cache hits, model requests, tokens, latency."""
-    return Response(state.metrics.render(), media_type=METRICS_CONTENT_TYPE)
+    # In a thread: pricing the tokens may first load the price database (about a second).
+    body = await run_in_threadpool(state.metrics.render)
+    return Response(body, media_type=METRICS_CONTENT_TYPE)
 
 
 @api.get("/v1/rubrics", response_model=RubricList, tags=["rubrics"])
@@ -89,10 +92,11 @@ async def get_rubric(
 async def score_one(request: ScoreRequest, state: State) -> Response:
     """Score one paper against a built-in rubric (by name) or an inline rubric object."""
     rubric = state.rubric(request.rubric)
+    scorer = state.running_scorer()
     try:
-        result = await state.running_scorer().ascore(request.paper, rubric)
+        result = await scorer.ascore(request.paper, rubric)
     except BackendError as exc:
-        state.metrics.observe_failure(exc.usage)
+        state.metrics.observe_failure(exc.usage, scorer.model_id)
         raise
     state.metrics.observe(result)
     return Response(result.model_dump_json(), media_type="application/json")

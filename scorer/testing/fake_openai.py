@@ -15,6 +15,9 @@ user message); with ``tools`` it calls the chosen tool instead; without either t
 ``"ok"``. ``stream: true`` is answered as server-sent events. ``GET /v1/models`` lists
 ``fake-model``. ``fake.play(Personality.refusing("json_schema"))`` (or ``"tools"``, or
 ``Personality.text_only()``) makes it another kind of endpoint for structured output.
+``/v1/files`` and ``/v1/batches`` are OpenAI's Batch API, answered by the same
+logic (see :mod:`scorer.testing._batches`; script how batches end with ``fake.batch_api.play``).
+``prompt_cache=PromptCache()`` reports cached prompt tokens when a prompt's prefix repeats.
 
 Run it in the foreground (prints the base URL, serves until SIGINT/SIGTERM)::
 
@@ -47,7 +50,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from scorer.testing._batches import BatchPlay, FakeBatches
 from scorer.testing._personality import Personality
+from scorer.testing._prompt_cache import PromptCache, prompt_words
 from scorer.testing._replies import (
     JSON_TYPE,
     MODEL_ID,
@@ -58,7 +63,7 @@ from scorer.testing._replies import (
     sse_chunks,
 )
 
-__all__ = ["FakeOpenAI", "Personality", "Reply", "main"]
+__all__ = ["BatchPlay", "FakeOpenAI", "Personality", "PromptCache", "Reply", "main"]
 
 
 class _ThreadServer(uvicorn.Server):
@@ -72,8 +77,19 @@ class _ThreadServer(uvicorn.Server):
 class FakeOpenAI:
     """The fake server. Use as a context manager, or call :meth:`start` / :meth:`stop`."""
 
-    def __init__(self, latency: float = 0.0, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        latency: float = 0.0,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        prompt_cache: PromptCache | None = None,
+    ) -> None:
+        """``prompt_cache``: report cached prompt tokens as it says (default: never)."""
         self.latency = latency
+        self.prompt_cache = prompt_cache
+        self.batch_requests: list[dict[str, Any]] = []  # request bodies answered in batches
+        self.batch_api = FakeBatches(self._answer_line)
         self.host = host
         self.port = port  # after start(): the port actually bound
         self.requests: list[dict[str, Any]] = []
@@ -96,6 +112,7 @@ class FakeOpenAI:
             routes=[
                 Route("/v1/chat/completions", self._chat_completions, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                *self.batch_api.routes,
             ],
             exception_handlers={HTTPException: self._http_error},
         )
@@ -169,6 +186,7 @@ class FakeOpenAI:
         with self._lock:
             self.requests.clear()
             self.request_headers.clear()
+            self.batch_requests.clear()
             self._queue.clear()
             self._rules.clear()
             self._model_rules.clear()
@@ -176,6 +194,7 @@ class FakeOpenAI:
             self._generation += 1
             self.in_flight = 0
             self.peak_in_flight = 0
+        self.batch_api.reset()
 
     def start(self) -> FakeOpenAI:
         if self._server is not None:
@@ -311,10 +330,38 @@ class FakeOpenAI:
         except (ValueError, LookupError, TypeError, AttributeError, RecursionError) as exc:
             message = f"Invalid request (fake server could not answer it): {exc!r}"
             return Response(error_body(message, "invalid_request_error"), 400, media_type=JSON_TYPE)
+        self._count_cached(body, answer)
         if body.get("stream"):
             chunks = sse_chunks(answer, body)
             return StreamingResponse(chunks, reply.status, headers, media_type="text/event-stream")
         return Response(json.dumps(answer), reply.status, headers, media_type=JSON_TYPE)
+
+    def _answer_line(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """One Batch API line, answered as the chat endpoint would (no latency, no hangs)."""
+        with self._lock:
+            self.batch_requests.append(body)
+            reply = self._queue.popleft() if self._queue else self._by_rule(body)
+        if reply.body is not None or reply.status >= 400:
+            raw = reply.body if reply.body is not None else default_error_body(reply.status)
+            try:
+                parsed = json.loads(raw)
+            except ValueError:
+                parsed = {"error": {"message": "malformed answer", "type": "server_error"}}
+            return (reply.status if reply.status >= 400 else 500), parsed
+        try:
+            answer = completion(body, reply)
+        except (ValueError, LookupError, TypeError, AttributeError, RecursionError) as exc:
+            message = f"Invalid request (fake server could not answer it): {exc!r}"
+            return 400, json.loads(error_body(message, "invalid_request_error"))
+        self._count_cached(body, answer)
+        return 200, answer
+
+    def _count_cached(self, body: dict[str, Any], answer: dict[str, Any]) -> None:
+        """Report the prompt tokens the prompt cache served, as OpenAI does."""
+        if self.prompt_cache is None:
+            return
+        cached = self.prompt_cache.cached_tokens(prompt_words(body))
+        answer["usage"]["prompt_tokens_details"] = {"cached_tokens": cached}
 
     async def _stopped_within(self, seconds: float) -> bool:
         """Sleep (without blocking the loop); True if stop() was called meanwhile."""
