@@ -7,14 +7,13 @@ import dataclasses
 import json
 import math
 import re
-import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
-from in_process import run_scorer
+from in_process import run_as_typed, run_scorer
 
 from scorer import Settings, load_rubric, score_many
 from scorer.eval._agreement import Agreement, cohen_kappa
@@ -310,22 +309,6 @@ def readme_commands() -> list[str]:
     return [line[2:] for block in blocks for line in block.splitlines() if line.startswith("$ ")]
 
 
-def as_typed(command: str) -> tuple[dict[str, str], list[str]]:
-    """A README line ``NAME=VALUE ... uv run scorer ARGS`` as its environment and ARGS.
-
-    The line is run in this process (``run_scorer``): a fresh ``uv run`` per
-    command costs seconds of start-up and tests nothing these examples show.
-    """
-    words = shlex.split(command)
-    env = {}
-    while "=" in words[0]:
-        name, value = words.pop(0).split("=", 1)
-        env[name] = value
-    assert words[:3] == ["uv", "run", "scorer"], command
-    assert not {"|", ">", "<", "&&", ";"} & set(words), command
-    return env, words[3:]
-
-
 def test_readme_examples_run_as_written(
     fake: FakeOpenAI, isolated_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -336,8 +319,8 @@ def test_readme_examples_run_as_written(
     monkeypatch.chdir(folder)
     done = []
     for command in commands:
-        env, args = as_typed(command.replace("http://localhost:8000/v1", fake.base_url))
-        done.append(run_scorer(args, env=env))
+        typed = command.replace("http://localhost:8000/v1", fake.base_url)
+        done.append(run_as_typed(typed, env={}))
         assert done[-1].returncode == 0, done[-1].stderr
         assert "Traceback" not in done[-1].stderr
     batch, reviewers, cascade = done
