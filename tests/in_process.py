@@ -8,6 +8,7 @@ at once) gets the same stdout, stderr and exit code here, once per session.
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 
@@ -30,3 +31,20 @@ def run_scorer(
     return subprocess.CompletedProcess(
         ["scorer", *args], result.exit_code, result.stdout, result.stderr
     )
+
+
+def run_as_typed(command: str, *, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """A README line ``NAME=VALUE ... uv run scorer ARGS``, run here with ``env`` under its own.
+
+    For examples that show what scorer does, not how uv starts it: a fresh
+    ``uv run`` costs seconds per command. Shell syntax beyond the leading
+    assignments is refused, since it would be silently passed as arguments.
+    """
+    words = shlex.split(command)
+    assigned = {}
+    while words and "=" in words[0]:
+        name, value = words.pop(0).split("=", 1)
+        assigned[name] = value
+    assert words[:3] == ["uv", "run", "scorer"], command
+    assert not {"|", ">", "<", ">>", "&&", "||", ";", "&"} & set(words), command
+    return run_scorer(words[3:], env={**env, **assigned})

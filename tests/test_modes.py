@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import time
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from subprocesses import run
+from in_process import run_as_typed
 
 import scorer
 from scorer import FatalBackendError, InvalidOutputError, Settings
@@ -558,9 +557,8 @@ def test_cli_mode_from_the_environment_and_a_bad_mode_is_one_line(
 # -- the README's example ----------------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("uv") is None, reason="the README's commands need uv")
 def test_readme_mode_example_runs_against_an_endpoint_without_json_schema(
-    fake: FakeOpenAI, tmp_path: Path
+    fake: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("### Endpoints and structured-output modes", 1)[1].split("\n## ", 1)[0]
@@ -568,18 +566,10 @@ def test_readme_mode_example_runs_against_an_endpoint_without_json_schema(
     assert "--mode tools" in command
     fake.play(Personality.refusing("json_schema"))
     shutil.copytree(ROOT / "fixtures", tmp_path / "fixtures")
-    env = {
-        **os.environ,
-        "SCORER_CACHE_DIR": str(tmp_path / "cache"),
-        "UV_PROJECT": str(ROOT),
-    }
+    monkeypatch.chdir(tmp_path)
+    env = {"SCORER_CACHE_DIR": str(tmp_path / "cache")}
 
-    done = run(
-        ["bash", "-c", command.replace("http://localhost:8000/v1", fake.base_url)],
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
-    )
+    done = run_as_typed(command.replace("http://localhost:8000/v1", fake.base_url), env=env)
 
     assert done.returncode == 0, done.stderr
     assert re.search(r"Relevance: \d+/100 \| Hype: \d+/100", done.stdout)
