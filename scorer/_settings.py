@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,7 @@ from scorer.methods._spec import MethodSpec, parse_method
 from scorer.prompt._paper_limits import PaperLimits
 
 __all__ = [
+    "AIOHTTP_MISSING",
     "DEFAULT_OPENAI_MODEL",
     "DEFAULT_TIMEOUT",
     "EMBEDDED_MODEL",
@@ -25,6 +27,7 @@ __all__ = [
     "RetryPolicy",
     "Sampling",
     "Settings",
+    "TransportKind",
 ]
 
 EMBEDDED_MODEL = "smollm2-135m-instruct-q4_1"
@@ -42,6 +45,8 @@ clock runs while the model works on it, never while it waits its turn, and
 only a machine many times too busy makes one paper take minutes."""
 
 BackendKind = Literal["auto", "openai", "embedded"]
+TransportKind = Literal["auto", "aiohttp", "httpx"]
+"""What carries requests to an endpoint: ``auto`` is aiohttp when installed, else httpx."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +142,7 @@ class Settings:
     retry: RetryPolicy = RetryPolicy()
     limits: RateLimits = RateLimits()
     method: MethodSpec | None = None  # None: the rubric's, else see methods.method_spec_for
+    transport: TransportKind = "auto"  # see scorer.backends._transport
     # How much of a paper is sent to the model (see scorer.prompt._paper_limits).
     max_title_chars: int = PaperLimits.title
     max_abstract_chars: int = PaperLimits.abstract
@@ -194,7 +200,8 @@ class Settings:
         Environment variables: ``SCORER_BACKEND``, ``SCORER_MODEL``,
         ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``SCORER_CACHE_DIR``,
         ``SCORER_NO_CACHE`` (``1`` disables the cache), ``SCORER_TIMEOUT``,
-        ``SCORER_METHOD``, ``SCORER_MAX_TITLE_CHARS``, ``SCORER_MAX_ABSTRACT_CHARS``,
+        ``SCORER_METHOD``, ``SCORER_TRANSPORT`` (``aiohttp`` or ``httpx``),
+        ``SCORER_MAX_TITLE_CHARS``, ``SCORER_MAX_ABSTRACT_CHARS``,
         ``SCORER_MAX_AUTHORS``, ``SCORER_MAX_AUTHOR_CHARS``, and the retry policy's
         ``SCORER_MAX_ATTEMPTS``, ``SCORER_RETRY_MAX_WAIT``, ``SCORER_MAX_CONSECUTIVE_TIMEOUTS``
         (see :meth:`RetryPolicy.from_env`).
@@ -238,6 +245,8 @@ class Settings:
             raise ConfigError(f"backend must be auto, openai or embedded, not {out['backend']!r}")
         if "base_url" in out:
             out["base_url"] = str(out["base_url"]).rstrip("/")
+        if "transport" in out:
+            out["transport"] = _transport(out["transport"])
         if "method" in out:
             out["method"] = parse_method(out["method"])
         for name in _LIMITS:
@@ -254,6 +263,7 @@ _ENV_VARS = {
     "cache_dir": "SCORER_CACHE_DIR",
     "timeout": "SCORER_TIMEOUT",
     "method": "SCORER_METHOD",
+    "transport": "SCORER_TRANSPORT",
     "max_title_chars": "SCORER_MAX_TITLE_CHARS",
     "max_abstract_chars": "SCORER_MAX_ABSTRACT_CHARS",
     "max_authors": "SCORER_MAX_AUTHORS",
@@ -266,6 +276,23 @@ _LIMITS = ("max_title_chars", "max_abstract_chars", "max_authors", "max_author_c
 def default_cache_dir() -> Path:
     """The per-user cache folder, e.g. ``~/.cache/scorer`` on Linux."""
     return Path(platformdirs.user_cache_dir("scorer", appauthor=False))
+
+
+AIOHTTP_MISSING = (
+    "the aiohttp transport needs aiohttp: pip install 'openai[aiohttp]', "
+    "or use --transport httpx (SCORER_TRANSPORT=httpx)"
+)
+_TRANSPORTS: dict[str, TransportKind] = {"auto": "auto", "aiohttp": "aiohttp", "httpx": "httpx"}
+
+
+def _transport(value: Any) -> TransportKind:
+    """``value`` as a transport; an explicit aiohttp must be installed (known before any input)."""
+    kind = _TRANSPORTS.get(str(value).strip().lower())
+    if kind is None:
+        raise ConfigError(f"transport must be aiohttp or httpx, not {value!r}")
+    if kind == "aiohttp" and importlib.util.find_spec("aiohttp") is None:
+        raise ConfigError(AIOHTTP_MISSING)
+    return kind
 
 
 def _non_negative_float(name: str, value: str) -> float:

@@ -96,6 +96,7 @@ class Scorer:
         self._template = template
         self._methods: dict[MethodSpec, ScoringMethod] = {}
         self._inflight: dict[str, asyncio.Future[tuple[Score, bool]]] = {}
+        self._connections: int | None = None  # the most requests at once asked for so far
 
     @property
     def model_id(self) -> str:
@@ -112,7 +113,9 @@ class Scorer:
     @property
     def backend(self) -> Backend:
         if self._backend is None:
-            self._backend = backend_for(self.settings)
+            # Made on the first cache miss, after ascore_tagged() said how many requests
+            # run at once: the HTTP pool keeps that many connections alive.
+            self._backend = backend_for(self.settings, connections=self._connections)
         return self._backend
 
     async def aclose(self) -> None:
@@ -216,6 +219,7 @@ class Scorer:
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        self._connections = max(self._connections or 0, concurrency)
         slots = RequestSlots(
             concurrency,
             max_timeouts=self.settings.retry.max_consecutive_timeouts,
