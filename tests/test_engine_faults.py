@@ -96,7 +96,13 @@ def test_an_unsupported_response_format_stops_the_batch_at_once(
     papers = write_papers(tmp_path / "in.jsonl", [f"Paper {i:02d}" for i in range(40)])
 
     result = batch(
-        fake, isolated_env, papers, tmp_path / "out.jsonl", "--concurrency", "2", transport=transport
+        fake,
+        isolated_env,
+        papers,
+        tmp_path / "out.jsonl",
+        "--concurrency",
+        "2",
+        transport=transport,
     )
 
     assert result.exit_code == 3, result.output

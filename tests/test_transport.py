@@ -41,9 +41,9 @@ def test_a_batch_ends_with_every_connection_closed(
         "OPENAI_API_KEY": "sk-test-transport",
         "SCORER_TRANSPORT": transport,
     }
+    argv = ["batch", str(papers), "-r", "llm-inference", "-o", str(tmp_path / "out.csv")]
     done = subprocess.run(
-        [sys.executable, "-W", "error::ResourceWarning", "-m", "scorer", "batch", str(papers)]
-        + ["-r", "llm-inference", "-o", str(tmp_path / "out.csv")],
+        [sys.executable, "-W", "error::ResourceWarning", "-m", "scorer", *argv],
         env=env,
         capture_output=True,
         text=True,
