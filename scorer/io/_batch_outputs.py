@@ -164,10 +164,16 @@ class BatchOutputs:
         for path in self.paths:
             kind = ROW_WRITERS.get(path.suffix.lower())
             stream = self._staged.stream(path)
+            # A staged file is seen only once it is moved into place: no row needs its own
+            # flush (a device or FIFO written directly, e.g. /dev/stdout, still gets one).
+            flush_each = not self._staged.is_staged(path)
             if kind is CsvWriter:
-                self._writers.append(CsvWriter(stream, self._rubric, input_columns=self._columns))
+                writer = CsvWriter(
+                    stream, self._rubric, input_columns=self._columns, flush_each=flush_each
+                )
+                self._writers.append(writer)
             elif kind is JsonlWriter:
-                self._writers.append(JsonlWriter(stream, self._rubric))
+                self._writers.append(JsonlWriter(stream, self._rubric, flush_each=flush_each))
         if not self.paths:
             self._writers.append(JsonlWriter(self._stdout or sys.stdout, self._rubric))
         self.sinks = [*self._writers, self._counter]

@@ -1,7 +1,11 @@
 """Writing papers and scored papers as rows: CSV and JSONL.
 
-Every row is flushed as soon as it is written, so a crash or Ctrl-C loses
-nothing finished (and the cache makes a re-run send only what is missing).
+A row written to a stream someone may be reading (standard output) is
+flushed as soon as it is written. Rows to a staged output file are written in
+the stream's buffered chunks (``flush_each=False``): nobody sees that file
+before the run ends and it is moved into place, and a Ctrl-C or model error
+still writes every finished row then (see :mod:`scorer.io._batch_outputs`);
+the cache makes a re-run send only what is missing.
 
 A row holds the paper's columns (the batch columns, ``categories`` when the
 paper has any, then every other input column under its own name), then
@@ -77,6 +81,7 @@ PAPER_FILE_COLUMNS = (*PAPER_COLUMNS, "categories")
 PAPER_FORMATS = (".csv", ".jsonl", ".ndjson")
 
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")
+_FORMULA_STARTS = frozenset("'=+-@\t\r")
 _NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
 
 
@@ -90,6 +95,9 @@ def neutralise_cell(text: str) -> str:
     >>> neutralise_cell("=HYPERLINK(\\"http://x\\")"), neutralise_cell("'=1"), neutralise_cell("ok")
     ('\\'=HYPERLINK("http://x")', "''=1", 'ok')
     """
+    # The first character decides for most cells, without the regex (a cell per column per row).
+    if not text or text[0] not in _FORMULA_STARTS:
+        return text
     return "'" + text if _FORMULA.match(text) else text
 
 
@@ -184,16 +192,19 @@ def result_row(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
 class JsonlWriter:
     """One JSON object per line; each record's colliding result columns are prefixed."""
 
-    def __init__(self, stream: TextIO, rubric: Rubric) -> None:
+    def __init__(self, stream: TextIO, rubric: Rubric, *, flush_each: bool = True) -> None:
+        """``flush_each``: flush after every row (see the module docstring)."""
         self._stream = stream
         self._rubric = rubric
+        self._flush_each = flush_each
         self.renamed: set[str] = set()  # result columns written under a prefixed name
 
     def write(self, result: ScoredPaper) -> None:
         row = result_row(result, self._rubric)
         self.renamed.update(n for n in result_names(self._rubric) if RESULT_PREFIX + n in row)
         self._stream.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        self._stream.flush()
+        if self._flush_each:
+            self._stream.flush()
 
 
 class CsvWriter:
@@ -205,10 +216,17 @@ class CsvWriter:
     """
 
     def __init__(
-        self, stream: TextIO, rubric: Rubric, *, input_columns: Iterable[str] | None = None
+        self,
+        stream: TextIO,
+        rubric: Rubric,
+        *,
+        input_columns: Iterable[str] | None = None,
+        flush_each: bool = True,
     ) -> None:
+        """``flush_each``: flush after every row (see the module docstring)."""
         self._stream = stream
         self._rubric = rubric
+        self._flush_each = flush_each
         self._known = list(input_columns) if input_columns is not None else None
         self._writer: Any = None  # csv.writer's type is private to typeshed
         self._inputs: list[str] = []
@@ -227,8 +245,13 @@ class CsvWriter:
             cells.append(json.dumps(fields, ensure_ascii=False, default=str) if fields else "")
         elif fields:
             raise ValueError(f"columns not announced in input_columns: {', '.join(fields)}")
-        self._writer.writerow([_cell(value) for value in cells])
-        self._stream.flush()
+        starts = _FORMULA_STARTS
+        self._writer.writerow(
+            # Plain text that cannot start a formula, inline: most cells of most rows.
+            [v if type(v) is str and (not v or v[0] not in starts) else _cell(v) for v in cells]
+        )
+        if self._flush_each:
+            self._stream.flush()
 
     def _start(self, first: Mapping[str, Any]) -> None:
         known = self._known if self._known is not None else list(first)
@@ -245,6 +268,8 @@ class CsvWriter:
 
 
 def _cell(value: Any) -> str:
+    if type(value) is str:  # most cells: no type dispatch, and no regex unless it may be a formula
+        return value if not value or value[0] not in _FORMULA_STARTS else neutralise_cell(value)
     if value is None:
         text = ""
     elif isinstance(value, str):
