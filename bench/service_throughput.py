@@ -1,7 +1,7 @@
 """Throughput of the HTTP service against the fake OpenAI server (prints numbers; not a test).
 
     uv run python bench/service_throughput.py [--papers 2000] [--concurrency 64]
-                                              [--latency 0.1] [--repeat 3]
+                                              [--latency 0.1] [--repeat 3] [--stacks ...]
 
 Three processes: ``python -m scorer.testing.fake_openai`` answering every
 request after ``--latency`` seconds, ``python -m scorer serve`` (its own
@@ -15,10 +15,16 @@ script as the client. For ``--papers`` unique papers, papers/s:
    ``--concurrency`` requests in flight: uncached, then cached.
 
 Each line also gives the CPU time per paper of the service process and of
-this client (Linux /proc). The ideal for uncached papers is ``concurrency /
-latency``; on a small machine the three processes compete for cores, and
-the httpx client of (2) costs more CPU per request than the service itself,
-so its papers/s says as much about the client as about the server.
+this client (Linux /proc). Every measurement is made on each server stack in
+turn (``--stacks``): ``standard`` is what ``scorer serve`` runs, uvicorn on
+uvloop and httptools (``uvicorn[standard]``); ``pure`` is the same command
+with those two hidden from it, so uvicorn falls back to asyncio and h11 as
+on a machine without them (the stack before issue 16).
+
+The ideal for uncached papers is ``concurrency / latency``; on a small
+machine the three processes compete for cores, and the httpx client of (2)
+costs more CPU per request than the service itself, so its papers/s says as
+much about the client as about the server.
 """
 
 from __future__ import annotations
@@ -44,12 +50,21 @@ from throughput import fake_server, synthetic_papers
 
 RUBRIC = "llm-inference"
 BANNER = re.compile(r"serving on (http://\S+)")
+# `scorer serve` as if uvloop and httptools were not installed: uvicorn's "auto" then
+# picks asyncio and h11 (a module set to None in sys.modules fails to import).
+WITHOUT_STANDARD = (
+    "import sys; sys.modules['uvloop'] = sys.modules['httptools'] = None; "
+    "from scorer.cli import main; sys.argv[0] = 'scorer'; main()"
+)
+STACKS = {"standard": ["-m", "scorer"], "pure": ["-c", WITHOUT_STANDARD]}
 
 
 @contextlib.contextmanager
-def service(env: dict[str, str], concurrency: int, max_batch: int) -> Iterator[tuple[str, int]]:
+def service(
+    env: dict[str, str], concurrency: int, max_batch: int, stack: str = "standard"
+) -> Iterator[tuple[str, int]]:
     """``scorer serve`` on a free loopback port; yields its base URL and process id."""
-    cmd = [sys.executable, "-m", "scorer", "serve", "--port", "0", "--log-level", "warning"]
+    cmd = [sys.executable, *STACKS[stack], "serve", "--port", "0", "--log-level", "warning"]
     cmd += ["--concurrency", str(concurrency), "--max-batch", str(max_batch)]
     cmd += ["--max-body-mb", "64"]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
@@ -150,6 +165,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--stacks", nargs="+", choices=list(STACKS), default=list(STACKS), help="server stacks"
+    )
     args = parser.parse_args()
     n, c = args.papers, args.concurrency
 
@@ -157,29 +175,36 @@ def main() -> None:
         return list(synthetic_papers(n, offset=run * n))
 
     with tempfile.TemporaryDirectory() as tmp, fake_server(args.latency) as base_url:
-        env = {
-            **os.environ,
-            "OPENAI_BASE_URL": base_url,
-            "OPENAI_API_KEY": "bench",
-            "SCORER_CACHE_DIR": str(Path(tmp) / "cache"),
-        }
-        env.pop("SCORER_API_TOKEN", None)
         print(f"{n} papers, concurrency {c}, model latency {args.latency} s")
         print(f"ideal (uncached): {c / args.latency:.0f} papers/s")
-        with service(env, c, max_batch=n) as (url, pid):
+        for stack in args.stacks:
+            env = {
+                **os.environ,
+                "OPENAI_BASE_URL": base_url,
+                "OPENAI_API_KEY": "bench",
+                "SCORER_CACHE_DIR": str(Path(tmp) / f"cache-{stack}"),
+            }
+            env.pop("SCORER_API_TOKEN", None)
+            print(f"server stack: {stack}")
+            with service(env, c, max_batch=n, stack=stack) as (url, pid):
 
-            def batch(papers: list[dict[str, str]]) -> tuple[float, float, float]:
-                return measured(pid, n, lambda: batch_rate(url, papers)[0])
+                def batch(papers: list[dict[str, str]]) -> tuple[float, float, float]:
+                    return measured(pid, n, lambda: batch_rate(url, papers)[0])
 
-            def single(papers: list[dict[str, str]]) -> tuple[float, float, float]:
-                return measured(pid, n, lambda: asyncio.run(single_rate(url, papers, c)))
+                def single(papers: list[dict[str, str]]) -> tuple[float, float, float]:
+                    return measured(
+                        pid,
+                        n,
+                        lambda: asyncio.run(single_rate(url, papers, c)),
+                    )
 
-            report("/v1/score/batch uncached", [batch(fresh(run)) for run in range(args.repeat)])
-            report("/v1/score/batch cached", [batch(fresh(0)) for _ in range(args.repeat)])
-            offset = args.repeat  # papers no batch run has seen
-            uncached = [single(fresh(offset + run)) for run in range(args.repeat)]
-            report(f"/v1/score x{c} uncached", uncached)
-            report(f"/v1/score x{c} cached", [single(fresh(offset)) for _ in range(args.repeat)])
+                report("/v1/score/batch uncached", [batch(fresh(r)) for r in range(args.repeat)])
+                report("/v1/score/batch cached", [batch(fresh(0)) for _ in range(args.repeat)])
+                offset = args.repeat  # papers no batch run has seen
+                uncached = [single(fresh(offset + r)) for r in range(args.repeat)]
+                report(f"/v1/score x{c} uncached", uncached)
+                cached = [single(fresh(offset)) for _ in range(args.repeat)]
+                report(f"/v1/score x{c} cached", cached)
 
 
 if __name__ == "__main__":
