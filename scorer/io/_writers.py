@@ -1,11 +1,12 @@
 """Writing papers and scored papers as rows: CSV and JSONL.
 
 A row written to a stream someone may be reading (standard output) is
-flushed as soon as it is written. Rows to a staged output file are written in
-the stream's buffered chunks (``flush_each=False``): nobody sees that file
-before the run ends and it is moved into place, and a Ctrl-C or model error
-still writes every finished row then (see :mod:`scorer.io._batch_outputs`);
-the cache makes a re-run send only what is missing.
+flushed as soon as it is written. A staged output file (``flush_each=False``)
+is flushed once the event loop next gets control: while a run waits for the
+model, every finished row is on disk as before (a ``kill -9`` leaves them in
+the temporary file), and a burst of rows (a cached re-run answers hundreds
+at once) costs one write instead of one per row. The cache makes a re-run
+send only what is missing.
 
 A row holds the paper's columns (the batch columns, ``categories`` when the
 paper has any, then every other input column under its own name), then
@@ -41,6 +42,8 @@ column, the CSV guard) and the writers that follow them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import json
 import re
@@ -196,15 +199,14 @@ class JsonlWriter:
         """``flush_each``: flush after every row (see the module docstring)."""
         self._stream = stream
         self._rubric = rubric
-        self._flush_each = flush_each
+        self._flushed = _Flusher(stream, at_once=flush_each)
         self.renamed: set[str] = set()  # result columns written under a prefixed name
 
     def write(self, result: ScoredPaper) -> None:
         row = result_row(result, self._rubric)
         self.renamed.update(n for n in result_names(self._rubric) if RESULT_PREFIX + n in row)
         self._stream.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        if self._flush_each:
-            self._stream.flush()
+        self._flushed.row_written()
 
 
 class CsvWriter:
@@ -226,7 +228,7 @@ class CsvWriter:
         """``flush_each``: flush after every row (see the module docstring)."""
         self._stream = stream
         self._rubric = rubric
-        self._flush_each = flush_each
+        self._flushed = _Flusher(stream, at_once=flush_each)
         self._known = list(input_columns) if input_columns is not None else None
         self._writer: Any = None  # csv.writer's type is private to typeshed
         self._inputs: list[str] = []
@@ -250,8 +252,7 @@ class CsvWriter:
             # Plain text that cannot start a formula, inline: most cells of most rows.
             [v if type(v) is str and (not v or v[0] not in starts) else _cell(v) for v in cells]
         )
-        if self._flush_each:
-            self._stream.flush()
+        self._flushed.row_written()
 
     def _start(self, first: Mapping[str, Any]) -> None:
         known = self._known if self._known is not None else list(first)
@@ -265,6 +266,34 @@ class CsvWriter:
             header.append(self._overflow)
         self._writer = csv.writer(self._stream)
         self._writer.writerow([_cell(name) for name in header])
+
+
+class _Flusher:
+    """Flushes a stream after each row, or once the running event loop next gets control."""
+
+    def __init__(self, stream: TextIO, *, at_once: bool) -> None:
+        self._stream = stream
+        self._at_once = at_once
+        self._due = False  # a flush is scheduled
+
+    def row_written(self) -> None:
+        if self._at_once:
+            self._stream.flush()
+            return
+        if self._due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # written from plain code: nothing to wait for
+            self._stream.flush()
+            return
+        self._due = True
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._due = False
+        with contextlib.suppress(ValueError):  # already closed: closing flushed it
+            self._stream.flush()
 
 
 def _cell(value: Any) -> str:
