@@ -42,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -154,7 +155,7 @@ def report(label: str, results: list[tuple[float, float, float]]) -> None:
     client = statistics.median(c for _, _, c in results)
     each = ", ".join(f"{r:.0f}" for r in rates)
     print(
-        f"{label:<26} {statistics.median(rates):6.0f} papers/s   CPU per paper: "
+        f"{label:<37} {statistics.median(rates):6.0f} papers/s   CPU per paper: "
         f"server {server:.2f} ms, client {client:.2f} ms   runs: {each}"
     )
 
@@ -174,10 +175,15 @@ def main() -> None:
     def fresh(run: int) -> list[dict[str, str]]:
         return list(synthetic_papers(n, offset=run * n))
 
-    with tempfile.TemporaryDirectory() as tmp, fake_server(args.latency) as base_url:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        fake_server(args.latency) as base_url,
+        contextlib.ExitStack() as servers,
+    ):
         print(f"{n} papers, concurrency {c}, model latency {args.latency} s")
         print(f"ideal (uncached): {c / args.latency:.0f} papers/s")
-        for stack in args.stacks:
+        running: dict[str, tuple[str, int]] = {}
+        for stack in args.stacks:  # all at once, each with its own cache
             env = {
                 **os.environ,
                 "OPENAI_BASE_URL": base_url,
@@ -185,26 +191,34 @@ def main() -> None:
                 "SCORER_CACHE_DIR": str(Path(tmp) / f"cache-{stack}"),
             }
             env.pop("SCORER_API_TOKEN", None)
-            print(f"server stack: {stack}")
-            with service(env, c, max_batch=n, stack=stack) as (url, pid):
+            running[stack] = servers.enter_context(service(env, c, max_batch=n, stack=stack))
 
-                def batch(papers: list[dict[str, str]]) -> tuple[float, float, float]:
-                    return measured(pid, n, lambda: batch_rate(url, papers)[0])
+        def batch(stack: str, papers: list[dict[str, str]]) -> tuple[float, float, float]:
+            url, pid = running[stack]
+            return measured(pid, n, lambda: batch_rate(url, papers)[0])
 
-                def single(papers: list[dict[str, str]]) -> tuple[float, float, float]:
-                    return measured(
-                        pid,
-                        n,
-                        lambda: asyncio.run(single_rate(url, papers, c)),
-                    )
+        def single(stack: str, papers: list[dict[str, str]]) -> tuple[float, float, float]:
+            url, pid = running[stack]
+            return measured(pid, n, lambda: asyncio.run(single_rate(url, papers, c)))
 
-                report("/v1/score/batch uncached", [batch(fresh(r)) for r in range(args.repeat)])
-                report("/v1/score/batch cached", [batch(fresh(0)) for _ in range(args.repeat)])
-                offset = args.repeat  # papers no batch run has seen
-                uncached = [single(fresh(offset + r)) for r in range(args.repeat)]
-                report(f"/v1/score x{c} uncached", uncached)
-                cached = [single(fresh(offset)) for _ in range(args.repeat)]
-                report(f"/v1/score x{c} cached", cached)
+        # The stacks take turns at every step, so drift on a shared machine hits them alike.
+        results: dict[tuple[str, str], list[tuple[float, float, float]]] = defaultdict(list)
+        offset = args.repeat  # papers no batch run has seen
+        steps: list[tuple[str, Callable[[str], tuple[float, float, float]]]] = []
+        for r in range(args.repeat):
+            steps.append(("/v1/score/batch uncached", lambda s, r=r: batch(s, fresh(r))))
+        for _ in range(args.repeat):
+            steps.append(("/v1/score/batch cached", lambda s: batch(s, fresh(0))))
+        for r in range(args.repeat):
+            steps.append((f"/v1/score x{c} uncached", lambda s, r=r: single(s, fresh(offset + r))))
+        for _ in range(args.repeat):
+            steps.append((f"/v1/score x{c} cached", lambda s: single(s, fresh(offset))))
+        for label, step in steps:
+            for stack in args.stacks:
+                results[label, stack].append(step(stack))
+        for label in dict.fromkeys(label for label, _ in steps):
+            for stack in args.stacks:
+                report(f"{label} [{stack}]", results[label, stack])
 
 
 if __name__ == "__main__":
