@@ -101,7 +101,10 @@ def test_a_paper_another_process_is_scoring_is_not_answered_from_its_claim(
     ("title", "abstract"),
     [
         ("KV caches", "Serving."),
-        ("  Ünïcödé\tKV-Cache \n Offloading ", "ＦＵＬＬＷＩＤＴＨ and \"quotes\" \\ and ☃"),
+        (
+            "  Ünïcödé\tKV-Cache \n Offloading ",
+            '\uff26\uff35\uff2c\uff2c width (NFKC folds it), "quotes", \\ and \u2603',
+        ),
         ("Title", "x" * 5000),
     ],
 )
