@@ -27,6 +27,7 @@ from collections.abc import AsyncGenerator, Callable
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 import httpx2
+import openai
 
 from scorer._errors import ConfigError
 from scorer._settings import AIOHTTP_MISSING, TransportKind
@@ -47,8 +48,7 @@ class _Closable(Protocol):
 _Client = TypeVar("_Client", bound=_Closable)
 
 DEFAULT_CONNECTIONS = 100
-"""Connections kept alive when nothing says how many requests run at once (the SDK's keep-alive
-pool)."""
+"""Connections kept when nothing says how many requests run at once (the SDK keeps 100)."""
 
 
 def aiohttp_available() -> bool:
@@ -67,7 +67,9 @@ def resolve_transport(kind: TransportKind) -> Literal["aiohttp", "httpx"]:
     return "httpx"
 
 
-def http_client(kind: TransportKind, *, connections: int = DEFAULT_CONNECTIONS) -> Any:
+def http_client(
+    kind: TransportKind, *, connections: int = DEFAULT_CONNECTIONS
+) -> httpx2.AsyncClient:
     """An ``httpx2.AsyncClient`` for ``openai.AsyncOpenAI(http_client=...)``.
 
     With the SDK's defaults (redirects followed, its timeouts until a request
@@ -75,8 +77,6 @@ def http_client(kind: TransportKind, *, connections: int = DEFAULT_CONNECTIONS) 
     aiohttp or httpx's own transport (see :func:`resolve_transport`). Build it
     on the event loop that will use it.
     """
-    import openai  # the backend module has imported it already; kept out of import time here
-
     # Idle connections expire after httpx's default 5 s with either transport.
     limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
     if resolve_transport(kind) == "httpx":
