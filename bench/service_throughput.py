@@ -17,9 +17,9 @@ script as the client. For ``--papers`` unique papers, papers/s:
 Each line also gives the CPU time per paper of the service process and of
 this client (Linux /proc). Every measurement is made on each server stack in
 turn (``--stacks``): ``standard`` is what ``scorer serve`` runs, uvicorn on
-uvloop and httptools (``uvicorn[standard]``); ``pure`` is the same command
-with those two hidden from it, so uvicorn falls back to asyncio and h11 as
-on a machine without them (the stack before issue 16).
+uvloop (``uvicorn[standard]``; its HTTP parser stays h11); ``pure`` is the
+same command with uvloop hidden from it, so uvicorn falls back to asyncio as
+on a machine without it (the stack before issue 16).
 
 The ideal for uncached papers is ``concurrency / latency``; on a small
 machine the three processes compete for cores, and the httpx client of (2)
@@ -52,7 +52,7 @@ from throughput import fake_server, synthetic_papers
 RUBRIC = "llm-inference"
 BANNER = re.compile(r"serving on (http://\S+)")
 # `scorer serve` as if uvloop and httptools were not installed: uvicorn's "auto" then
-# picks asyncio and h11 (a module set to None in sys.modules fails to import).
+# picks asyncio (a module set to None in sys.modules fails to import).
 WITHOUT_STANDARD = (
     "import sys; sys.modules['uvloop'] = sys.modules['httptools'] = None; "
     "from scorer.cli import main; sys.argv[0] = 'scorer'; main()"
