@@ -1,7 +1,7 @@
 """Throughput of the HTTP service against the fake OpenAI server (prints numbers; not a test).
 
     uv run python bench/service_throughput.py [--papers 2000] [--concurrency 64]
-                                              [--latency 0.1] [--repeat 3]
+                                              [--latency 0.1] [--repeat 3] [--stacks ...]
 
 Three processes: ``python -m scorer.testing.fake_openai`` answering every
 request after ``--latency`` seconds, ``python -m scorer serve`` (its own
@@ -15,10 +15,16 @@ script as the client. For ``--papers`` unique papers, papers/s:
    ``--concurrency`` requests in flight: uncached, then cached.
 
 Each line also gives the CPU time per paper of the service process and of
-this client (Linux /proc). The ideal for uncached papers is ``concurrency /
-latency``; on a small machine the three processes compete for cores, and
-the httpx client of (2) costs more CPU per request than the service itself,
-so its papers/s says as much about the client as about the server.
+this client (Linux /proc). Every measurement is made on each server stack in
+turn (``--stacks``): ``standard`` is what ``scorer serve`` runs, uvicorn on
+uvloop (``uvicorn[standard]``; its HTTP parser stays h11); ``pure`` is the
+same command with uvloop hidden from it, so uvicorn falls back to asyncio as
+on a machine without it (the stack before issue 16).
+
+The ideal for uncached papers is ``concurrency / latency``; on a small
+machine the three processes compete for cores, and the httpx client of (2)
+costs more CPU per request than the service itself, so its papers/s says as
+much about the client as about the server.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -44,12 +51,21 @@ from throughput import fake_server, synthetic_papers
 
 RUBRIC = "llm-inference"
 BANNER = re.compile(r"serving on (http://\S+)")
+# `scorer serve` as if uvloop and httptools were not installed: uvicorn's "auto" then
+# picks asyncio (a module set to None in sys.modules fails to import).
+WITHOUT_STANDARD = (
+    "import sys; sys.modules['uvloop'] = sys.modules['httptools'] = None; "
+    "from scorer.cli import main; sys.argv[0] = 'scorer'; main()"
+)
+STACKS = {"standard": ["-m", "scorer"], "pure": ["-c", WITHOUT_STANDARD]}
 
 
 @contextlib.contextmanager
-def service(env: dict[str, str], concurrency: int, max_batch: int) -> Iterator[tuple[str, int]]:
+def service(
+    env: dict[str, str], concurrency: int, max_batch: int, stack: str = "standard"
+) -> Iterator[tuple[str, int]]:
     """``scorer serve`` on a free loopback port; yields its base URL and process id."""
-    cmd = [sys.executable, "-m", "scorer", "serve", "--port", "0", "--log-level", "warning"]
+    cmd = [sys.executable, *STACKS[stack], "serve", "--port", "0", "--log-level", "warning"]
     cmd += ["--concurrency", str(concurrency), "--max-batch", str(max_batch)]
     cmd += ["--max-body-mb", "64"]
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True)
@@ -139,7 +155,7 @@ def report(label: str, results: list[tuple[float, float, float]]) -> None:
     client = statistics.median(c for _, _, c in results)
     each = ", ".join(f"{r:.0f}" for r in rates)
     print(
-        f"{label:<26} {statistics.median(rates):6.0f} papers/s   CPU per paper: "
+        f"{label:<37} {statistics.median(rates):6.0f} papers/s   CPU per paper: "
         f"server {server:.2f} ms, client {client:.2f} ms   runs: {each}"
     )
 
@@ -150,36 +166,59 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.1)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--stacks", nargs="+", choices=list(STACKS), default=list(STACKS), help="server stacks"
+    )
     args = parser.parse_args()
     n, c = args.papers, args.concurrency
 
     def fresh(run: int) -> list[dict[str, str]]:
         return list(synthetic_papers(n, offset=run * n))
 
-    with tempfile.TemporaryDirectory() as tmp, fake_server(args.latency) as base_url:
-        env = {
-            **os.environ,
-            "OPENAI_BASE_URL": base_url,
-            "OPENAI_API_KEY": "bench",
-            "SCORER_CACHE_DIR": str(Path(tmp) / "cache"),
-        }
-        env.pop("SCORER_API_TOKEN", None)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        fake_server(args.latency) as base_url,
+        contextlib.ExitStack() as servers,
+    ):
         print(f"{n} papers, concurrency {c}, model latency {args.latency} s")
         print(f"ideal (uncached): {c / args.latency:.0f} papers/s")
-        with service(env, c, max_batch=n) as (url, pid):
+        running: dict[str, tuple[str, int]] = {}
+        for stack in args.stacks:  # all at once, each with its own cache
+            env = {
+                **os.environ,
+                "OPENAI_BASE_URL": base_url,
+                "OPENAI_API_KEY": "bench",
+                "SCORER_CACHE_DIR": str(Path(tmp) / f"cache-{stack}"),
+            }
+            env.pop("SCORER_API_TOKEN", None)
+            running[stack] = servers.enter_context(service(env, c, max_batch=n, stack=stack))
 
-            def batch(papers: list[dict[str, str]]) -> tuple[float, float, float]:
-                return measured(pid, n, lambda: batch_rate(url, papers)[0])
+        def batch(stack: str, papers: list[dict[str, str]]) -> tuple[float, float, float]:
+            url, pid = running[stack]
+            return measured(pid, n, lambda: batch_rate(url, papers)[0])
 
-            def single(papers: list[dict[str, str]]) -> tuple[float, float, float]:
-                return measured(pid, n, lambda: asyncio.run(single_rate(url, papers, c)))
+        def single(stack: str, papers: list[dict[str, str]]) -> tuple[float, float, float]:
+            url, pid = running[stack]
+            return measured(pid, n, lambda: asyncio.run(single_rate(url, papers, c)))
 
-            report("/v1/score/batch uncached", [batch(fresh(run)) for run in range(args.repeat)])
-            report("/v1/score/batch cached", [batch(fresh(0)) for _ in range(args.repeat)])
-            offset = args.repeat  # papers no batch run has seen
-            uncached = [single(fresh(offset + run)) for run in range(args.repeat)]
-            report(f"/v1/score x{c} uncached", uncached)
-            report(f"/v1/score x{c} cached", [single(fresh(offset)) for _ in range(args.repeat)])
+        # The stacks take turns at every step, so drift on a shared machine hits them alike.
+        results: dict[tuple[str, str], list[tuple[float, float, float]]] = defaultdict(list)
+        offset = args.repeat  # papers no batch run has seen
+        steps: list[tuple[str, Callable[[str], tuple[float, float, float]]]] = []
+        for r in range(args.repeat):
+            steps.append(("/v1/score/batch uncached", lambda s, r=r: batch(s, fresh(r))))
+        for _ in range(args.repeat):
+            steps.append(("/v1/score/batch cached", lambda s: batch(s, fresh(0))))
+        for r in range(args.repeat):
+            steps.append((f"/v1/score x{c} uncached", lambda s, r=r: single(s, fresh(offset + r))))
+        for _ in range(args.repeat):
+            steps.append((f"/v1/score x{c} cached", lambda s: single(s, fresh(offset))))
+        for label, step in steps:
+            for stack in args.stacks:
+                results[label, stack].append(step(stack))
+        for label in dict.fromkeys(label for label, _ in steps):
+            for stack in args.stacks:
+                report(f"{label} [{stack}]", results[label, stack])
 
 
 if __name__ == "__main__":

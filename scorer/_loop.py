@@ -8,6 +8,8 @@ alike, and HTTP clients and connection pools live across calls.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -27,8 +29,21 @@ def _background_loop() -> asyncio.AbstractEventLoop:
             loop = asyncio.new_event_loop()
             thread = threading.Thread(target=loop.run_forever, name="scorer-loop", daemon=True)
             thread.start()
+            atexit.register(_finalise_at_exit, loop)
             _loop = loop
         return _loop
+
+
+def _finalise_at_exit(loop: asyncio.AbstractEventLoop) -> None:
+    """Let the loop finalise its async generators before the interpreter goes.
+
+    That is how HTTP clients made on it get closed (see
+    ``scorer.backends._transport.ClientPerLoop``); a daemon thread's loop is
+    never shut down otherwise, and aiohttp would warn "Unclosed client session".
+    """
+    if loop.is_running():
+        with contextlib.suppress(Exception):  # a loop stuck elsewhere: exit anyway
+            asyncio.run_coroutine_threadsafe(loop.shutdown_asyncgens(), loop).result(timeout=5)
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

@@ -42,7 +42,8 @@ def clean_value(value: Any, *, max_depth: int = MAX_NESTING) -> tuple[Any, bool]
     ({'a': ['x\ufffd']}, True)
     """
     if isinstance(value, str):
-        if _SURROGATE.search(value) is None:
+        # isascii() reads a flag: most fields of most files need no regex at all.
+        if value.isascii() or _SURROGATE.search(value) is None:
             return value, False
         return _SURROGATE.sub("\ufffd", value), True
     if not isinstance(value, list | tuple | dict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from scorer.methods._spec import MethodSpec, parse_method
 from scorer.prompt._paper_limits import PaperLimits
 
 __all__ = [
+    "AIOHTTP_MISSING",
     "DEFAULT_OPENAI_MODEL",
     "DEFAULT_PROBE_WAIT",
     "DEFAULT_TIMEOUT",
@@ -28,6 +30,7 @@ __all__ = [
     "Sampling",
     "Settings",
     "StructuredMode",
+    "TransportKind",
 ]
 
 EMBEDDED_MODEL = "smollm2-135m-instruct-q4_1"
@@ -48,6 +51,8 @@ clock runs while the model works on it, never while it waits its turn, and
 only a machine many times too busy makes one paper take minutes."""
 
 BackendKind = Literal["auto", "openai", "embedded"]
+TransportKind = Literal["auto", "aiohttp", "httpx"]
+"""What carries requests to an endpoint: ``auto`` is aiohttp when installed, else httpx."""
 
 StructuredMode = Literal["auto", "json_schema", "tools", "json"]
 """How an endpoint is asked for a structured answer (see :mod:`scorer.backends._modes`)."""
@@ -151,6 +156,7 @@ class Settings:
     # auto: how long other papers wait for the first request's verdict on a mode
     # (None: until it is answered). Refusals come back at once; answers take longer.
     probe_wait: float | None = DEFAULT_PROBE_WAIT
+    transport: TransportKind = "auto"  # see scorer.backends._transport
     # How much of a paper is sent to the model (see scorer.prompt._paper_limits).
     max_title_chars: int = PaperLimits.title
     max_abstract_chars: int = PaperLimits.abstract
@@ -223,11 +229,11 @@ class Settings:
         Environment variables: ``SCORER_BACKEND``, ``SCORER_MODEL``,
         ``OPENAI_BASE_URL``, ``OPENAI_API_KEY``, ``SCORER_CACHE_DIR``,
         ``SCORER_NO_CACHE`` (``1`` disables the cache), ``SCORER_TIMEOUT``,
-        ``SCORER_METHOD``, ``SCORER_MODE``, ``SCORER_MAX_TITLE_CHARS``,
-        ``SCORER_MAX_ABSTRACT_CHARS``, ``SCORER_MAX_AUTHORS``, ``SCORER_MAX_AUTHOR_CHARS``,
-        ``SCORER_REVIEWERS``, ``SCORER_CASCADE`` (two models each, comma-separated),
-        ``SCORER_MARGIN``, and the retry policy's ``SCORER_MAX_ATTEMPTS``,
-        ``SCORER_RETRY_MAX_WAIT``, ``SCORER_MAX_CONSECUTIVE_TIMEOUTS``
+        ``SCORER_METHOD``, ``SCORER_MODE``, ``SCORER_TRANSPORT`` (``aiohttp`` or ``httpx``),
+        ``SCORER_MAX_TITLE_CHARS``, ``SCORER_MAX_ABSTRACT_CHARS``, ``SCORER_MAX_AUTHORS``,
+        ``SCORER_MAX_AUTHOR_CHARS``, ``SCORER_REVIEWERS``, ``SCORER_CASCADE`` (two models
+        each, comma-separated), ``SCORER_MARGIN``, and the retry policy's
+        ``SCORER_MAX_ATTEMPTS``, ``SCORER_RETRY_MAX_WAIT``, ``SCORER_MAX_CONSECUTIVE_TIMEOUTS``
         (see :meth:`RetryPolicy.from_env`).
 
         ``SCORER_MODEL`` (or ``model=``) may be the path of a ``*.gguf`` file:
@@ -272,6 +278,8 @@ class Settings:
             raise ConfigError(f"backend must be auto, openai or embedded, not {out['backend']!r}")
         if "base_url" in out:
             out["base_url"] = str(out["base_url"]).rstrip("/")
+        if "transport" in out:
+            out["transport"] = _transport(out["transport"])
         if "method" in out:
             out["method"] = parse_method(out["method"])
         if "mode" in out:
@@ -300,6 +308,7 @@ _ENV_VARS = {
     "timeout": "SCORER_TIMEOUT",
     "method": "SCORER_METHOD",
     "mode": "SCORER_MODE",
+    "transport": "SCORER_TRANSPORT",
     "max_title_chars": "SCORER_MAX_TITLE_CHARS",
     "max_abstract_chars": "SCORER_MAX_ABSTRACT_CHARS",
     "max_authors": "SCORER_MAX_AUTHORS",
@@ -323,6 +332,23 @@ def _mode(value: Any) -> StructuredMode:
 def default_cache_dir() -> Path:
     """The per-user cache folder, e.g. ``~/.cache/scorer`` on Linux."""
     return Path(platformdirs.user_cache_dir("scorer", appauthor=False))
+
+
+AIOHTTP_MISSING = (
+    "the aiohttp transport needs aiohttp: pip install 'openai[aiohttp]', "
+    "or use --transport httpx (SCORER_TRANSPORT=httpx)"
+)
+_TRANSPORTS: dict[str, TransportKind] = {"auto": "auto", "aiohttp": "aiohttp", "httpx": "httpx"}
+
+
+def _transport(value: Any) -> TransportKind:
+    """``value`` as a transport; an explicit aiohttp must be installed (known before any input)."""
+    kind = _TRANSPORTS.get(str(value).strip().lower())
+    if kind is None:
+        raise ConfigError(f"transport must be aiohttp or httpx, not {value!r}")
+    if kind == "aiohttp" and importlib.util.find_spec("aiohttp") is None:
+        raise ConfigError(AIOHTTP_MISSING)
+    return kind
 
 
 def _non_negative_float(name: str, value: str) -> float:

@@ -56,9 +56,20 @@ def rubric() -> Rubric:
 
 
 @pytest.fixture
-def settings(fake_settings: Settings) -> Settings:
+def transport(request: pytest.FixtureRequest) -> str:
+    """The HTTP transport under the SDK: the default, unless a test runs on both."""
+    return str(getattr(request, "param", "auto"))
+
+
+# What the transport carries (retries, timeouts, errors, redaction, closing) must
+# behave the same on both; tests of validation and the engine run on the default.
+both_transports = pytest.mark.parametrize("transport", ["aiohttp", "httpx"], indirect=True)
+
+
+@pytest.fixture
+def settings(fake_settings: Settings, transport: str) -> Settings:
     """The fake server's settings without the cache, so every score reaches the server."""
-    return replace(fake_settings, use_cache=False)
+    return replace(fake_settings, use_cache=False, transport=transport)
 
 
 def make_scorer(
@@ -115,6 +126,7 @@ def assert_key_hidden(exc: BackendError) -> None:
 # -- the happy path ---------------------------------------------------------------------------
 
 
+@both_transports
 def test_scores_a_paper_with_one_structured_request(
     fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
 ) -> None:
@@ -147,6 +159,7 @@ def test_scores_a_paper_with_one_structured_request(
 # -- transient failures: tenacity retries, waits are recorded ---------------------------------
 
 
+@both_transports
 @pytest.mark.parametrize(
     ("reply", "wait"),
     [
@@ -182,6 +195,7 @@ def test_429_retry_after_beyond_the_cap_is_capped(
     assert fake.count == 2
 
 
+@both_transports
 @pytest.mark.parametrize("status", [500, 503])
 def test_server_error_is_retried_after_a_capped_backoff(
     fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric, status: int
@@ -193,6 +207,7 @@ def test_server_error_is_retried_after_a_capped_backoff(
     assert 0 < sleeps.waits[0] <= settings.retry.max_wait
 
 
+@both_transports
 def test_retries_stop_at_max_attempts(
     fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
 ) -> None:
@@ -209,6 +224,7 @@ def test_retries_stop_at_max_attempts(
     assert "4 attempt" in str(exc)
 
 
+@both_transports
 def test_a_hung_request_times_out_and_is_retried(
     fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
 ) -> None:
@@ -221,6 +237,7 @@ def test_a_hung_request_times_out_and_is_retried(
     assert len(sleeps.waits) == 1
 
 
+@both_transports
 def test_a_server_that_always_hangs_ends_in_retry_exhausted(
     fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
 ) -> None:
@@ -234,6 +251,7 @@ def test_a_server_that_always_hangs_ends_in_retry_exhausted(
     assert fake.count == 2
 
 
+@both_transports
 def test_a_malformed_body_is_retried(
     fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
 ) -> None:
@@ -246,6 +264,7 @@ def test_a_malformed_body_is_retried(
 # -- fatal failures: one request, one clear error, no key in it -------------------------------
 
 
+@both_transports
 def test_401_is_fatal_not_retried_and_hides_the_key(
     fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
 ) -> None:
@@ -260,6 +279,7 @@ def test_401_is_fatal_not_retried_and_hides_the_key(
     assert_key_hidden(exc)
 
 
+@both_transports
 @pytest.mark.parametrize("status", [400, 401])
 def test_a_server_echoing_the_full_key_does_not_leak_it(
     fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric, status: int
@@ -291,6 +311,7 @@ def test_a_short_key_is_hidden_without_mangling_the_body(
     assert exc.body == {"message": "key *** rejected", "type": "auth", "code": 12345, "param": None}
 
 
+@both_transports
 def test_insufficient_quota_is_fatal_and_says_so(
     fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
 ) -> None:
@@ -303,6 +324,7 @@ def test_insufficient_quota_is_fatal_and_says_so(
     assert sleeps.waits == []
 
 
+@both_transports
 @pytest.mark.parametrize(
     ("reply", "status", "words"),
     [
@@ -427,6 +449,7 @@ def test_ascore_or_error_raises_a_fatal_error(
     assert fake.count == 1
 
 
+@both_transports
 def test_ascore_many_runs_requests_concurrently(
     fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
 ) -> None:
@@ -531,13 +554,14 @@ def test_a_fatal_error_stops_the_batch_with_one_error_only(
     assert [ctx["message"] for ctx in ours] == []
 
 
+@both_transports
 def test_scorer_closes_its_connections_and_can_be_used_again(
-    fake: FakeOpenAI, fake_settings: Settings
+    fake: FakeOpenAI, settings: Settings
 ) -> None:
     rubric = load_rubric("llm-inference")
 
     async def run() -> list[ScoredPaper]:
-        async with Scorer(replace(fake_settings, use_cache=False)) as scorer:
+        async with Scorer(settings) as scorer:
             first = await scorer.ascore({"title": "A", "abstract": "First."}, rubric)
         second = await scorer.ascore({"title": "B", "abstract": "Second."}, rubric)
         await scorer.aclose()
@@ -558,6 +582,29 @@ def test_scorer_closes_its_connections_and_can_be_used_again(
     assert fake.count == 2
 
 
+@both_transports
+def test_a_scorer_never_closed_leaves_no_open_connection_when_its_run_ends(
+    fake: FakeOpenAI, settings: Settings, rubric: Rubric
+) -> None:
+    # A script that scores under asyncio.run() and never calls aclose(): the
+    # end of the run closes the client (aiohttp would say "Unclosed client session").
+    scorer = Scorer(settings)
+    gc.collect()
+    unraisable: list[Any] = []
+    hook, sys.unraisablehook = sys.unraisablehook, unraisable.append
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", ResourceWarning)
+            result = asyncio.run(scorer.ascore(PAPER, rubric))
+            del scorer
+            gc.collect()  # the loop and its client go: an open session would warn here
+    finally:
+        sys.unraisablehook = hook
+    assert not [u for u in unraisable if issubclass(u.exc_type, ResourceWarning)]
+    assert result.ok
+
+
+@both_transports
 def test_closing_a_batch_early_leaves_no_unawaited_requests(
     fake: FakeOpenAI, settings: Settings, sleeps: SleepRecorder, rubric: Rubric
 ) -> None:
@@ -586,6 +633,7 @@ def test_closing_a_batch_early_leaves_no_unawaited_requests(
     assert 2 <= fake.count <= 3
 
 
+@both_transports
 def test_an_endpoint_that_cannot_be_reached_stops_the_batch(
     settings: Settings, sleeps: SleepRecorder, rubric: Rubric
 ) -> None:

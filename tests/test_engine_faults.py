@@ -16,6 +16,8 @@ from scorer.cli import cli
 from scorer.testing import FakeOpenAI, Reply
 
 KEY = "sk-test-faults-0123456789abcdef"
+# Faults must read the same whichever transport carries the requests (--transport).
+both_transports = pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
 
 
 def write_papers(path: Path, titles: list[str]) -> Path:
@@ -27,7 +29,15 @@ def write_papers(path: Path, titles: list[str]) -> Path:
     return path
 
 
-def batch(fake: FakeOpenAI, cache: Path, papers: Path, out: Path, *args: str, **env: str) -> Result:
+def batch(
+    fake: FakeOpenAI,
+    cache: Path,
+    papers: Path,
+    out: Path,
+    *args: str,
+    transport: str | None = None,
+    **env: str,
+) -> Result:
     environment = {
         "OPENAI_BASE_URL": fake.base_url,
         "OPENAI_API_KEY": KEY,
@@ -35,6 +45,8 @@ def batch(fake: FakeOpenAI, cache: Path, papers: Path, out: Path, *args: str, **
         **env,
     }
     argv = ["batch", str(papers), "-r", "llm-inference", "-o", str(out), *args]
+    if transport is not None:
+        argv += ["--transport", transport]
     return CliRunner().invoke(cli, argv, env=environment)
 
 
@@ -50,15 +62,18 @@ def error_lines(result: Result) -> list[str]:
 # -- a refusal about one paper fails that paper only -------------------------------------------
 
 
+@both_transports
 def test_context_length_and_content_filter_refusals_fail_their_papers_and_the_batch_goes_on(
-    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path, transport: str
 ) -> None:
     titles = [f"Paper {i:02d}" for i in range(12)]
     fake.answer_when("Paper 03", Reply.context_length_exceeded())
     fake.answer_when("Paper 07", Reply.content_filtered())
     out = tmp_path / "out.jsonl"
 
-    result = batch(fake, isolated_env, write_papers(tmp_path / "in.jsonl", titles), out)
+    result = batch(
+        fake, isolated_env, write_papers(tmp_path / "in.jsonl", titles), out, transport=transport
+    )
 
     assert result.exit_code == 1, result.output  # some papers failed; the run finished
     assert "Traceback" not in result.output
@@ -73,13 +88,22 @@ def test_context_length_and_content_filter_refusals_fail_their_papers_and_the_ba
     assert KEY not in result.output
 
 
+@both_transports
 def test_an_unsupported_response_format_stops_the_batch_at_once(
-    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path, transport: str
 ) -> None:
     fake.always(Reply.unsupported_response_format())
     papers = write_papers(tmp_path / "in.jsonl", [f"Paper {i:02d}" for i in range(40)])
 
-    result = batch(fake, isolated_env, papers, tmp_path / "out.jsonl", "--concurrency", "2")
+    result = batch(
+        fake,
+        isolated_env,
+        papers,
+        tmp_path / "out.jsonl",
+        "--concurrency",
+        "2",
+        transport=transport,
+    )
 
     assert result.exit_code == 3, result.output
     assert "response_format" in result.stderr
@@ -92,8 +116,9 @@ def test_an_unsupported_response_format_stops_the_batch_at_once(
 QUICK = {"SCORER_TIMEOUT": "0.3", "SCORER_MAX_ATTEMPTS": "2", "SCORER_RETRY_MAX_WAIT": "0"}
 
 
+@both_transports
 def test_an_endpoint_that_never_answers_stops_the_batch_with_one_line(
-    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path, transport: str
 ) -> None:
     fake.always(Reply.hanging())
     papers = write_papers(tmp_path / "in.jsonl", [f"Paper {i:02d}" for i in range(40)])
@@ -105,6 +130,7 @@ def test_an_endpoint_that_never_answers_stops_the_batch_with_one_line(
         tmp_path / "out.jsonl",
         "--concurrency",
         "2",
+        transport=transport,
         **QUICK,
         SCORER_MAX_CONSECUTIVE_TIMEOUTS="3",
     )
@@ -119,8 +145,9 @@ def test_an_endpoint_that_never_answers_stops_the_batch_with_one_line(
     assert fake.count <= (3 + 2) * 2
 
 
+@both_transports
 def test_timeouts_between_answers_fail_only_their_papers(
-    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path, transport: str
 ) -> None:
     # A slow endpoint under load answers now and then: the papers that time out
     # fail, but never three in a row, so the run goes on to the end.
@@ -135,6 +162,7 @@ def test_timeouts_between_answers_fail_only_their_papers(
         out,
         "--concurrency",
         "1",
+        transport=transport,
         **QUICK,
         SCORER_MAX_CONSECUTIVE_TIMEOUTS="2",
     )

@@ -13,7 +13,6 @@ import copy
 import functools
 import json
 import time
-import weakref
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +30,7 @@ from scorer.backends._base import Completion, FirstToken, Messages
 from scorer.backends._modes import JSON_SCHEMA, AnswerFormat, ModeChoice, endpoint_name
 from scorer.backends._ratelimit import Clock, RequestGate, estimate_tokens
 from scorer.backends._retry import Sleep, retrying, to_backend_error
+from scorer.backends._transport import DEFAULT_CONNECTIONS, ClientPerLoop, http_client
 
 __all__ = ["OpenAICompatBackend"]
 
@@ -91,16 +91,17 @@ class OpenAICompatBackend:
         clock: Clock = time.monotonic,
         extra_body: Mapping[str, Any] | None = None,
         rate_gate: RequestGate | None = None,
+        connections: int = DEFAULT_CONNECTIONS,
     ) -> None:
         """``extra_body``: fields added to every request (e.g. llama.cpp's ``id_slot``);
-        ``rate_gate``: the rate limits to share with other backends (default: its own)."""
+        ``rate_gate``: the rate limits to share with other backends (default: its own);
+        ``connections``: the HTTP pool's size, at least the requests sent at once."""
         self._base_url = base_url
         self._api_key = api_key or _NO_KEY
         self._model = model
         self._settings = settings
         self._sleep = sleep
-        self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
-        self._clients = weakref.WeakKeyDictionary()
+        self._clients = ClientPerLoop(self._new_client)
         limits = settings.limits
         if rate_gate is None and (limits.rpm or limits.tpm):
             # Retry waits and rate-limit waits take the same injected time.
@@ -116,6 +117,7 @@ class OpenAICompatBackend:
             # The embedded llama.cpp takes json_schema: its papers need not wait for a verdict.
             probe_wait=0.0 if settings.uses_embedded else settings.probe_wait,
         )
+        self._connections = connections
 
     @property
     def model_id(self) -> str:
@@ -124,23 +126,18 @@ class OpenAICompatBackend:
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAICompatBackend(model={self._model!r}, base_url={self._base_url!r})"
 
-    def _client(self) -> openai.AsyncOpenAI:
-        loop = asyncio.get_running_loop()
-        client = self._clients.get(loop)
-        if client is None:
-            client = openai.AsyncOpenAI(
-                api_key=self._api_key,
-                base_url=self._base_url,
-                timeout=self._settings.timeout,
-                max_retries=0,  # tenacity owns transport retries
-            )
-            self._clients[loop] = client
-        return client
+    def _new_client(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(
+            api_key=self._api_key,
+            base_url=self._base_url,
+            timeout=self._settings.timeout,
+            max_retries=0,  # tenacity owns transport retries
+            # aiohttp or httpx under the SDK, closed with it (see _transport).
+            http_client=http_client(self._settings.transport, connections=self._connections),
+        )
 
     async def aclose(self) -> None:
-        client = self._clients.pop(asyncio.get_running_loop(), None)
-        if client is not None:
-            await client.close()
+        await self._clients.aclose()
 
     async def complete(
         self,
@@ -269,7 +266,7 @@ class OpenAICompatBackend:
 
     async def _request(self, ledger: _Ledger, kwargs: dict[str, Any]) -> ChatCompletion:
         """One chat completion, with transport retries."""
-        client = self._client()
+        client = await self._clients.get()
         attempts = 0
         try:
             async for attempt in retrying(self._settings.retry, self._sleep):

@@ -99,6 +99,12 @@ def model_options(func: F) -> F:
                 "json_schema.",
             ),
             click.option("--timeout", type=float, help="Seconds per request (env SCORER_TIMEOUT)."),
+            click.option(
+                "--transport",
+                type=click.Choice(["aiohttp", "httpx"]),
+                help="What carries requests to an endpoint: aiohttp (default when installed; "
+                "less CPU per request) or httpx (env SCORER_TRANSPORT).",
+            ),
             click.option("--no-cache", is_flag=True, help="Neither read nor write the cache."),
             click.option(
                 "--rpm",

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import itertools
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Coroutine,
     Iterable,
+    Sequence,
 )
 from typing import Any, TypeVar
 
@@ -36,11 +39,18 @@ async def fan_out(
     *,
     window: int,
     slots: RequestSlots,
+    ready: Callable[[Sequence[_In]], Sequence[_Out | None]] | None = None,
 ) -> AsyncGenerator[tuple[_Tag, _Out], None]:
     """Run ``start(item)`` for each ``(tag, item)``, ``window`` at once; yield ``(tag, result)``.
 
     ``start`` is called as each item is read, so an error it raises (a bad
     record) stops the run at that item. The tasks share ``slots``.
+
+    ``ready(items)``, if given, answers some items at once (cache hits): their
+    results are yielded as read, with no task, and take no place in the
+    window. A plain iterable is read ``window`` items at a time, so ``ready``
+    sees many items at once (it blocks the loop while it reads anyway); an
+    async one an item at a time, as it arrives.
     """
     context = contextvars.copy_context()
     context.run(REQUEST_SLOTS.set, slots)
@@ -48,19 +58,24 @@ async def fan_out(
     # asyncio.wait() over the pending set would cost O(window) each.
     finished: asyncio.Queue[asyncio.Task[_Out]] = asyncio.Queue()
     pending: dict[asyncio.Task[_Out], _Tag] = {}
-    source = async_iter(items)
+    read = _reader(items)
     exhausted = False
     try:
         while True:
             while not exhausted and len(pending) < window:
-                try:
-                    tag, item = await anext(source)
-                except StopAsyncIteration:
-                    exhausted = True
-                    break
-                task = asyncio.create_task(start(item), context=context)
-                task.add_done_callback(finished.put_nowait)
-                pending[task] = tag
+                batch = await read(window - len(pending))
+                exhausted = not batch
+                answers = ready([item for _, item in batch]) if ready and batch else ()
+                for i, (tag, item) in enumerate(batch):
+                    answer = answers[i] if answers else None
+                    if answer is not None:
+                        yield tag, answer
+                        continue
+                    task = asyncio.create_task(start(item), context=context)
+                    task.add_done_callback(finished.put_nowait)
+                    pending[task] = tag
+                if pending and answers:
+                    await asyncio.sleep(0)  # a long run of hits lets the requests go on
             if not pending:
                 return
             task = await finished.get()
@@ -80,6 +95,32 @@ async def fan_out(
             done = finished.get_nowait()
             if not done.cancelled():
                 done.exception()
+
+
+def _reader(
+    items: Iterable[_T] | AsyncIterable[_T],
+) -> Callable[[int], Awaitable[list[_T]]]:
+    """``read(n)``: the next items of ``items``, at most ``n``; an empty list at the end.
+
+    A plain iterable gives ``n`` at once (reading it never yields to the loop);
+    an async one gives the one item that comes next.
+    """
+    if isinstance(items, AsyncIterable):
+        source = aiter(items)
+
+        async def read_async(n: int) -> list[_T]:
+            try:
+                return [await anext(source)]
+            except StopAsyncIteration:
+                return []
+
+        return read_async
+    iterator = iter(items)
+
+    async def read_plain(n: int) -> list[_T]:
+        return list(itertools.islice(iterator, n))
+
+    return read_plain
 
 
 async def async_iter(items: Iterable[_T] | AsyncIterable[_T]) -> AsyncIterator[_T]:

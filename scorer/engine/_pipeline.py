@@ -14,6 +14,7 @@ Memory stays bounded for long inputs: records are read lazily, at most
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
@@ -22,9 +23,8 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field, PrivateAttr
 
-from scorer._models import ScoredPaper, Usage
+from scorer._models import Paper, ScoredPaper, Usage
 from scorer._rubric import Rubric
-from scorer.engine._fan_out import async_iter
 from scorer.engine._identity import paper_identity
 from scorer.engine._panel_spec import PanelSpec, panel_spec_for
 from scorer.engine._scorer import PaperLike, Scorer, to_paper
@@ -175,34 +175,49 @@ async def score_stream(
     waiting: dict[str, list[int]] = {}  # identity -> positions its running request answers
     notes: deque[Unscored] = deque()  # late duplicates and bad records, for every_position
 
-    async def unique() -> AsyncIterator[tuple[str, PaperLike]]:
-        position = -1
-        async for record in async_iter(records):
-            position += 1
-            counts.scanned += 1
-            if isinstance(record, Unreadable):
-                counts.invalid += 1
-                if every_position:
-                    notes.append(Unscored(position, problem=record.message))
-                continue
-            paper = to_paper(record)
-            key = paper_identity(paper)
-            seen = first.get(key)
-            if seen is None:
-                first[key] = position
-                waiting[key] = [position]
-                counts.unique += 1
-                yield key, paper
-                continue
-            counts.duplicates += 1
-            running = waiting.get(key)
-            if running is not None:
-                running.append(position)
-            elif every_position:
-                notes.append(Unscored(position, duplicate_of=seen))
+    def admitted(position: int, record: PaperLike | Unreadable) -> tuple[str, Paper] | None:
+        """``(identity, paper)`` for the first record of a paper; None for anything else."""
+        counts.scanned += 1
+        if isinstance(record, Unreadable):
+            counts.invalid += 1
+            if every_position:
+                notes.append(Unscored(position, problem=record.message))
+            return None
+        paper = to_paper(record)
+        key = paper_identity(paper)
+        seen = first.get(key)
+        if seen is None:
+            first[key] = position
+            waiting[key] = [position]
+            counts.unique += 1
+            return key, paper
+        counts.duplicates += 1
+        running = waiting.get(key)
+        if running is not None:
+            running.append(position)
+        elif every_position:
+            notes.append(Unscored(position, duplicate_of=seen))
+        return None
+
+    # A plain iterable stays one (the engine reads it many records at a time, and
+    # answers the cached ones with one look-up); an async one is read as it comes.
+    unique: Iterable[tuple[str, Paper]] | AsyncIterable[tuple[str, Paper]]
+    if isinstance(records, AsyncIterable):
+
+        async def unique_async() -> AsyncIterator[tuple[str, Paper]]:
+            position = -1
+            async for record in records:
+                position += 1
+                paper = admitted(position, record)
+                if paper is not None:
+                    yield paper
+
+        unique = unique_async()
+    else:
+        unique = filter(None, itertools.starmap(admitted, enumerate(records)))
 
     started = time.perf_counter()
-    scored = scorer.ascore_tagged(unique(), rubric, concurrency=concurrency)
+    scored = scorer.ascore_tagged(unique, rubric, concurrency=concurrency)
     try:
         # Closed with this generator: a consumer that stops early stops the requests.
         async with aclosing(scored):

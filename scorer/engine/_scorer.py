@@ -24,6 +24,7 @@ from collections.abc import (
     Coroutine,
     Iterable,
     Mapping,
+    Sequence,
 )
 from contextlib import aclosing
 from typing import Any, ParamSpec, TypeVar
@@ -35,8 +36,9 @@ from scorer._models import Paper, Score, ScoredPaper, Usage
 from scorer._rubric import Rubric
 from scorer._settings import Settings
 from scorer.backends import Backend, backend_for
-from scorer.engine._cache import Claimed, ResultCache, cache_key
+from scorer.engine._cache import Claimed, ResultCache, cache_key, cache_keys
 from scorer.engine._fan_out import async_iter, fan_out
+from scorer.engine._lru import LRU
 from scorer.engine._panel import Panel
 from scorer.engine._panel_spec import PanelSpec, panel_spec_for
 from scorer.engine._request_slots import REQUEST_SLOTS, RequestSlots, without_userinfo
@@ -56,6 +58,7 @@ _Tag = TypeVar("_Tag")
 # Polling for another process's answer: soon at first (answers take about a
 # second), then at most once a second.
 _FIRST_POLL_S = 0.05
+_NOTHING_SPENT = Usage()  # what a cached answer cost (frozen: one for all)
 _LAST_POLL_S = 1.0
 
 
@@ -100,6 +103,9 @@ class Scorer:
         self._methods: dict[MethodSpec, ScoringMethod] = {}
         self._inflight: dict[str, asyncio.Future[tuple[Score, bool]]] = {}
         self._panels: dict[PanelSpec, Panel] = {}
+        self._connections: int | None = None  # the most requests at once asked for so far
+        # Cache-key layouts by (rubric, method, model): bounded, a server sees many rubrics.
+        self._key_layouts: LRU[tuple[str, MethodSpec, str], Callable[[str, str], str]] = LRU(64)
 
     @property
     def model_id(self) -> str:
@@ -116,7 +122,9 @@ class Scorer:
     @property
     def backend(self) -> Backend:
         if self._backend is None:
-            self._backend = backend_for(self.settings)
+            # Made on the first cache miss, after ascore_tagged() said how many requests
+            # run at once: the HTTP pool keeps that many connections alive.
+            self._backend = backend_for(self.settings, connections=self._connections)
         return self._backend
 
     async def aclose(self) -> None:
@@ -174,8 +182,7 @@ class Scorer:
             model_id=self.model_id,
             sampling=self.settings.sampling,
             method=str(method.spec),
-            # Only a written answer has a structured-output mode.
-            mode=self.settings.structured_mode if method.spec.name == "generate" else None,
+            mode=self._mode_for(method),
         )
         return key, sent
 
@@ -205,17 +212,90 @@ class Scorer:
             return result
         started = time.perf_counter()
         score, cached = await self.aanswer(item, rubric)
-        passed = score.scores[rubric.primary.name] >= rubric.threshold
+        return self._scored(item, rubric, score, cached=cached, started=started)
+
+    def cached_results(
+        self, papers: Sequence[PaperLike], rubric: Rubric
+    ) -> list[ScoredPaper | None]:
+        """What :meth:`ascore` would answer from the cache for each of ``papers``, in one look-up.
+
+        The hit path of a cached re-run (see :func:`scorer.engine._fan_out.fan_out`):
+        keys made from one layout per rubric, one SQLite query for a few
+        hundred papers, no task per paper. None where it cannot tell (a miss,
+        another process's claim, a stale or corrupt entry, a paper cut to the
+        limits, a record still to be validated): :meth:`ascore` handles those
+        as before, so its semantics (single-flight, claims) stay its own.
+        """
+        results: list[ScoredPaper | None] = [None] * len(papers)
+        cache = self.cache
+        if cache is None or self.panel(rubric) is not None:
+            # A panel's result is its models' answers together: its stages look them up.
+            return results
+        started = time.perf_counter()
+        keys_for = self._keys_for(rubric)
+        limits = self.settings.paper_limits
+        wanted: dict[int, str] = {}
+        for i, paper in enumerate(papers):
+            # Within the limits, the text sent (and keyed) is the paper's own; a longer
+            # one goes through bounded_paper in ascore(), which says what it cut.
+            if (
+                isinstance(paper, Paper)
+                and len(paper.title) <= limits.title
+                and len(paper.abstract) <= limits.abstract
+            ):
+                wanted[i] = keys_for(paper.title, paper.abstract)
+        found = self._guarded(cache.get_many, list(wanted.values())) if wanted else None
+        if not found:
+            return results
+        dimensions = {d.name for d in rubric.dimensions}
+        for i, key in wanted.items():
+            raw = found.get(key)
+            if raw is None:
+                continue
+            try:
+                score = Score.model_validate_json(raw)
+            except ValueError:  # ValidationError too: ascore() drops it and says so once
+                continue
+            if set(score.scores) == dimensions:
+                paper = papers[i]
+                assert isinstance(paper, Paper)  # only Papers were looked up
+                results[i] = self._scored(paper, rubric, score, cached=True, started=started)
+        return results
+
+    def _mode_for(self, method: ScoringMethod) -> str | None:
+        """The structured-output mode the cache key names: only a written answer has one."""
+        return self.settings.structured_mode if method.spec.name == "generate" else None
+
+    def _keys_for(self, rubric: Rubric) -> Callable[[str, str], str]:
+        """Cache keys of papers under ``rubric`` with this scorer's settings (see cache_keys)."""
+        method = self.method(rubric)
+        ident = (rubric.fingerprint, method.spec, self.model_id)
+        keys = self._key_layouts.get(ident)
+        if keys is None:
+            keys = self._key_layouts[ident] = cache_keys(
+                rubric,
+                prompt_hash=method.prompt.content_hash,
+                model_id=self.model_id,
+                sampling=self.settings.sampling,
+                method=str(method.spec),
+                mode=self._mode_for(method),
+            )
+        return keys
+
+    def _scored(
+        self, paper: Paper, rubric: Rubric, score: Score, *, cached: bool, started: float
+    ) -> ScoredPaper:
+        """The result for ``paper``: the same whether the answer was asked or cached."""
         return ScoredPaper(
-            paper=item,
+            paper=paper,
             rubric=rubric.name,
             rubric_fingerprint=rubric.fingerprint,
             model=score.model,
             scores=score.scores,
             justification=score.justification,
-            passed=passed,
+            passed=score.scores[rubric.primary.name] >= rubric.threshold,
             cached=cached,
-            usage=Usage() if cached else score.usage,
+            usage=_NOTHING_SPENT if cached else score.usage,
             latency_s=round(time.perf_counter() - started, 4),
             certainty=score.certainty,
         )
@@ -272,6 +352,7 @@ class Scorer:
         """
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        self._connections = max(self._connections or 0, concurrency)
         slots = RequestSlots(
             concurrency,
             max_timeouts=self.settings.retry.max_consecutive_timeouts,
@@ -286,7 +367,10 @@ class Scorer:
         # task already waiting takes its slot at once, instead of the slot
         # idling while the loop hands out the result, reads the next paper
         # and starts a task (three trips round a busy event loop).
-        return fan_out(items, start, window=2 * concurrency, slots=slots)
+        def cached(papers: Sequence[PaperLike]) -> list[ScoredPaper | None]:
+            return self.cached_results(papers, rubric)
+
+        return fan_out(items, start, window=2 * concurrency, slots=slots, ready=cached)
 
     async def _single_flight(
         self, key: str, paper: Paper, rubric: Rubric, method: ScoringMethod

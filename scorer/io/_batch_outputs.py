@@ -73,7 +73,7 @@ class _RowWriter(Protocol):
 
 
 def _row_writer(
-    path: Path, stream: TextIO, rubric: Rubric, columns: list[str] | None
+    path: Path, stream: TextIO, rubric: Rubric, columns: list[str] | None, flush_each: bool
 ) -> _RowWriter | None:
     """The writer for ``path``'s format (None for a digest, rendered at the end)."""
     suffix = path.suffix.lower()
@@ -93,9 +93,9 @@ def _row_writer(
         return AsreviewWriter(stream, rubric)
     kind = ROW_WRITERS.get(suffix)
     if kind is CsvWriter:
-        return CsvWriter(stream, rubric, input_columns=columns)
+        return CsvWriter(stream, rubric, input_columns=columns, flush_each=flush_each)
     if kind is JsonlWriter:
-        return JsonlWriter(stream, rubric)
+        return JsonlWriter(stream, rubric, flush_each=flush_each)
     return None
 
 
@@ -202,7 +202,10 @@ class BatchOutputs:
         self._staged.open()
         for path in self.paths:
             stream = self._staged.stream(path)
-            writer = _row_writer(path, stream, self._rubric, self._columns)
+            # A staged file is seen only once it is moved into place: no row needs its own
+            # flush (a device or FIFO written directly, e.g. /dev/stdout, still gets one).
+            flush_each = not self._staged.is_staged(path)
+            writer = _row_writer(path, stream, self._rubric, self._columns, flush_each)
             if writer is not None:
                 self._writers.append(writer)
         if not self.paths:

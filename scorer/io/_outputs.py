@@ -16,7 +16,7 @@ papers, eval reports):
   the temporary files and leaves the old outputs byte for byte as they were.
 - **No stale temporary files.** Every exit path commits or discards. A process
   killed outright (``kill -9``) cannot clean up; its temporary file keeps the
-  rows finished so far, and the next run writing the same output deletes it
+  rows written out so far, and the next run writing the same output deletes it
   (it belongs to a process that no longer exists).
 
 An output that exists and is not a regular file (``/dev/null``, a FIFO) is
@@ -244,6 +244,10 @@ class StagedOutputs:
         if stream is None:
             raise ValueError(f"{path}: not open")
         return stream
+
+    def is_staged(self, path: Path) -> bool:
+        """Whether ``path`` goes to a temporary file (not a device or FIFO written in place)."""
+        return self._files[Path(path)].tmp is not None
 
     def commit(self) -> None:
         """Move every output into place (atomically each); then nothing temporary is left."""

@@ -1,7 +1,12 @@
 """Writing papers and scored papers as rows: CSV and JSONL.
 
-Every row is flushed as soon as it is written, so a crash or Ctrl-C loses
-nothing finished (and the cache makes a re-run send only what is missing).
+A row written to a stream someone may be reading (standard output) is
+flushed as soon as it is written. A staged output file (``flush_each=False``)
+is flushed once the event loop next gets control: while a run waits for the
+model, every finished row is on disk as before (a ``kill -9`` leaves them in
+the temporary file), and a burst of rows (a cached re-run answers hundreds
+at once) costs one write instead of one per row. The cache makes a re-run
+send only what is missing.
 
 A row holds the paper's columns (the batch columns, ``categories`` when the
 paper has any, then every other input column under its own name), then
@@ -41,6 +46,8 @@ column, the CSV guard) and the writers that follow them.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
 import json
 import re
@@ -84,6 +91,7 @@ PAPER_FILE_COLUMNS = (*PAPER_COLUMNS, "categories")
 PAPER_FORMATS = (".csv", ".jsonl", ".ndjson", ".ris", ".bib", ".xlsx")
 
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")
+_FORMULA_STARTS = frozenset("'=+-@\t\r")
 _NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
 
 
@@ -97,6 +105,9 @@ def neutralise_cell(text: str) -> str:
     >>> neutralise_cell("=HYPERLINK(\\"http://x\\")"), neutralise_cell("'=1"), neutralise_cell("ok")
     ('\\'=HYPERLINK("http://x")', "''=1", 'ok')
     """
+    # The first character decides for most cells, without the regex (a cell per column per row).
+    if not text or text[0] not in _FORMULA_STARTS:
+        return text
     return "'" + text if _FORMULA.match(text) else text
 
 
@@ -214,9 +225,11 @@ def result_row(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
 class JsonlWriter:
     """One JSON object per line; each record's colliding result columns are prefixed."""
 
-    def __init__(self, stream: TextIO, rubric: Rubric) -> None:
+    def __init__(self, stream: TextIO, rubric: Rubric, *, flush_each: bool = True) -> None:
+        """``flush_each``: flush after every row (see the module docstring)."""
         self._stream = stream
         self._rubric = rubric
+        self._flushed = _Flusher(stream, at_once=flush_each)
         self.renamed: set[str] = set()  # result columns written under a prefixed name
 
     def write(self, result: ScoredPaper) -> None:
@@ -224,7 +237,7 @@ class JsonlWriter:
         names = result_names(self._rubric, result)
         self.renamed.update(n for n in names if RESULT_PREFIX + n in row)
         self._stream.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-        self._stream.flush()
+        self._flushed.row_written()
 
 
 class CsvWriter:
@@ -236,10 +249,17 @@ class CsvWriter:
     """
 
     def __init__(
-        self, stream: TextIO, rubric: Rubric, *, input_columns: Iterable[str] | None = None
+        self,
+        stream: TextIO,
+        rubric: Rubric,
+        *,
+        input_columns: Iterable[str] | None = None,
+        flush_each: bool = True,
     ) -> None:
+        """``flush_each``: flush after every row (see the module docstring)."""
         self._stream = stream
         self._rubric = rubric
+        self._flushed = _Flusher(stream, at_once=flush_each)
         self._known = list(input_columns) if input_columns is not None else None
         self._writer: Any = None  # csv.writer's type is private to typeshed
         self._inputs: list[str] = []
@@ -258,8 +278,12 @@ class CsvWriter:
             cells.append(json.dumps(fields, ensure_ascii=False, default=str) if fields else "")
         elif fields:
             raise ValueError(f"columns not announced in input_columns: {', '.join(fields)}")
-        self._writer.writerow([_cell(value) for value in cells])
-        self._stream.flush()
+        starts = _FORMULA_STARTS
+        self._writer.writerow(
+            # Plain text that cannot start a formula, inline: most cells of most rows.
+            [v if type(v) is str and (not v or v[0] not in starts) else _cell(v) for v in cells]
+        )
+        self._flushed.row_written()
 
     def _start(self, first: Mapping[str, Any], result: ScoredPaper) -> None:
         known = self._known if self._known is not None else list(first)
@@ -276,7 +300,37 @@ class CsvWriter:
         self._writer.writerow([_cell(name) for name in header])
 
 
+class _Flusher:
+    """Flushes a stream after each row, or once the running event loop next gets control."""
+
+    def __init__(self, stream: TextIO, *, at_once: bool) -> None:
+        self._stream = stream
+        self._at_once = at_once
+        self._due = False  # a flush is scheduled
+
+    def row_written(self) -> None:
+        if self._at_once:
+            self._stream.flush()
+            return
+        if self._due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # written from plain code: nothing to wait for
+            self._stream.flush()
+            return
+        self._due = True
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._due = False
+        with contextlib.suppress(ValueError):  # already closed: closing flushed it
+            self._stream.flush()
+
+
 def _cell(value: Any) -> str:
+    if type(value) is str:  # most cells: no type dispatch, and no regex unless it may be a formula
+        return value if not value or value[0] not in _FORMULA_STARTS else neutralise_cell(value)
     if value is None:
         text = ""
     elif isinstance(value, str):

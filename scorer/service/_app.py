@@ -75,7 +75,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Made here, on the serving event loop, which the semaphore belongs to.
         backend = LimitedBackend(
-            lambda: backend_for(settings), limit=max_inflight, model_id=settings.model_id
+            lambda: backend_for(settings, connections=max_inflight),
+            limit=max_inflight,
+            model_id=settings.model_id,
         )
         async with Scorer(settings, backend=backend) as scorer:
             state.scorer = scorer

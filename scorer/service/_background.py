@@ -42,6 +42,7 @@ def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> 
         access_log=False,
         timeout_graceful_shutdown=2,
         timeout_keep_alive=75,  # as scorer serve: longer than clients keep idle connections
+        http="h11",  # as scorer serve: httptools would refuse free-form methods itself
     )
     server = _ThreadServer(config)
     errors: list[BaseException] = []

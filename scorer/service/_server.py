@@ -84,6 +84,10 @@ def serve(
         # a server that closes first races a client reusing the connection, and the
         # client sees "connection reset" on a request it cannot safely retry.
         timeout_keep_alive=75,
+        # uvloop where uvicorn[standard] installed it (loop="auto"), but h11 as the
+        # HTTP parser: httptools answers a method outside its table (BREW) with a
+        # 400 of its own before the app, which counts it and answers 405.
+        http="h11",
     )
     _Server(config, url, on_listening).run(sockets=[sock])
 

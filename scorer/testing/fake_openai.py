@@ -218,6 +218,9 @@ class FakeOpenAI:
             log_level="warning",
             access_log=False,
             timeout_graceful_shutdown=1,
+            # The same HTTP stack whether or not uvicorn[standard]'s httptools is
+            # installed (scorer serve uses it): tests and benchmarks keep one server.
+            http="h11",
         )
         self._stopping = asyncio.Event()
         self._startup_error = None

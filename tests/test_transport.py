@@ -1,0 +1,68 @@
+"""The HTTP transport under the SDK, as a user chooses it: ``--transport`` / ``SCORER_TRANSPORT``.
+
+What each transport carries (retries, timeouts, error mapping, redaction) is
+tested on both in tests/test_backend_openai.py and tests/test_engine_faults.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from scorer.cli import cli
+from scorer.testing import FakeOpenAI
+
+
+def write_papers(path: Path, count: int) -> Path:
+    lines = [
+        json.dumps({"title": f"Paper {i}", "abstract": f"Paging the KV cache, take {i}."})
+        for i in range(count)
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_a_batch_ends_with_every_connection_closed(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path, transport: str
+) -> None:
+    # As a user runs it, with Python told to turn resource warnings into errors:
+    # a client left open would print "Unclosed client session" as the process ends.
+    papers = write_papers(tmp_path / "in.jsonl", 5)
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "sk-test-transport",
+        "SCORER_TRANSPORT": transport,
+    }
+    argv = ["batch", str(papers), "-r", "llm-inference", "-o", str(tmp_path / "out.csv")]
+    done = subprocess.run(
+        [sys.executable, "-W", "error::ResourceWarning", "-m", "scorer", *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "scored 5" in done.stderr
+    assert "Unclosed" not in done.stderr and "ResourceWarning" not in done.stderr
+    assert fake.count == 5
+
+
+def test_an_unknown_transport_is_one_line_before_anything_is_sent(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    papers = write_papers(tmp_path / "in.jsonl", 1)
+    env = {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "k", "SCORER_TRANSPORT": "curl"}
+    argv = ["batch", str(papers), "-r", "llm-inference", "-o", str(tmp_path / "out.csv")]
+    result = CliRunner().invoke(cli, argv, env=env)
+    assert result.exit_code == 2, result.output
+    assert "transport must be aiohttp or httpx, not 'curl'" in result.stderr
+    assert "Traceback" not in result.output
+    assert fake.count == 0
