@@ -8,14 +8,19 @@ in its own tmp folder.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from scorer import RetryPolicy, Settings
 from scorer.testing import FakeOpenAI
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 ROOT = Path(__file__).resolve().parent.parent
 # What tools themselves keep in a checkout; anything else new in it came from a test.
@@ -116,6 +121,41 @@ def fake(fake_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
     fake_server.latency = 0.0
     yield fake_server
     fake_server.reset()
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """The system Chromium under playwright, launched once per test file.
+
+    A launch (playwright's driver and the browser) costs a few CPU seconds;
+    every test still gets fresh contexts and pages through ``browser``.
+    """
+    if shutil.which("chromium") is None or not Path(CHROMIUM).exists():
+        pytest.skip(f"the browser tests drive the system Chromium, and {CHROMIUM} is missing")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def browser(chromium: Browser) -> Iterator[Browser]:
+    """A Chromium with no open context; what a test opens is closed after it."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
 
 
 class SleepRecorder:
