@@ -23,7 +23,6 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Generator
-from pathlib import Path
 
 import pytest
 
@@ -61,7 +60,7 @@ class CpuPerFile:
         started = time.perf_counter()
         result = yield
         own_after, children_after = cpu_seconds()
-        name = str(Path(item.path).relative_to(Path.cwd()))
+        name = item.nodeid.split("::")[0]
         self.own[name] += own_after - own
         self.children[name] += children_after - children
         self.wall[name] += time.perf_counter() - started
