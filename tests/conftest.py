@@ -8,17 +8,47 @@ in its own tmp folder.
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from scorer import RetryPolicy, Settings
 from scorer.testing import FakeOpenAI
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 ROOT = Path(__file__).resolve().parent.parent
 # What tools themselves keep in a checkout; anything else new in it came from a test.
 TOOL_FOLDERS = {".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", "__pycache__"}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Bytecode is cached for the suite's processes, in the virtualenv, never beside sources.
+
+    With PYTHONDONTWRITEBYTECODE=1 (as on this project's CI machine) every Python
+    process compiles what it imports from source: each pytest-xdist worker its
+    whole collection, each ``scorer`` subprocess openai, pydantic and the rest
+    again (about a second of CPU apiece, over half the suite's CPU in all). A
+    cache under the virtualenv (PYTHONPYCACHEPREFIX) keeps the checkout free of
+    ``__pycache__`` as the variable intends, and is shared by the workers and
+    the commands the tests start, which inherit this environment.
+    """
+    if not sys.dont_write_bytecode or sys.prefix == sys.base_prefix:
+        return  # bytecode is cached already, or there is no virtualenv of ours to keep it in
+    prefix = os.environ.get("PYTHONPYCACHEPREFIX") or str(Path(sys.prefix) / "pycache")
+    try:
+        Path(prefix).mkdir(exist_ok=True)
+    except OSError:
+        return  # a read-only environment: compile every time, as before
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix
+    sys.pycache_prefix = prefix
+    sys.dont_write_bytecode = False
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -92,6 +122,41 @@ def fake(fake_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
     yield fake_server
     fake_server.reset()
     fake_server.prompt_cache = None
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    """The system Chromium under playwright, launched once per test file.
+
+    A launch (playwright's driver and the browser) costs a few CPU seconds;
+    every test still gets fresh contexts and pages through ``browser``.
+    """
+    if shutil.which("chromium") is None or not Path(CHROMIUM).exists():
+        pytest.skip(f"the browser tests drive the system Chromium, and {CHROMIUM} is missing")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def browser(chromium: Browser) -> Iterator[Browser]:
+    """A Chromium with no open context; what a test opens is closed after it."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()
 
 
 class SleepRecorder:

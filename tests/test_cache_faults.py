@@ -3,7 +3,9 @@
 Real faults, made in the test: values that are not scores, a cache file with
 garbage written over its middle, a full disk (a file-size limit on the scorer
 process, RLIMIT_FSIZE, which makes SQLite's writes fail for real), a read-only
-folder; and two real ``scorer batch`` processes on one folder.
+folder; and two real ``scorer batch`` processes on one folder. A run that
+needs no process of its own (a file-size limit, a kill, a second process, a
+logged warning on stderr, a mount to undo) runs in this one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from subprocess import Popen
 
 import diskcache
 import pytest
+from in_process import run_scorer
 from subprocesses import run as run_group
 from subprocesses import started
 
@@ -50,16 +53,24 @@ def scorer(
     cache: Path,
     *,
     limit_file_size: int | None = None,
+    child: bool = False,
     **more_env: str,
 ) -> subprocess.CompletedProcess[str]:
-    """``scorer args`` as a user types it, in a child process (its own file-size limit)."""
+    """``scorer args`` as a user types it.
+
+    In this process, or in a child process (``child``) when it needs its own
+    file-size limit or shows a warning on stderr (logged warnings reach stderr
+    through logging's last resort, which pytest's log capture replaces here);
+    a subprocess pays Python's start-up and imports again.
+    """
     env = {
-        **os.environ,
         "OPENAI_BASE_URL": fake.base_url,
         "OPENAI_API_KEY": KEY,
         "SCORER_CACHE_DIR": str(cache),
         **more_env,
     }
+    if limit_file_size is None and not child:
+        return run_scorer(args, env=env)
 
     def limited() -> None:  # runs in the child: a disk that is full for any file past the limit
         if limit_file_size is None:
@@ -67,7 +78,7 @@ def scorer(
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
 
-    return run_group([*SCORER, *args], timeout=120, env=env, preexec_fn=limited)
+    return run_group([*SCORER, *args], timeout=120, env={**os.environ, **env}, preexec_fn=limited)
 
 
 def batch(
@@ -77,10 +88,11 @@ def batch(
     out: Path,
     *,
     limit_file_size: int | None = None,
+    child: bool = False,
     **env: str,
 ) -> subprocess.CompletedProcess[str]:
     argv = ["batch", str(papers), "-r", "llm-inference", "-o", str(out)]
-    return scorer(argv, fake, cache, limit_file_size=limit_file_size, **env)
+    return scorer(argv, fake, cache, limit_file_size=limit_file_size, child=child, **env)
 
 
 def populate(fake: FakeOpenAI, cache: Path, papers: Path) -> None:
@@ -129,7 +141,7 @@ def test_cached_values_that_are_not_scores_are_scored_again_with_one_warning(
         store[keys[2]] = "[1, 2, 3]"
 
     out = tmp_path / "again.jsonl"
-    again = batch(fake, isolated_env, papers, out)
+    again = batch(fake, isolated_env, papers, out, child=True)
 
     assert again.returncode == 0, again.stderr
     assert "Traceback" not in again.stderr
@@ -200,7 +212,8 @@ def test_a_read_only_cache_is_one_line_and_exit_4(
     more = write_papers(tmp_path / "more.jsonl", 3, start=10)
 
     with read_only(isolated_env):
-        done = batch(fake, isolated_env, more, tmp_path / "out.jsonl")
+        # In a child: this process must hold no file of the mount when it is unmounted.
+        done = batch(fake, isolated_env, more, tmp_path / "out.jsonl", child=True)
 
     assert done.returncode == 4, done.stderr
     line = one_error_line(done)

@@ -1,9 +1,11 @@
 """The ``scorer`` command as a user types it.
 
-A few cases run the real command in a subprocess (what a shell sees: stdout,
-stderr, exit code, no traceback); the rest use click's ``CliRunner`` in
-process, which is much faster. Every run that scores points at the fake
-server, never at a hosted API or the embedded model.
+Cases about the process itself run the real command in a subprocess (Ctrl-C,
+what a fresh interpreter imports); the rest use click's ``CliRunner`` in
+process (``scorer.cli.main`` is the same ``cli(prog_name="scorer")``), which
+gets the same stdout, stderr and exit code without paying Python's start-up
+and imports each time. Every run that scores points at the fake server, never
+at a hosted API or the embedded model.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import click
 import diskcache
+import in_process
 import pytest
 from click.testing import CliRunner, Result
 from subprocesses import kill_group, run
@@ -66,8 +69,8 @@ def clean_env(**extra: str) -> dict[str, str]:
 def run_scorer(
     *args: str, env: Mapping[str, str], stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """The real command in a subprocess (stdin is empty, not the test runner's)."""
-    return run([*SCORER, *args], env=dict(env), input=stdin, timeout=60)
+    """``scorer ARGS`` as typed, in this process (stdin is empty unless given)."""
+    return in_process.run_scorer(args, env=env, input=stdin)
 
 
 def invoke(
@@ -111,7 +114,7 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-# -- scoring, end to end (subprocess) -------------------------------------------------------------
+# -- scoring, end to end ---------------------------------------------------------------------------
 
 
 def test_score_prints_the_result_then_serves_it_from_the_cache(
@@ -476,7 +479,7 @@ def test_help_version_and_a_typo_start_without_the_heavy_libraries() -> None:
         # A command's own help needs its module (pydantic, jinja), never a model client.
         heavy = HEAVY | {"pydantic"} if args[0] != "score" else HEAVY - {"jinja2"}
         assert not modules & heavy, args
-    typo = run([*SCORER, "scroe"], env=env, timeout=60)
+    typo = run_scorer("scroe", env=env)
     assert typo.returncode == 2 and "No such command 'scroe'" in typo.stderr
 
 
@@ -491,13 +494,13 @@ def test_a_cached_score_never_loads_the_openai_client(fake: FakeOpenAI, tmp_path
 
 def test_shell_completion_script_and_completions() -> None:
     """The README's ``eval "$(_SCORER_COMPLETE=bash_source scorer)"`` gets a script."""
-    script = run(SCORER, env=clean_env(_SCORER_COMPLETE="bash_source"), timeout=60)
+    script = run_scorer(env=clean_env(_SCORER_COMPLETE="bash_source"))
     assert script.returncode == 0, script.stderr
     assert "complete -o nosort -F _scorer_completion scorer" in script.stdout
     words = clean_env(_SCORER_COMPLETE="bash_complete", COMP_WORDS="scorer s", COMP_CWORD="1")
-    completed = run(SCORER, env=words, timeout=60)
+    completed = run_scorer(env=words)
     assert completed.stdout.split() == ["plain,score", "plain,serve"]
-    zsh = run(SCORER, env=clean_env(_SCORER_COMPLETE="zsh_source"), timeout=60)
+    zsh = run_scorer(env=clean_env(_SCORER_COMPLETE="zsh_source"))
     assert "compdef _scorer_completion scorer" in zsh.stdout
 
 
@@ -525,7 +528,7 @@ def test_unreachable_endpoint_is_exit_3_with_one_line_naming_the_setting(tmp_pat
         SCORER_RETRY_MAX_WAIT="0",
         SCORER_CACHE_DIR=str(tmp_path / "cache"),
     )
-    done = run([*SCORER, *score_args()], timeout=120, env=env)
+    done = run_scorer(*score_args(), env=env)
 
     assert done.returncode == 3, done.stderr
     line = assert_one_line_error(done.stderr, done.stdout)

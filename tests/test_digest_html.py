@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from playwright.sync_api import Browser, Dialog, Route, sync_playwright
+from playwright.sync_api import Browser, Dialog, Route
 from playwright.sync_api import Page as BrowserPage
 
 from scorer import Dimension, Paper, ScoredPaper
@@ -22,14 +20,6 @@ from scorer.digest._markdown import Digest, render_markdown
 from scorer.io._scored import read_scored
 
 SEED_SCORED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_digest_scored.jsonl"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HOSTILE = (
     '<script>alert("x")</script><img src=x onerror="alert(1)"> **bold** [md](javascript:alert(2))'
 )
@@ -237,17 +227,7 @@ def test_page_is_self_contained(seed: Digest) -> None:
     assert "@import" not in html and "url(" not in html
 
 
-# In a real browser.
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if shutil.which("chromium") is None or not Path(CHROMIUM).exists():
-        pytest.skip(f"the browser tests drive the system Chromium, and {CHROMIUM} is missing")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+# In a real browser (the `browser` fixture, tests/conftest.py).
 
 
 def open_page(

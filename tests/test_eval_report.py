@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import re
-import shutil
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Literal
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Route, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Route
 
 from scorer.eval._metrics import EvalReport, LabelledScore, evaluate
 from scorer.eval._report import render_eval_html
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 HOSTILE = "<script>alert(1)</script>"
 
 
@@ -116,17 +106,7 @@ def test_page_is_self_contained() -> None:
     assert csp is not None and "default-src 'none'" in csp.group(1)
 
 
-# In a real browser.
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if shutil.which("chromium") is None or not Path(CHROMIUM).exists():
-        pytest.skip(f"the browser tests drive the system Chromium, and {CHROMIUM} is missing")
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+# In a real browser (the `browser` fixture, tests/conftest.py).
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
