@@ -72,6 +72,22 @@ __all__ = ["batch"]
 )
 @arxiv_window_options
 @arxiv_client_options
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Score on a Ray cluster (pip install 'scorer[ray]'): ADDRESS such as 10.0.0.5:6379, "
+    "or none for RAY_ADDRESS or a local Ray. Same outputs; --concurrency is per worker.",
+)
+@click.option(
+    "--ray-workers",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Ray workers, each one scorer with --concurrency requests (default: one per node).",
+)
 @model_options
 def batch(
     source: str | None,
@@ -88,6 +104,8 @@ def batch(
     threshold: int | None,
     top_n: int | None,
     progress: bool | None,
+    ray_address: str | None,
+    ray_workers: int | None,
     **model_opts: Any,
 ) -> None:
     """Score every paper in INPUT (.csv, .jsonl, or - for JSONL on stdin), or from --arxiv.
@@ -163,17 +181,32 @@ def batch(
             out,
             BatchProgress(total, live=live and show, quiet=not show) as on_result,
         ):
-            summary = asyncio.run(
-                run_batch(
+            if ray_address is not None:
+                from scorer.ray._route import run_batch_on_ray  # imports Ray: only here
+
+                summary = run_batch_on_ray(
                     papers,
                     rubric_obj,
-                    scorer_for(settings),
+                    settings,
+                    address=ray_address or None,
                     sinks=out.sinks,
                     concurrency=concurrency,
+                    workers=ray_workers,
                     threshold=threshold,
                     on_result=on_result,
                 )
-            )
+            else:
+                summary = asyncio.run(
+                    run_batch(
+                        papers,
+                        rubric_obj,
+                        scorer_for(settings),
+                        sinks=out.sinks,
+                        concurrency=concurrency,
+                        threshold=threshold,
+                        on_result=on_result,
+                    )
+                )
     finally:
         if out.renamed:
             click.echo(
