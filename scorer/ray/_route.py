@@ -38,10 +38,18 @@ def connect(address: str | None) -> Any:
     # the current folder, a new environment per node without the `ray` extra.
     # The workers run the nodes' own Python instead, where scorer[ray] is installed.
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    if address is None and not os.environ.get("RAY_ADDRESS"):
+        # A Ray started here for this run stays on loopback (Ray would give it the
+        # machine's routable address, as for a node other machines join).
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
+        import ray.data
     except ImportError as exc:
         raise ConfigError(f"--ray: {INSTALL_HINT}") from exc
+    # The command shows its own progress and summary; Ray Data's would interleave.
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
+    ray.data.DataContext.get_current().enable_progress_bars = False
     if not ray.is_initialized():
         try:
             ray.init(
