@@ -14,6 +14,7 @@ the smallest ``order`` (the input row number, when the caller has one), as
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Iterable, Mapping
@@ -92,9 +93,10 @@ def score_dataset(
         settings=settings,
         **options,
     )
-    return scored.map_batches(
-        _ResultRows, fn_constructor_kwargs={"rubric": rubric_obj}, batch_format="pyarrow"
-    )
+    # Functions, not classes: Ray Data runs a class on actors that each hold a
+    # CPU, and on small nodes those would starve the shuffle's tasks.
+    rows = functools.partial(_result_rows, rubric=rubric_obj)
+    return scored.map_batches(rows, batch_format="pyarrow")
 
 
 def keyed_papers(
@@ -103,11 +105,8 @@ def keyed_papers(
     """``ds`` as rows of (identity, order, paper JSON, problem): what the later stages take."""
     overrides = dict(columns or {})
     check_overrides(overrides, option="columns")
-    return ds.map_batches(
-        _Keyed,
-        fn_constructor_kwargs={"overrides": overrides, "order": order},
-        batch_format="pyarrow",
-    )
+    keyed = functools.partial(_keyed, overrides=overrides, order=order)
+    return ds.map_batches(keyed, batch_format="pyarrow")
 
 
 def papers_as_keyed(papers: Iterable[Paper]) -> tuple[list[dict[str, Any]], int]:
@@ -145,11 +144,16 @@ def scored_results(
     batch_size: int | None = None,
     settings: Settings | None = None,
     merged: bool = False,
+    papers: int | None = None,
     **options: Any,
 ) -> ray.data.Dataset:
     """One row per paper of ``keyed``: identity, ``ScoredPaper`` JSON, problem, copies.
 
     ``merged``: ``keyed`` already has one row per paper, with its ``copies``.
+    ``papers``: how many there are, when known, so that a small input is
+    still shared among all the workers (batches of at most 16 x
+    ``concurrency`` papers: long enough that a batch's last requests, which
+    leave slots idle, are a small part of it).
     """
     import ray
 
@@ -163,6 +167,10 @@ def scored_results(
             "embedded model is limited by its own machine"
         )
     count = workers if workers is not None else max(1, len(_alive_nodes(ray)))
+    if batch_size is None:
+        batch_size = 16 * concurrency
+        if papers is not None:
+            batch_size = max(concurrency, min(batch_size, -(-papers // count)))
     unique = (
         keyed
         if merged
@@ -180,7 +188,7 @@ def scored_results(
             "workers": count,
         },
         batch_format="pyarrow",
-        batch_size=batch_size or 16 * concurrency,
+        batch_size=batch_size,
         compute=ray.data.ActorPoolStrategy(size=count),
         # The workers wait on the network, not the CPU: they take no CPU from
         # Ray's accounting, so a one-core node runs a worker and Ray Data's own
@@ -193,52 +201,35 @@ def _alive_nodes(ray: Any) -> list[dict[str, Any]]:
     return [node for node in ray.nodes() if node.get("Alive")]
 
 
-class _Keyed:
-    """Rows of any columns -> keyed rows; the column mapping is worked out once per layout."""
+def _keyed(batch: pa.Table, *, overrides: dict[str, str], order: str | None) -> pa.Table:
+    """Rows of any columns -> keyed rows (identity, order, paper JSON, problem)."""
+    import pyarrow as pa
 
-    def __init__(self, overrides: dict[str, str], order: str | None) -> None:
-        self._overrides = overrides
-        self._order = order
-        self._layouts: dict[tuple[str, ...], tuple[dict[str, int], list[tuple[int, str]]]] = {}
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        import pyarrow as pa
-
-        names = tuple(batch.column_names)
-        if names not in self._layouts:
-            fields = resolve_columns(names, self._overrides, "dataset")
-            self._layouts[names] = (fields, extra_columns(names, fields))
-        fields, extras = self._layouts[names]
-        if self._order is not None and self._order not in names:
-            raise ConfigError(f"order: the dataset has no column {self._order!r}")
-        out: dict[str, list[Any]] = {"identity": [], "order": [], "paper": [], "problem": []}
-        for values in zip(*(batch.column(i).to_pylist() for i in range(len(names))), strict=True):
-            row = dict(zip(names, values, strict=True))
-            record = {field: values[i] for field, i in fields.items()}
-            record.update((key, values[i]) for i, key in extras)
-            problems: list[RowProblem] = []
-            paper = paper_from_record(record, 0, problems.append)
-            out["order"].append(row.get(self._order) if self._order is not None else None)
-            if paper is None:
-                # Unique by construction: a record that is not a paper merges with nothing.
-                out["identity"].append(f"invalid:{uuid.uuid4().hex}")
-                out["paper"].append(json.dumps(row, ensure_ascii=False, default=str))
-                out["problem"].append(problems[-1].message)
-            else:
-                out["identity"].append(paper_identity(paper))
-                out["paper"].append(paper.model_dump_json())
-                out["problem"].append(None)
-        return pa.table(
-            out,
-            schema=pa.schema(
-                [
-                    ("identity", pa.string()),
-                    ("order", pa.int64()),
-                    ("paper", pa.string()),
-                    ("problem", pa.string()),
-                ]
-            ),
-        )
+    names = tuple(batch.column_names)
+    fields = resolve_columns(names, overrides, "dataset")
+    extras = extra_columns(names, fields)
+    if order is not None and order not in names:
+        raise ConfigError(f"order: the dataset has no column {order!r}")
+    out: dict[str, list[Any]] = {"identity": [], "order": [], "paper": [], "problem": []}
+    for values in zip(*(batch.column(i).to_pylist() for i in range(len(names))), strict=True):
+        row = dict(zip(names, values, strict=True))
+        record = {field: values[i] for field, i in fields.items()}
+        record.update((key, values[i]) for i, key in extras)
+        problems: list[RowProblem] = []
+        paper = paper_from_record(record, 0, problems.append)
+        out["order"].append(row.get(order) if order is not None else None)
+        if paper is None:
+            # Unique by construction: a record that is not a paper merges with nothing.
+            out["identity"].append(f"invalid:{uuid.uuid4().hex}")
+            out["paper"].append(json.dumps(row, ensure_ascii=False, default=str))
+            out["problem"].append(problems[-1].message)
+        else:
+            out["identity"].append(paper_identity(paper))
+            out["paper"].append(paper.model_dump_json())
+            out["problem"].append(None)
+    schema = [("identity", pa.string()), ("order", pa.int64())]
+    schema += [("paper", pa.string()), ("problem", pa.string())]
+    return pa.table(out, schema=pa.schema(schema))
 
 
 def _first_record(group: pa.Table) -> pa.Table:
@@ -258,33 +249,27 @@ def _first_record(group: pa.Table) -> pa.Table:
     )
 
 
-class _ResultRows:
+def _result_rows(batch: pa.Table, *, rubric: Rubric) -> pa.Table:
     """Worker output -> ``scorer batch``'s row columns (dimensions null when not scored)."""
+    import pyarrow as pa
 
-    def __init__(self, rubric: Rubric) -> None:
-        self._rubric = rubric
-        self._dimensions = {d.name for d in rubric.dimensions}
+    return pa.Table.from_pylist([_result_row(item, rubric) for item in batch.to_pylist()])
 
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        import pyarrow as pa
 
-        rows = [self._row(item) for item in batch.to_pylist()]
-        return pa.Table.from_pylist(rows)
-
-    def _row(self, item: dict[str, Any]) -> dict[str, Any]:
-        if item["result"] is None:  # not a paper: its own columns, and why
-            record: dict[str, Any] = json.loads(item["record"] or "{}")
-            taken = set(record)
-            empty: dict[str, Any] = dict.fromkeys(result_names(self._rubric))
-            empty.update(status="invalid", error=item["problem"], passed=False, tokens=0)
-            for name, value in empty.items():
-                record[result_name(name, taken)] = value
-            return record
-        result = ScoredPaper.model_validate_json(item["result"])
-        row = result_row(result, self._rubric)
-        taken = set(input_row(result.paper))
-        for name in self._dimensions:  # "" in a CSV cell; null in a typed column
-            column = result_name(name, taken)
-            if row[column] == "":
-                row[column] = None
-        return row
+def _result_row(item: dict[str, Any], rubric: Rubric) -> dict[str, Any]:
+    if item["result"] is None:  # not a paper: its own columns, and why
+        record: dict[str, Any] = json.loads(item["record"] or "{}")
+        taken = set(record)
+        empty: dict[str, Any] = dict.fromkeys(result_names(rubric))
+        empty.update(status="invalid", error=item["problem"], passed=False, tokens=0)
+        for name, value in empty.items():
+            record[result_name(name, taken)] = value
+        return record
+    result = ScoredPaper.model_validate_json(item["result"])
+    row = result_row(result, rubric)
+    taken = set(input_row(result.paper))
+    for dimension in rubric.dimensions:  # "" in a CSV cell; null in a typed column
+        column = result_name(dimension.name, taken)
+        if row[column] == "":
+            row[column] = None
+    return row

@@ -29,6 +29,8 @@ from scorer.ray._dataset import INSTALL_HINT, papers_as_keyed, scored_results
 
 __all__ = ["connect", "run_batch_on_ray"]
 
+_WORKER_START_S = 600  # how long the workers may take to start (a busy machine, a big image)
+
 
 def connect(address: str | None) -> Any:
     """``ray`` connected to the cluster at ``address`` (None: ``RAY_ADDRESS``, else a local one)."""
@@ -95,8 +97,17 @@ def run_batch_on_ray(
         if not rows:
             return summary
         keyed = ray.data.from_items(rows)
+        # Every worker up before the first batch is handed out: otherwise the first
+        # actor to start takes a small input's every batch while the others start.
+        keyed.context.wait_for_min_actors_s = _WORKER_START_S
         results = scored_results(
-            keyed, rubric, workers=workers, concurrency=concurrency, settings=settings, merged=True
+            keyed,
+            rubric,
+            workers=workers,
+            concurrency=concurrency,
+            settings=settings,
+            merged=True,
+            papers=len(rows),
         )
         for row in _rows_of(results):
             result = ScoredPaper.model_validate_json(row["result"])
