@@ -74,29 +74,36 @@ class Cluster:
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A head node and a second node joined to it."""
     temp = tmp_path_factory.mktemp("ray")
-    port = _free_port()
     env = {
         **os.environ,
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
-        # A loaded machine starts the node's agents slowly; the default 15 s fails it.
+        # A busy machine starts a node's Python agents slowly: the raylet's 15 s
+        # wait for them fails it (ray start itself waits 30 s for the node).
+        "RAY_raylet_start_wait_time_s": "28",
         "RAY_agent_register_timeout_ms": "120000",
     }
     common = ["--num-cpus", "1", "--object-store-memory", "100000000", "--disable-usage-stats"]
     common += ["--node-ip-address", NODE_IP, "--block"]
-    head = [RAY, "start", "--head", "--port", str(port), "--include-dashboard=false"]
-    head += ["--temp-dir", str(temp / "t"), *common]
     nodes: list[subprocess.Popen[Any]] = []
     try:
-        nodes.append(_start_node(head, temp / "head.log", env))
-        for attempt in range(3):  # a node that misses Ray's 30 s start-up window on a busy machine
-            try:
-                joined = [RAY, "start", "--address", f"{NODE_IP}:{port}", *common]
+        # Ray gives a node 30 s to register, which a busy machine can miss: try again.
+        for attempt in range(3):
+            port = _free_port()
+            head = [RAY, "start", "--head", "--port", str(port), "--include-dashboard=false"]
+            head += ["--temp-dir", str(temp / f"t{attempt}"), *common]
+            with contextlib.suppress(RuntimeError):
+                nodes.append(_start_node(head, temp / f"head{attempt}.log", env))
+                break
+        else:
+            raise RuntimeError(f"the head node did not start; see {temp}")
+        for attempt in range(3):
+            joined = [RAY, "start", "--address", f"{NODE_IP}:{port}", *common]
+            with contextlib.suppress(RuntimeError):
                 nodes.append(_start_node(joined, temp / f"node{attempt}.log", env))
                 break
-            except RuntimeError:
-                if attempt == 2:
-                    raise
+        else:
+            raise RuntimeError(f"the second node did not start; see {temp}")
         yield Cluster(f"{NODE_IP}:{port}", nodes)
     finally:
         for node in reversed(nodes):
@@ -123,6 +130,7 @@ def _start_node(args: list[str], log: Path, env: dict[str, str]) -> subprocess.P
         if "Ray runtime started" in text:
             return proc
         if proc.poll() is not None:
+            _stop_node(proc)  # what it started before it failed
             raise RuntimeError(f"ray start failed:\n{text[-2000:]}")
         time.sleep(0.5)
     _stop_node(proc)
