@@ -165,13 +165,22 @@ def main() -> None:
         else:
             # Loopback only: Ray would otherwise give the node the machine's routable address.
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-            ray.init(
-                num_cpus=w,
-                object_store_memory=100_000_000,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level="WARNING",
-            )
+            # A node must register within 30 s, which a busy machine can miss.
+            os.environ.setdefault("RAY_raylet_start_wait_time_s", "28")
+            for attempt in range(3):
+                try:
+                    ray.init(
+                        num_cpus=w,
+                        object_store_memory=100_000_000,
+                        include_dashboard=False,
+                        log_to_driver=False,
+                        logging_level="WARNING",
+                    )
+                    break
+                except Exception:
+                    ray.shutdown()
+                    if attempt == 2:
+                        raise
         ray.data.DataContext.get_current().enable_progress_bars = False
         single = one_process(base_url, n, c, folder)
         print(f"scorer batch, one process, concurrency {c}: {single:.0f} papers/s")
