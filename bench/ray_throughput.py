@@ -153,6 +153,7 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # else a local Ray writes ~/.ray/auth_token
     n, w, c = args.papers, args.workers, args.concurrency
     ideal = w * c / args.latency
     print(f"{n} papers, fake latency {args.latency * 1000:.0f} ms, {w} workers x {c} requests")

@@ -78,6 +78,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         **os.environ,
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+        # A local Ray started elsewhere on this machine leaves a token in ~/.ray,
+        # which a new head would then require of every node and driver.
+        "RAY_AUTH_MODE": "disabled",
         # A busy machine starts a node's Python agents slowly: the raylet's 15 s
         # wait for them fails it (ray start itself waits 30 s for the node).
         "RAY_raylet_start_wait_time_s": "28",
@@ -156,6 +159,7 @@ def _env(fake: FakeOpenAI, cache: Path) -> dict[str, str]:
         "SCORER_MODEL": "fake-model",
         "SCORER_CACHE_DIR": str(cache),
         "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "disabled",
     }
 
 
@@ -343,6 +347,7 @@ def test_readme_ray_example_runs(cluster: Cluster, fake: FakeOpenAI, tmp_path: P
         **os.environ,
         "UV_PROJECT": str(ROOT),
         "RAY_ADDRESS": cluster.address,
+        "RAY_AUTH_MODE": "disabled",
         "SCORER_CACHE_DIR": str(tmp_path / "cache"),
     }
     done = run(["bash", "-c", command], cwd=folder, env=env, timeout=900)
