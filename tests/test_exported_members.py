@@ -66,6 +66,7 @@ def test_error_tree_has_one_root() -> None:
 # here is a leak (an implementation module or an import made public by accident).
 PACKAGE_EXPORTS = {
     "scorer.pandas": {"score_frame"},
+    "scorer.ray": {"score_dataset"},
     "scorer.sources": {"DEFAULT_ARXIV_URL", "arxiv_query", "fetch_arxiv"},
     "scorer.testing": {"BatchPlay", "FakeOpenAI", "Personality", "PromptCache", "Reply"},
     "scorer.service": {"DEFAULT_MAX_BATCH", "DEFAULT_MAX_BODY_BYTES", "create_app", "serve"},
@@ -175,6 +176,7 @@ PUBLIC_SUBMODULES = {
         "methods",
         "pandas",
         "prompt",
+        "ray",
         "service",
         "sources",
         "testing",

@@ -86,6 +86,22 @@ __all__ = ["batch"]
     is_flag=True,
     help="With --batch-api: poll until the batches have ended, then write the outputs.",
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Score on a Ray cluster (pip install 'scorer[ray]'): ADDRESS such as 10.0.0.5:6379, "
+    "or none for RAY_ADDRESS or a local Ray. Same outputs; --concurrency is per worker.",
+)
+@click.option(
+    "--ray-workers",
+    type=click.IntRange(1),
+    metavar="N",
+    help="Ray workers, each one scorer with --concurrency requests (default: one per node).",
+)
 @model_options
 def batch(
     source: str | None,
@@ -104,6 +120,8 @@ def batch(
     progress: bool | None,
     batch_api: bool,
     wait: bool,
+    ray_address: str | None,
+    ray_workers: int | None,
     **model_opts: Any,
 ) -> None:
     """Score every paper in INPUT (.csv, .jsonl, .ris, .bib, .xlsx, or - for JSONL on stdin).
@@ -172,6 +190,8 @@ def batch(
         total = len(papers)
         click.echo(f"scorer: fetched {total} {plural(total, 'paper')} from arXiv", err=True)
 
+    if batch_api and ray_address is not None:
+        raise click.UsageError("--batch-api and --ray are two routes; choose one")
     scorer = scorer_for(settings)
     through_api = None
     if batch_api:
@@ -197,17 +217,32 @@ def batch(
             out,
             BatchProgress(total, live=live and show, quiet=not show) as on_result,
         ):
-            summary = asyncio.run(
-                run_batch(
+            if ray_address is not None:
+                from scorer.ray._route import run_batch_on_ray  # imports Ray: only here
+
+                summary = run_batch_on_ray(
                     papers,
                     rubric_obj,
-                    scorer,
+                    settings,
+                    address=ray_address or None,
                     sinks=out.sinks,
                     concurrency=concurrency,
+                    workers=ray_workers,
                     threshold=threshold,
                     on_result=on_result,
                 )
-            )
+            else:
+                summary = asyncio.run(
+                    run_batch(
+                        papers,
+                        rubric_obj,
+                        scorer,
+                        sinks=out.sinks,
+                        concurrency=concurrency,
+                        threshold=threshold,
+                        on_result=on_result,
+                    )
+                )
     finally:
         if out.renamed:
             click.echo(

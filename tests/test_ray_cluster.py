@@ -1,0 +1,358 @@
+"""``scorer batch --ray`` and ``scorer.ray.score_dataset`` on a real two-node Ray cluster.
+
+The module starts one cluster for all its tests: a head node and a second
+node joining it, one CPU each, a small object store, on 127.0.0.2 (loopback:
+Ray replaces 127.0.0.1 with the machine's routable address, which would put
+its traffic on the network interface). Every process the cluster starts stays
+in the two ``ray start --block`` process groups, which the fixture kills.
+The workers score against the session's fake OpenAI server, on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from in_process import run_scorer
+from subprocesses import run, started
+
+from scorer.testing import FakeOpenAI
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]
+
+ROOT = Path(__file__).resolve().parents[1]
+SEED = ROOT / "fixtures" / "seed_papers.csv"  # 50 records, 43 papers (duplicates included)
+SCORER = [sys.executable, "-c", "from scorer.cli import main; main()"]
+RAY = str(Path(sys.executable).with_name("ray"))
+NODE_IP = "127.0.0.2"
+# What a paper's result is, whichever route scored it (status and tokens say how).
+SAME = ("id", "title", "relevance", "hype", "justification", "passed", "model")
+
+
+class Cluster:
+    """The test cluster: the head's address, and the process groups of its two nodes."""
+
+    def __init__(self, address: str, nodes: list[subprocess.Popen[Any]]) -> None:
+        self.address = address
+        self.nodes = nodes
+
+    def scoring_workers(self) -> list[int]:
+        """Process ids of the scoring actors: children of our raylets named after the class."""
+        groups = {node.pid for node in self.nodes}
+        processes = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                    title = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+                    processes[int(entry.name)] = (int(stat[1]), int(stat[2]), title.decode())
+        raylets = {
+            pid for pid, (_, group, title) in processes.items()
+            if group in groups and "raylet" in title
+        }  # fmt: skip
+        return [
+            pid for pid, (parent, _, title) in processes.items()
+            if parent in raylets and "PaperScorer" in title
+        ]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A head node and a second node joined to it."""
+    temp = tmp_path_factory.mktemp("ray")
+    env = {
+        **os.environ,
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
+        # A local Ray started elsewhere on this machine leaves a token in ~/.ray,
+        # which a new head would then require of every node and driver.
+        "RAY_AUTH_MODE": "disabled",
+        # A busy machine starts a node's Python agents slowly: the raylet's 15 s
+        # wait for them fails it (ray start itself waits 30 s for the node).
+        "RAY_raylet_start_wait_time_s": "28",
+        "RAY_agent_register_timeout_ms": "120000",
+    }
+    common = ["--num-cpus", "1", "--object-store-memory", "100000000", "--disable-usage-stats"]
+    common += ["--node-ip-address", NODE_IP, "--block"]
+    nodes: list[subprocess.Popen[Any]] = []
+    try:
+        # Ray gives a node 30 s to register, which a busy machine can miss: try again.
+        for attempt in range(3):
+            port = _free_port()
+            head = [RAY, "start", "--head", "--port", str(port), "--include-dashboard=false"]
+            head += ["--temp-dir", str(temp / f"t{attempt}"), *common]
+            with contextlib.suppress(RuntimeError):
+                nodes.append(_start_node(head, temp / f"head{attempt}.log", env))
+                break
+        else:
+            raise RuntimeError(f"the head node did not start; see {temp}")
+        for attempt in range(3):
+            joined = [RAY, "start", "--address", f"{NODE_IP}:{port}", *common]
+            with contextlib.suppress(RuntimeError):
+                nodes.append(_start_node(joined, temp / f"node{attempt}.log", env))
+                break
+        else:
+            raise RuntimeError(f"the second node did not start; see {temp}")
+        yield Cluster(f"{NODE_IP}:{port}", nodes)
+    finally:
+        for node in reversed(nodes):
+            _stop_node(node)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((NODE_IP, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _start_node(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[Any]:
+    """``ray start ... --block`` in its own process group, once it says it has started."""
+    out = log.open("w")
+    proc = subprocess.Popen(
+        args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        env=env, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 240  # a hang guard, not a measurement
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        if "Ray runtime started" in text:
+            return proc
+        if proc.poll() is not None:
+            _stop_node(proc)  # what it started before it failed
+            raise RuntimeError(f"ray start failed:\n{text[-2000:]}")
+        time.sleep(0.5)
+    _stop_node(proc)
+    raise RuntimeError("ray start did not finish")
+
+
+def _stop_node(proc: subprocess.Popen[Any]) -> None:
+    """SIGTERM the node's process group (ray start stops what it started), then SIGKILL it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=15)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _env(fake: FakeOpenAI, cache: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "sk-test-0123456789abcdef",
+        "SCORER_MODEL": "fake-model",
+        "SCORER_CACHE_DIR": str(cache),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_AUTH_MODE": "disabled",
+    }
+
+
+def _one_process(fake: FakeOpenAI, source: Path, folder: Path) -> list[dict[str, str]]:
+    """``scorer batch`` in one process, with its own cache: the rows to compare with."""
+    out = folder / "one.csv"
+    env = {
+        "OPENAI_BASE_URL": fake.base_url,
+        "OPENAI_API_KEY": "sk-test-0123456789abcdef",
+        "SCORER_MODEL": "fake-model",
+        "SCORER_CACHE_DIR": str(folder / "one-cache"),
+    }
+    done = run_scorer(["batch", str(source), "-r", "llm-inference", "-o", str(out)], env=env)
+    assert done.returncode == 0, done.stderr
+    return _rows(out)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    rows = csv.DictReader(path.open(encoding="utf-8", newline=""))
+    return sorted(({k: row[k] for k in SAME} for row in rows), key=lambda r: r["id"])
+
+
+def _on_ray(cluster: Cluster, *args: str) -> list[str]:
+    return [*SCORER, "batch", *args, "-r", "llm-inference", "--ray", cluster.address]
+
+
+def test_cluster_run_writes_what_one_process_writes_one_call_per_paper(
+    cluster: Cluster, fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    expected = _one_process(fake, SEED, tmp_path)
+    fake.reset()
+    outs = [tmp_path / "ray.csv", tmp_path / "ray.md"]
+    args = _on_ray(cluster, str(SEED), *(f"-o{o}" for o in outs), "--ray-workers", "2")
+    done = run(args, env=_env(fake, tmp_path / "cache"), timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "scanned 50, unique 43, scored 43, cached 0, failed 0" in done.stderr
+    assert fake.count == 43  # one model call per paper across both workers, none per duplicate
+    assert _rows(outs[0]) == expected
+    one = run_scorer(
+        ["digest", str(tmp_path / "one.csv"), "-r", "llm-inference", "-o", str(tmp_path / "1.md")],
+        env={},
+    )
+    assert one.returncode == 0, one.stderr
+    assert outs[1].read_text(encoding="utf-8") == (tmp_path / "1.md").read_text(encoding="utf-8")
+
+    fake.reset()
+    again = run(args, env=_env(fake, tmp_path / "cache"), timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "scored 0, cached 43" in again.stderr
+    assert fake.count == 0  # a re-run takes every paper from the shared cache
+
+
+def test_a_killed_worker_loses_nothing_a_rerun_does_not_recover(
+    cluster: Cluster, fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    expected = _one_process(fake, SEED, tmp_path)
+    fake.reset()
+    out = tmp_path / "ray.csv"
+    env = _env(fake, tmp_path / "cache")
+    args = _on_ray(cluster, str(SEED), "-o", str(out), "--ray-workers", "2", "--concurrency", "4")
+    fake.hold()  # requests arrive and wait: a worker dies with requests in flight
+    with started(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
+        assert _wait_for(lambda: fake.in_flight >= 2, guard=600)
+        victim = cluster.scoring_workers()[0]
+        os.kill(victim, signal.SIGKILL)
+        fake.release()
+        proc.wait(timeout=900)
+    first_calls = fake.count
+
+    fake.reset()
+    done = run(args, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert _rows(out) == expected  # every paper, with the scores one process gives
+    summary = done.stderr.rsplit("scorer: scanned", 1)[-1]
+    scored = int(summary.split("scored ", 1)[1].split(",", 1)[0])
+    assert fake.count == scored  # the re-run paid only for papers the cache lacked
+    assert first_calls + fake.count >= 43
+
+
+def _wait_for(condition: Any, *, guard: float) -> bool:
+    """Poll ``condition`` until it holds; ``guard`` seconds is a hang guard, not a measurement."""
+    deadline = time.monotonic() + guard
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_rate_limit_holds_for_the_whole_cluster(
+    cluster: Cluster, fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    source = tmp_path / "papers.jsonl"
+    with source.open("w", encoding="utf-8") as f:
+        for i in range(30):
+            f.write(json.dumps({"title": f"Paper {i}", "abstract": f"Abstract number {i}."}) + "\n")
+    rpm = 120  # 2 requests a second for both workers together, not each
+    args = _on_ray(cluster, str(source), "-o", str(tmp_path / "out.csv"), "--rpm", str(rpm))
+    samples: list[tuple[float, int]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append((time.monotonic(), fake.count))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        done = run([*args, "--ray-workers", "2"], env=_env(fake, tmp_path / "cache"), timeout=900)
+    finally:
+        stop.set()
+        sampler.join()
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert fake.count == 30
+    # In any window, at most the bucket (2) plus the rate times the window plus one
+    # permit each worker may hold; each worker limited on its own would send twice the rate.
+    excess = max(
+        (later - earlier) - rpm / 60 * (t2 - t1)
+        for i, (t1, earlier) in enumerate(samples)
+        for t2, later in samples[i::10]
+    )
+    assert excess <= 2 + 2 + 1
+
+
+LIBRARY = """
+import json, sys
+import ray, ray.data
+from scorer.ray import score_dataset
+
+ray.init(address=sys.argv[1], log_to_driver=False, logging_level="WARNING")
+# The sort-based shuffle runs as plain tasks: on one-CPU nodes it starts sooner than
+# the hash shuffle's aggregator actors (the user's choice, not score_dataset's).
+ray.data.DataContext.get_current().shuffle_strategy = "sort_shuffle_pull_based"
+records = [json.loads(line) for line in open(sys.argv[2], encoding="utf-8")]
+ds = ray.data.from_items(records)
+rows = score_dataset(ds, "llm-inference", order="n", workers=2).take_all()
+print(json.dumps(rows, default=str))
+"""
+
+
+def test_score_dataset_merges_duplicates_across_the_cluster(
+    cluster: Cluster, fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    source = tmp_path / "papers.jsonl"
+    records = []
+    for n in range(12):
+        paper = n % 8  # papers 0-3 come twice: once as v1, once as v2 of the same arXiv id
+        ident = f"2602.{10000 + paper}" + ("v2" if n >= 8 else "v1")
+        text = {"title": f"Paper {paper}", "abstract": f"Abstract {paper}, record {n}."}
+        records.append({"n": n, "id": ident, **text, "Venue": f"venue {n}"})
+    records.append({"n": 12, "title": "No abstract"})
+    source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    script = tmp_path / "library.py"
+    script.write_text(LIBRARY, encoding="utf-8")
+
+    done = run(
+        [sys.executable, str(script), cluster.address, str(source)],
+        env=_env(fake, tmp_path / "cache"),
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {row["id"] or row["title"]: row for row in json.loads(done.stdout)}
+    assert fake.count == 8  # eight papers, one call each, wherever their records were
+    assert len(rows) == 9
+    for paper in range(8):
+        row = rows[f"2602.{10000 + paper}v1"]  # the first record (smallest n) is the one kept
+        assert row["abstract"] == f"Abstract {paper}, record {paper}."
+        assert row["Venue"] == f"venue {paper}"  # the input's own columns carried through
+        assert row["status"] == "scored" and 0 <= row["relevance"] <= 100
+    assert rows["No abstract"]["status"] == "invalid"
+    assert "abstract" in rows["No abstract"]["error"]
+
+
+def test_readme_ray_example_runs(cluster: Cluster, fake: FakeOpenAI, tmp_path: Path) -> None:
+    # The README's command as written, joining this cluster through RAY_ADDRESS
+    # (without it, the command starts a Ray of its own for the run).
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```shell\n(.*?)```", readme, re.DOTALL) if "--ray" in b)
+    command = next(line for line in block.splitlines() if "--ray" in line)
+    command = command.replace("http://127.0.0.1:8123/v1", fake.base_url)
+    folder = tmp_path / "user"
+    shutil.copytree(ROOT / "fixtures", folder / "fixtures")
+    env = {
+        **os.environ,
+        "UV_PROJECT": str(ROOT),
+        "RAY_ADDRESS": cluster.address,
+        "RAY_AUTH_MODE": "disabled",
+        "SCORER_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    done = run(["bash", "-c", command], cwd=folder, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "scanned 50, unique 43, scored 43" in done.stderr
+    assert fake.count == 43
+    assert (folder / "ray.md").read_text(encoding="utf-8").startswith("# LLM inference systems")
+    assert len(_rows(folder / "ray.csv")) == 43
