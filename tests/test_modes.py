@@ -9,6 +9,8 @@ endpoint was sent and how often, and the one line a refusal prints.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -26,6 +28,7 @@ from in_process import run_as_typed
 
 import scorer
 from scorer import FatalBackendError, InvalidOutputError, Settings
+from scorer._rubric import load_rubric
 from scorer.cli import cli
 from scorer.testing import FakeOpenAI, Personality, Reply
 from scorer.testing._personality import (
@@ -235,6 +238,31 @@ def test_a_slow_first_answer_does_not_hold_the_other_papers_past_probe_wait(
 
     assert_scored(future.result(), 4)
     assert asked(fake) == ["json_schema"] * 4
+
+
+def test_a_paper_cancelled_as_the_first_answer_arrives_sends_nothing(
+    fake: FakeOpenAI, settings: Settings
+) -> None:
+    # A batch closed as auto's first answer comes back (the consumer took that
+    # result and stopped) cancels the paper waiting for the verdict in the loop
+    # turn the verdict came out: it must not send its request anyway.
+    scorer_ = scorer.Scorer(replace(settings, probe_wait=60.0))
+    rubric = load_rubric("llm-inference")
+
+    async def close_as_the_probe_answers() -> asyncio.Task[Any]:
+        first = asyncio.create_task(scorer_.ascore(papers(2)[0], rubric))
+        waiting = asyncio.create_task(scorer_.ascore(papers(2)[1], rubric))
+        first.add_done_callback(lambda _: waiting.cancel())
+        await first
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        await scorer_.aclose()
+        return waiting
+
+    waiting = asyncio.run(close_as_the_probe_answers())
+
+    assert waiting.cancelled()
+    assert fake.count == 1
 
 
 def test_papers_sent_before_the_refusal_came_back_each_move_on(

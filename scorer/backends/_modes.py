@@ -219,8 +219,12 @@ class ModeChoice:
                 probe.done.set()
                 if self._probes.get(loop) is probe:
                     del self._probes[loop]
+        # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a cancellation that
+        # lands as the probe finishes (cpython gh-86296), so a paper of a batch closed at
+        # that moment would still send its request, and retry it, after the close.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(probe.done.wait(), self._probe_wait)
+            async with asyncio.timeout(self._probe_wait):
+                await probe.done.wait()
         if probe.fatal is not None:
             # It hit an error every request gets (a bad key, no quota): not one more request.
             raise copy.copy(probe.fatal)
