@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -71,9 +72,11 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster() -> Iterator[Cluster]:
     """A head node and a second node joined to it."""
-    temp = tmp_path_factory.mktemp("ray")
+    # Ray's sockets live under --temp-dir and a Unix socket path has at most 107
+    # bytes: pytest's tmp_path (with xdist's popen-gwN) is too deep for them.
+    temp = Path(tempfile.mkdtemp(prefix="scorer-ray-"))
     env = {
         **os.environ,
         "RAY_USAGE_STATS_ENABLED": "0",
@@ -111,6 +114,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     finally:
         for node in reversed(nodes):
             _stop_node(node)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _free_port() -> int:

@@ -77,10 +77,11 @@ def score_dataset(
     ``base_url=``, ...); a shared ``cache_dir`` makes a re-run skip what is
     cached. Ray must be initialised (``ray.init(address=...)``).
 
-    >>> import ray
-    >>> ds = ray.data.from_items([{"title": "DualPath", "abstract": "KV-Cache ..."}])
-    >>> score_dataset(ds, "llm-inference").take(1)[0]["status"]  # doctest: +SKIP
-    'scored'
+    Not run as a doctest (it would start a Ray on this machine)::
+
+        import ray
+        ds = ray.data.from_items([{"title": "DualPath", "abstract": "KV-Cache ..."}])
+        score_dataset(ds, "llm-inference").take(1)[0]["status"]  # 'scored'
     """
     rubric_obj = load_rubric(rubric)
     keyed = keyed_papers(ds, columns=columns, order=order)
