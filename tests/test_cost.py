@@ -38,23 +38,25 @@ def papers(n: int) -> list[dict[str, str]]:
 
 
 def test_cached_prompt_tokens_are_read_from_the_answer_and_counted_apart(
-    fake: FakeOpenAI, fake_settings: Settings
+    fake_settings: Settings,
 ) -> None:
-    fake.prompt_cache = PromptCache(**SMALL_CACHE)
     rubric = load_rubric("llm-inference")
     prompt = load_prompt("score")
-    backend = OpenAICompatBackend(
-        base_url=fake.base_url, api_key="sk-test", model=MODEL, settings=fake_settings
-    )
 
-    async def ask(paper: dict[str, str]) -> Usage:
+    async def ask(backend: OpenAICompatBackend, paper: dict[str, str]) -> Usage:
         messages = prompt.messages(rubric, Paper.model_validate(paper))
         try:
             return (await backend.complete(messages, response_model_for(rubric))).usage
         finally:
             await backend.aclose()
 
-    first, second = (asyncio.run(ask(p)) for p in papers(2))
+    # A server of its own: a straggling request of an earlier test on the session's fake
+    # would fill the prompt cache before this test's first request.
+    with FakeOpenAI(prompt_cache=PromptCache(**SMALL_CACHE)) as own:
+        backend = OpenAICompatBackend(
+            base_url=own.base_url, api_key="sk-test", model=MODEL, settings=fake_settings
+        )
+        first, second = (asyncio.run(ask(backend, p)) for p in papers(2))
     assert first.cached_prompt_tokens == 0  # nothing seen yet
     assert 0 < second.cached_prompt_tokens < second.prompt_tokens  # the rubric part, not the paper
     full = price_usage(MODEL, second.model_copy(update={"cached_prompt_tokens": 0}))
