@@ -9,6 +9,7 @@ and their data, token usage.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import json
 import socket
@@ -513,8 +514,10 @@ def test_a_fatal_error_stops_the_batch(
     fake.hold()
     releaser = threading.Thread(target=release_when_in_flight, args=(fake, 2))
     releaser.start()
+    # The engine's slots are under test, not auto's probe for a mode: nobody waits for it.
+    no_probe = dataclasses.replace(settings, probe_wait=0.0)
     with pytest.raises(FatalBackendError) as info:
-        collect(make_scorer(fake, settings, sleeps), papers, rubric, concurrency=2)
+        collect(make_scorer(fake, no_probe, sleeps), papers, rubric, concurrency=2)
     releaser.join()
 
     assert info.value.status_code == 401
@@ -612,7 +615,8 @@ def test_closing_a_batch_early_leaves_no_unawaited_requests(
     # the other slot and one more task is waiting for a slot (window = 2 x 2).
     fake.enqueue(Reply(), *[Reply(delay=2.0)] * 7)
     papers = [{"title": f"Waiting paper {i}", "abstract": "Decoding."} for i in range(8)]
-    scorer = make_scorer(fake, settings, sleeps)
+    # The engine's slots are under test, not auto's probe for a mode: nobody waits for it.
+    scorer = make_scorer(fake, dataclasses.replace(settings, probe_wait=0.0), sleeps)
 
     async def first_only() -> ScoredPaper:
         results = scorer.ascore_many(papers, rubric, concurrency=2)
@@ -628,9 +632,10 @@ def test_closing_a_batch_early_leaves_no_unawaited_requests(
     assert first.ok
     never_awaited = [w for w in caught if "was never awaited" in str(w.message)]
     assert never_awaited == []
-    # The quick paper and the slow one holding the other slot were sent; the third may or
-    # may not have left before the close (a race, not a property): nothing after it did.
-    assert 2 <= fake.count <= 3
+    # The quick paper was sent; the slow ones holding the other slot or next in line may or
+    # may not have left before the close (a race, not a property: on aiohttp the second
+    # connection can still be opening when the first answer is back): nothing after did.
+    assert 1 <= fake.count <= 3
 
 
 @both_transports
