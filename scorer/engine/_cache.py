@@ -79,10 +79,36 @@ def cache_key(
     it is because the endpoint cannot do ``json_schema`` at all. Methods that
     ask for no structured answer (``logprob``) pass no mode.
     """
-    payload = {
+    payload = _key_payload(
+        normalize_text(paper.title),
+        normalize_text(paper.abstract),
+        rubric,
+        prompt_hash=prompt_hash,
+        model_id=model_id,
+        sampling=sampling,
+        method=method,
+        mode=mode,
+    )
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _key_payload(
+    title: str,
+    abstract: str,
+    rubric: Rubric,
+    *,
+    prompt_hash: str,
+    model_id: str,
+    sampling: Sampling,
+    method: str,
+    mode: str | None,
+) -> dict[str, object]:
+    """What a cache key hashes (see :func:`cache_key`), as a JSON-ready dict."""
+    payload: dict[str, object] = {
         "v": SCHEMA_VERSION,
-        "title": normalize_text(paper.title),
-        "abstract": normalize_text(paper.abstract),
+        "title": title,
+        "abstract": abstract,
         "rubric": rubric.fingerprint,
         "prompt": prompt_hash,
         "model": model_id,
@@ -92,8 +118,7 @@ def cache_key(
         payload["method"] = method
     if mode in ("tools", "json"):  # keys made before modes existed stay valid
         payload["mode"] = mode
-    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return payload
 
 
 def cache_keys(
@@ -123,19 +148,16 @@ def cache_keys(
     True
     """
     marker = "\x00scorer-text\x00"
-    payload = {
-        "v": SCHEMA_VERSION,
-        "title": marker,
-        "abstract": marker,
-        "rubric": rubric.fingerprint,
-        "prompt": prompt_hash,
-        "model": model_id,
-        "sampling": sampling.as_request(),
-    }
-    if method != "generate":
-        payload["method"] = method
-    if mode in ("tools", "json"):  # as in cache_key
-        payload["mode"] = mode
+    payload = _key_payload(
+        marker,
+        marker,
+        rubric,
+        prompt_hash=prompt_hash,
+        model_id=model_id,
+        sampling=sampling,
+        method=method,
+        mode=mode,
+    )
     layout = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     head, middle, tail = layout.split(json.dumps(marker, ensure_ascii=False))
     dumps = json.JSONEncoder(ensure_ascii=False).encode  # what json.dumps runs for a str
