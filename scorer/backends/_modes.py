@@ -38,12 +38,12 @@ import copy
 import json
 import logging
 import re
+import urllib.parse
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import httpx
 from instructor import Mode
 from instructor.v2 import Provider, mode_registry
 from instructor.v2.core.errors import ResponseParsingError
@@ -337,5 +337,13 @@ def endpoint_name(base_url: str | None) -> str:
     """``base_url`` for a log line: no user, password or query (never a secret)."""
     if base_url is None:
         return "api.openai.com"
-    url = httpx.URL(base_url)
-    return str(url.copy_with(username=None, password=None, query=None))
+    parts = urllib.parse.urlsplit(base_url)
+    host = parts.hostname or ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:  # not a number: the address is shown without it
+        port = None
+    netloc = f"{host}:{port}" if port is not None else host
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query="", fragment=""))
