@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import signal
 import threading
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any, TypeVar
@@ -27,11 +28,28 @@ def _background_loop() -> asyncio.AbstractEventLoop:
     with _lock:
         if _loop is None or _loop.is_closed():
             loop = asyncio.new_event_loop()
-            thread = threading.Thread(target=loop.run_forever, name="scorer-loop", daemon=True)
+            thread = threading.Thread(target=_serve, args=(loop,), name="scorer-loop", daemon=True)
             thread.start()
             atexit.register(_finalise_at_exit, loop)
             _loop = loop
         return _loop
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    """Run ``loop`` with Ctrl-C and SIGTERM left to the main thread.
+
+    The kernel may hand a process's signal to any thread that does not
+    block it (the main thread first, unless it blocks it or is busy with
+    another signal). Python runs its handlers in the main thread only, and a
+    sync caller waits there in ``Future.result()``, which only a signal
+    delivered to the main thread interrupts: one taken by this thread would
+    leave that wait, and ``scorer score`` on a model that never answers,
+    stuck. Threads this loop starts (its executor's) inherit the mask, and
+    so would a process started from it: none is.
+    """
+    if hasattr(signal, "pthread_sigmask"):  # not on Windows, which has no masks
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    loop.run_forever()
 
 
 def _finalise_at_exit(loop: asyncio.AbstractEventLoop) -> None:

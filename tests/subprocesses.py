@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -62,6 +63,48 @@ def started(args: Sequence[str], **popen: Any) -> Iterator[subprocess.Popen[Any]
             if proc.poll() is None:
                 kill_group(proc)
                 proc.communicate()
+
+
+# Sets the signal state the command inherits, then becomes it (exec keeps that state).
+_LAUNCHER = (
+    "import os, signal, sys; "
+    "signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "signal.pthread_sigmask(signal.SIG_SETMASK, [int(s) for s in sys.argv[1].split(',') if s]); "
+    "os.execv(sys.argv[2], sys.argv[2:])"
+)
+
+
+def as_from_a_terminal(args: Sequence[str], *, blocked: Sequence[signal.Signals] = ()) -> list[str]:
+    """``args`` started as a shell in a terminal starts it: SIGINT at its default, none blocked.
+
+    A child inherits which signals its parent ignores, and the starting
+    thread's mask; the test runner's own (whatever its plugins and threads
+    did to them) must not decide whether the command sees Ctrl-C. ``blocked``
+    starts it with those signals blocked instead, as a careless parent would.
+    ``args[0]`` must be a path (``sys.executable``).
+    """
+    mask = ",".join(str(int(s)) for s in blocked)
+    return [sys.executable, "-c", _LAUNCHER, mask, *args]
+
+
+def sigint_state(pid: int) -> str:
+    """How process ``pid`` takes SIGINT right now, for a failure message (Linux ``/proc``).
+
+    "caught" is Python's handler; "ignored" or "blocked" mean Ctrl-C cannot
+    reach it.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text(encoding="ascii")
+    except OSError:
+        return "unknown"
+    masks = dict(line.split(":", 1) for line in status.splitlines() if line.startswith("Sig"))
+    bit = 1 << (signal.SIGINT - 1)
+    found = [
+        word
+        for word, field in (("blocked", "SigBlk"), ("ignored", "SigIgn"), ("caught", "SigCgt"))
+        if int(masks.get(field, "0").strip(), 16) & bit
+    ]
+    return ", ".join(found) or "default"
 
 
 def kill_group(proc: subprocess.Popen[Any]) -> None:

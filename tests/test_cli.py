@@ -27,7 +27,7 @@ import diskcache
 import in_process
 import pytest
 from click.testing import CliRunner, Result
-from subprocesses import kill_group, run
+from subprocesses import as_from_a_terminal, kill_group, run, sigint_state, started
 
 import scorer
 from scorer import load_rubric
@@ -180,32 +180,51 @@ def test_a_rejected_key_is_exit_3_and_never_printed(fake: FakeOpenAI, tmp_path: 
     assert fake.count == 1  # not retried
 
 
-def test_ctrl_c_while_waiting_for_the_model_is_exit_130(fake: FakeOpenAI, tmp_path: Path) -> None:
+def interrupt_while_waiting_for_the_model(
+    fake: FakeOpenAI, tmp_path: Path, *, blocked: tuple[signal.Signals, ...] = ()
+) -> tuple[int | None, str, str]:
+    """``scorer score`` on a model that never answers, Ctrl-C once the request is there.
+
+    The exit code (None: still running after the hang guard, then killed),
+    stdout, and stderr with how the command took SIGINT when it was sent.
+    """
     fake.enqueue(Reply.hanging())
     env = clean_env(**endpoint(fake), SCORER_CACHE_DIR=str(tmp_path / "cache"))
-    proc = subprocess.Popen(
-        [*SCORER, *score_args()],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
+    command = as_from_a_terminal([*SCORER, *score_args()], blocked=blocked)
+    popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+    with started(command, env=env, **popen) as proc:
         deadline = time.monotonic() + 120  # a hang guard: start-up is slow on a busy machine
-        while fake.count == 0 and time.monotonic() < deadline:
+        while fake.count == 0 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
         assert fake.count == 1, "the command never reached the server"
+        state = sigint_state(proc.pid)
         proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
+        try:
+            stdout, stderr = proc.communicate(timeout=30)  # a hang guard, not a measurement
+        except subprocess.TimeoutExpired:
             kill_group(proc)
-            proc.wait()
+            stdout, stderr = proc.communicate()
+            return None, stdout, f"{stderr}(SIGINT was {state} in the command)"
+    return proc.returncode, stdout, stderr
 
-    assert proc.returncode == 130, stderr
+
+def test_ctrl_c_while_waiting_for_the_model_is_exit_130(fake: FakeOpenAI, tmp_path: Path) -> None:
+    code, stdout, stderr = interrupt_while_waiting_for_the_model(fake, tmp_path)
+
+    assert code == 130, stderr
     assert "Traceback" not in stderr
+    assert stderr.strip().splitlines() == ["scorer: interrupted"]
+    assert stdout == ""
+
+
+def test_ctrl_c_reaches_a_command_whose_parent_blocked_it(fake: FakeOpenAI, tmp_path: Path) -> None:
+    # A signal mask survives exec: started by a thread that blocks SIGINT, the
+    # command used to keep Ctrl-C pending for ever and wait on the model.
+    code, stdout, stderr = interrupt_while_waiting_for_the_model(
+        fake, tmp_path, blocked=(signal.SIGINT, signal.SIGTERM)
+    )
+
+    assert code == 130, stderr
     assert stderr.strip().splitlines() == ["scorer: interrupted"]
     assert stdout == ""
 

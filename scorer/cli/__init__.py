@@ -19,6 +19,7 @@ import click
 from scorer import __version__
 from scorer._errors import ScorerError
 from scorer.cli.exit_codes import EXIT_INTERRUPTED, exit_code_for
+from scorer.cli.signals import accept_interrupts
 
 __all__ = ["cli", "main"]
 
@@ -100,8 +101,12 @@ class _ScorerGroup(click.Group):
             ctx.exit(exit_code_for(error))
         except KeyboardInterrupt:
             # click would turn this into "Aborted!" and exit 1; 130 is the documented code.
-            click.echo("scorer: interrupted", err=True)
+            _say_interrupted()
             ctx.exit(EXIT_INTERRUPTED)
+
+
+def _say_interrupted() -> None:
+    click.echo("scorer: interrupted", err=True)
 
 
 @click.group(cls=_ScorerGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -121,4 +126,9 @@ def cli() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    try:
+        accept_interrupts()  # a Ctrl-C held pending while blocked arrives here
+    except KeyboardInterrupt:
+        _say_interrupted()
+        raise SystemExit(EXIT_INTERRUPTED) from None
     cli(prog_name="scorer")
