@@ -65,24 +65,55 @@ def _finalise_at_exit(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` on the background loop and wait for its result."""
-    return asyncio.run_coroutine_threadsafe(coro, _background_loop()).result()
+    """Run ``coro`` on the background loop and wait for its result.
+
+    Interrupted while it waits (Ctrl-C), it cancels ``coro`` before the
+    interrupt goes on: left running, ``coro`` would go on sending requests
+    that nobody waits for (in a notebook, until the kernel stops).
+    """
+    future = asyncio.run_coroutine_threadsafe(coro, _background_loop())
+    try:
+        return future.result()
+    except BaseException:
+        future.cancel()  # nothing if it has ended; else its task is cancelled on the loop
+        raise
 
 
 def iterate_sync(agen: AsyncIterator[T]) -> Iterator[T]:
-    """Drive an async iterator from sync code, one item at a time."""
+    """Drive an async iterator from sync code, one item at a time.
+
+    Leaving early (``break``, an error, Ctrl-C while an item is on its way)
+    closes ``agen``. A step still running is cancelled first: an async
+    generator cannot be closed while it runs ("aclose(): asynchronous
+    generator is already running" used to replace the KeyboardInterrupt),
+    and its requests must stop with it.
+    """
     loop = _background_loop()
+    step: list[asyncio.Task[Any]] = []  # the task that asked agen for its latest item
     try:
         while True:
             try:
-                yield asyncio.run_coroutine_threadsafe(_next(agen), loop).result()
+                yield asyncio.run_coroutine_threadsafe(_next(agen, step), loop).result()
             except StopAsyncIteration:
                 return
     finally:
-        closer = getattr(agen, "aclose", None)
-        if closer is not None:
-            asyncio.run_coroutine_threadsafe(closer(), loop).result()
+        asyncio.run_coroutine_threadsafe(_close(agen, step), loop).result()
 
 
-async def _next(agen: AsyncIterator[T]) -> T:
+async def _next(agen: AsyncIterator[T], step: list[asyncio.Task[Any]]) -> T:
+    task = asyncio.current_task()
+    if task is not None:
+        step[:] = [task]
     return await agen.__anext__()
+
+
+async def _close(agen: AsyncIterator[Any], step: list[asyncio.Task[Any]]) -> None:
+    # Scheduled after the last step was (the loop runs callbacks in order), so
+    # that step has started and is the one in ``step``.
+    running = step[0] if step else None
+    if running is not None and not running.done():
+        running.cancel()
+        await asyncio.wait([running])  # it ends with CancelledError, which is not ours
+    closer = getattr(agen, "aclose", None)
+    if closer is not None:
+        await closer()
