@@ -7,10 +7,10 @@ import signal
 from collections.abc import Iterator
 from types import FrameType
 
-__all__ = ["INTERRUPTS", "accept_interrupts", "terminate_as_interrupt"]
+__all__ = ["accept_interrupts", "terminate_as_interrupt"]
 
-INTERRUPTS = frozenset({signal.SIGINT, signal.SIGTERM})
-"""The signals that stop a run with exit code 130."""
+# The signals that stop a run with exit code 130.
+_INTERRUPTS = frozenset({signal.SIGINT, signal.SIGTERM})
 
 
 def accept_interrupts() -> None:
@@ -27,7 +27,7 @@ def accept_interrupts() -> None:
     is pressed for the foreground one.
     """
     if hasattr(signal, "pthread_sigmask"):  # not on Windows, which has no masks
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, INTERRUPTS)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, _INTERRUPTS)
 
 
 @contextlib.contextmanager
