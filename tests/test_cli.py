@@ -196,6 +196,8 @@ def interrupt_while_waiting_for_the_model(
         deadline = time.monotonic() + 120  # a hang guard: start-up is slow on a busy machine
         while fake.count == 0 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)
+        if proc.poll() is not None:
+            pytest.fail(f"the command ended before it reached the server: {proc.communicate()}")
         assert fake.count == 1, "the command never reached the server"
         state = sigint_state(proc.pid)
         proc.send_signal(signal.SIGINT)
