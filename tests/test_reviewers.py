@@ -119,6 +119,28 @@ def test_needs_human_in_csv_jsonl_markdown_and_html(
     assert "## Needs a human" in again.read_text(encoding="utf-8")
 
 
+def test_asreview_export_leaves_a_paper_the_reviewers_disagree_on_unlabelled(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # ASReview reads an empty label as "not screened yet": the disputed paper is left for a
+    # human there, not included on the first reviewer's word.
+    script_reviewers(fake)
+    source, out = write_papers(tmp_path / "papers.jsonl"), tmp_path / "screen.asreview.csv"
+    args = ["batch", str(source), "-r", RUBRIC, "--reviewers", "model-a,model-b", "-o", str(out)]
+    done = run(args, fake, isolated_env)
+
+    assert done.returncode == 0, done.stderr
+    assert "needs human 1" in done.stderr
+    rows = {r["title"]: r for r in csv.DictReader(out.open(encoding="utf-8", newline=""))}
+    assert {title: row["included"] for title, row in rows.items()} == {
+        "Agreed: a fast LLM server": "1",
+        DISPUTED: "",
+        "Agreed: a slow compiler": "0",
+    }
+    assert rows[DISPUTED]["needs_human"] == "True"
+    assert rows[DISPUTED]["relevance"] == "80"  # the first reviewer's score is still shown
+
+
 def test_each_reviewer_has_its_own_cache_entries(
     fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
 ) -> None:
