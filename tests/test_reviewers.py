@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import dataclasses
 import json
@@ -9,13 +10,16 @@ import math
 import re
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from in_process import run_as_typed, run_scorer
 
-from scorer import Settings, load_rubric, score_many
+from scorer import FatalBackendError, Scorer, Settings, load_rubric, score_many
 from scorer.eval._agreement import Agreement, cohen_kappa
 from scorer.service import create_app
 from scorer.service._background import serve_in_thread
@@ -176,6 +180,60 @@ def test_the_library_and_the_environment_take_reviewers(
     results = {r.paper.id: r for r in score_many(PAPERS, RUBRIC, settings=settings)}
     assert [i for i, r in sorted(results.items()) if r.needs_human] == ["2601.00002"]
     assert [r.model for r in results["2601.00002"].reviews] == ["model-a", "model-b"]
+
+
+def test_papers_waiting_for_a_reviewers_mode_probe_send_nothing_after_a_401(
+    fake: FakeOpenAI, fake_settings: Settings
+) -> None:
+    # model-x rejects the key on the first paper while model-y's mode probe (that paper's
+    # other review) is in flight; the panel then cancels the probe, which frees the
+    # papers waiting for model-y's verdict. The batch has stopped: they must not send.
+    rubric = load_rubric(RUBRIC)
+    base = dataclasses.replace(fake_settings, timeout=60.0, probe_wait=60.0)  # they wait
+    panel = dataclasses.replace(base, reviewers=("model-x", "model-y"))
+    rejected, waiting, cached = (
+        {"title": f"{name} paper on KV caches", "abstract": f"{name} serving."}
+        for name in ("Rejected", "Waiting", "Cached")
+    )
+
+    async def fill_cache() -> None:  # Cached by both models, Waiting by model-x only
+        async with Scorer(panel) as both, Scorer(dataclasses.replace(base, model="model-x")) as x:
+            assert (await both.ascore(cached, rubric)).ok
+            assert (await x.ascore(waiting, rubric)).ok
+
+    asyncio.run(fill_cache())
+    fake.reset()
+    fake.answer_model("model-x", Reply.unauthorized())
+    fake.answer_model("model-y", Reply(delay=1.0))
+    fake.hold()  # both probes reach the server before the 401 comes back
+
+    def release_when_both_probes_arrived() -> None:
+        deadline = time.monotonic() + 60  # a hang guard
+        while fake.in_flight < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        fake.release()
+
+    releaser = threading.Thread(target=release_when_both_probes_arrived)
+    releaser.start()
+    scorer = Scorer(panel)
+    consumer: asyncio.Task[Any] | None = None
+
+    async def run() -> None:
+        nonlocal consumer
+        consumer = asyncio.current_task()
+        async for result in scorer.ascore_many([rejected, waiting, cached], rubric):
+            assert result.paper.title == cached["title"]
+            # A pipeline busy with the result: the engine cancels nothing until it asks again.
+            others = asyncio.all_tasks() - {consumer}
+            await asyncio.wait(others, timeout=60)
+
+    with pytest.raises(FatalBackendError) as info:
+        asyncio.run(run())
+    releaser.join()
+
+    assert info.value.status_code == 401
+    assert fake.requests_for("model-x") == 1
+    assert fake.requests_for("model-y") == 1  # the probe only; Waiting's review never left
 
 
 def test_a_rubric_can_name_its_reviewers(
