@@ -298,8 +298,9 @@ class OpenAICompatBackend:
                         cast_to=ChatCompletion,
                         options={"security": {"bearer_auth": True}},
                     )
-        except FatalBackendError:
-            raise  # the batch stopped before this attempt (raise_if_stopped)
+        except FatalBackendError as exc:  # the batch stopped before this attempt (a copy)
+            exc.usage = ledger.usage()  # what this paper spent, not the paper that stopped it
+            raise
         except Exception as exc:
             error = to_backend_error(exc, attempts=attempts)
             error.usage = ledger.usage()  # what the paper cost, re-asks included
