@@ -514,15 +514,67 @@ def test_a_fatal_error_stops_the_batch(
     fake.hold()
     releaser = threading.Thread(target=release_when_in_flight, args=(fake, 2))
     releaser.start()
-    # The engine's slots are under test, not auto's probe for a mode: nobody waits for it.
-    no_probe = dataclasses.replace(settings, probe_wait=0.0)
+    # auto's probe waits as it does for a user (probe_wait's default): the second paper
+    # goes out only after that wait, so the first request is held at least as long. Its
+    # timeout must outlast the hold, or the timed-out probe is retried: a third request,
+    # sent before any 401 came back (what made this test fail in about half the runs).
+    patient = dataclasses.replace(settings, timeout=60.0)
+    assert patient.probe_wait == Settings().probe_wait
     with pytest.raises(FatalBackendError) as info:
-        collect(make_scorer(fake, no_probe, sleeps), papers, rubric, concurrency=2)
+        collect(make_scorer(fake, patient, sleeps), papers, rubric, concurrency=2)
     releaser.join()
 
     assert info.value.status_code == 401
     assert fake.count == 2  # the two in flight; papers waiting for a slot never go out
     assert_key_hidden(info.value)
+
+
+def test_no_request_goes_out_after_a_fatal_error_while_the_consumer_is_busy(
+    fake: FakeOpenAI, settings: Settings, rubric: Rubric
+) -> None:
+    # A pipeline that awaits its own work between results: the engine cancels the other
+    # papers only when it is asked for the next one. A paper already retrying a 429
+    # must not send its retry after another paper's 401 meanwhile.
+    fake.answer_when("rejected", Reply.unauthorized())
+    fake.answer_when("throttled", Reply.rate_limited(retry_after=1))
+    papers = [
+        {"title": "An answered paper on KV caches", "abstract": "Serving."},
+        {"title": "A rejected paper on KV caches", "abstract": "Serving."},
+        {"title": "A throttled paper on KV caches", "abstract": "Serving."},
+    ]
+
+    async def others_done() -> None:
+        """Until every other paper's task has ended (60 s: a hang guard)."""
+        others = asyncio.all_tasks() - {main, asyncio.current_task()}
+        if others:
+            await asyncio.wait(others, timeout=60)
+
+    async def retry_wait(seconds: float) -> None:
+        await others_done()  # the server's retry-after passes while the 401 comes back
+
+    backend = OpenAICompatBackend(
+        base_url=fake.base_url, api_key=KEY, model="fake-model", settings=settings, sleep=retry_wait
+    )
+    scorer = Scorer(settings, backend=backend)
+    main: asyncio.Task[Any] | None = None
+
+    async def run() -> list[ScoredPaper]:
+        nonlocal main
+        main = asyncio.current_task()
+        results = []
+        async for result in scorer.ascore_many(papers, rubric, concurrency=3):
+            results.append(result)
+            await others_done()  # busy with it until the other papers are done
+        return results
+
+    assert settings.probe_wait == Settings().probe_wait  # auto's probe waits as for a user
+    with pytest.raises(FatalBackendError) as info:
+        asyncio.run(run())
+
+    assert info.value.status_code == 401
+    # One request each: the throttled paper's retry was due after the 401, so never sent.
+    assert fake.count == 3
+    assert len([body for body in fake.requests if "throttled" in json.dumps(body)]) == 1
 
 
 def test_a_fatal_error_stops_the_batch_with_one_error_only(

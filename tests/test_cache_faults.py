@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -177,6 +178,69 @@ def test_a_cache_file_with_garbage_inside_is_one_line_and_exit_4(
     stats = scorer(["cache", "stats"], fake, isolated_env)
     assert stats.returncode == 4, stats.stderr
     assert "cannot open the cache" in one_error_line(stats)
+
+
+def files_open_under(folder: Path) -> list[str]:
+    """The files under ``folder`` this process holds open (Linux's /proc/self/fd)."""
+    held = []
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):  # the listing's own descriptor, closed by now
+            target = fd.readlink()
+            if target.is_relative_to(folder):
+                held.append(str(target))
+    return sorted(held)
+
+
+@contextlib.contextmanager
+def no_garbage_collection() -> Iterator[None]:
+    """The garbage collector off: a file that only a collection would close stays open, as
+    it does in a process where none has run yet (a long-lived service, a test worker)."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def test_a_cache_that_cannot_be_opened_is_closed_again(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # Run in this process, as a library call or `scorer serve` would: the failed open must
+    # not hold the file (a read-only mount could not be unmounted, a file not replaced).
+    papers = write_papers(tmp_path / "in.jsonl", 3)
+    populate(fake, isolated_env, papers)
+    database = isolated_env / "cache.db"
+    data = bytearray(database.read_bytes())
+    data[4096:-4096] = os.urandom(len(data) - 2 * 4096)
+    database.write_bytes(bytes(data))
+    fake.reset()
+
+    with no_garbage_collection():
+        done = batch(fake, isolated_env, papers, tmp_path / "out.jsonl")
+        stats = scorer(["cache", "stats"], fake, isolated_env)
+        held = files_open_under(isolated_env)
+
+    assert (done.returncode, stats.returncode) == (4, 4), done.stderr + stats.stderr
+    assert "cannot open the cache" in one_error_line(done)
+    assert held == []
+    assert fake.count == 0
+
+
+def test_scorer_cache_closes_the_cache_also_when_the_user_says_no(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    populate(fake, isolated_env, write_papers(tmp_path / "in.jsonl", 2))
+    env = {"SCORER_CACHE_DIR": str(isolated_env)}
+
+    with no_garbage_collection():
+        declined = run_scorer(["cache", "clear"], env=env, input="n\n")
+        held = files_open_under(isolated_env)
+
+    assert declined.returncode == 1  # click's "Aborted!"
+    assert held == []
+    stats = run_scorer(["cache", "stats"], env=env)
+    assert "entries:   2" in stats.stdout  # nothing was cleared
 
 
 @contextlib.contextmanager

@@ -33,6 +33,7 @@ from aiosmtpd.smtp import SMTP as SMTPServer
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 from in_process import run_scorer
 from test_arxiv_source import RecordedArxiv, Recording
+from test_cache_faults import files_open_under, no_garbage_collection
 
 from scorer.testing import FakeOpenAI, Reply
 
@@ -539,3 +540,31 @@ def test_a_paper_the_model_failed_is_offered_again_on_the_next_run(
     assert second.returncode == 0, second.stderr
     assert fake.count == 1  # only the paper that failed is asked again
     assert html_titles(parts(smtp.parsed())["text/html"]) == [failing]
+
+
+def test_a_state_file_or_cache_that_cannot_be_opened_is_closed_again(
+    tmp_path: Path, fake: FakeOpenAI, arxiv_day: RecordedArxiv, isolated_env: Path
+) -> None:
+    # One line and exit 4, and nothing left open in this process (a library call of
+    # run_daily, a scheduler that runs it in-process): neither file stays held.
+    config = write_config(tmp_path, fake, arxiv_day, targets="", send_to="")
+    state, cache = isolated_env / "daily-state.sqlite3", isolated_env / "cache.db"
+    isolated_env.mkdir()
+    not_sqlite = b"not an SQLite file".ljust(8192, b"!")
+
+    cache.write_bytes(not_sqlite)  # the state file opens (and is made), then the cache fails
+    with no_garbage_collection():
+        cache_failed = scorer_run(config)
+        held_after_cache = files_open_under(isolated_env)
+    cache.unlink()
+    state.write_bytes(not_sqlite)  # the state file itself fails
+    with no_garbage_collection():
+        state_failed = scorer_run(config)
+        held_after_state = files_open_under(isolated_env)
+
+    for done, what in ((cache_failed, "open the cache"), (state_failed, "use the delivery state")):
+        assert done.returncode == 4, done.stderr
+        assert "Traceback" not in done.stderr
+        assert f"cannot {what}" in done.stderr.strip().splitlines()[-1]
+    assert held_after_cache == held_after_state == []
+    assert fake.count == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import dataclasses
 import json
@@ -9,13 +10,16 @@ import math
 import re
 import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from in_process import run_as_typed, run_scorer
 
-from scorer import Settings, load_rubric, score_many
+from scorer import FatalBackendError, Scorer, Settings, load_rubric, score_many
 from scorer.eval._agreement import Agreement, cohen_kappa
 from scorer.service import create_app
 from scorer.service._background import serve_in_thread
@@ -119,6 +123,28 @@ def test_needs_human_in_csv_jsonl_markdown_and_html(
     assert "## Needs a human" in again.read_text(encoding="utf-8")
 
 
+def test_asreview_export_leaves_a_paper_the_reviewers_disagree_on_unlabelled(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # ASReview reads an empty label as "not screened yet": the disputed paper is left for a
+    # human there, not included on the first reviewer's word.
+    script_reviewers(fake)
+    source, out = write_papers(tmp_path / "papers.jsonl"), tmp_path / "screen.asreview.csv"
+    args = ["batch", str(source), "-r", RUBRIC, "--reviewers", "model-a,model-b", "-o", str(out)]
+    done = run(args, fake, isolated_env)
+
+    assert done.returncode == 0, done.stderr
+    assert "needs human 1" in done.stderr
+    rows = {r["title"]: r for r in csv.DictReader(out.open(encoding="utf-8", newline=""))}
+    assert {title: row["included"] for title, row in rows.items()} == {
+        "Agreed: a fast LLM server": "1",
+        DISPUTED: "",
+        "Agreed: a slow compiler": "0",
+    }
+    assert rows[DISPUTED]["needs_human"] == "True"
+    assert rows[DISPUTED]["relevance"] == "80"  # the first reviewer's score is still shown
+
+
 def test_each_reviewer_has_its_own_cache_entries(
     fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
 ) -> None:
@@ -154,6 +180,60 @@ def test_the_library_and_the_environment_take_reviewers(
     results = {r.paper.id: r for r in score_many(PAPERS, RUBRIC, settings=settings)}
     assert [i for i, r in sorted(results.items()) if r.needs_human] == ["2601.00002"]
     assert [r.model for r in results["2601.00002"].reviews] == ["model-a", "model-b"]
+
+
+def test_papers_waiting_for_a_reviewers_mode_probe_send_nothing_after_a_401(
+    fake: FakeOpenAI, fake_settings: Settings
+) -> None:
+    # model-x rejects the key on the first paper while model-y's mode probe (that paper's
+    # other review) is in flight; the panel then cancels the probe, which frees the
+    # papers waiting for model-y's verdict. The batch has stopped: they must not send.
+    rubric = load_rubric(RUBRIC)
+    base = dataclasses.replace(fake_settings, timeout=60.0, probe_wait=60.0)  # they wait
+    panel = dataclasses.replace(base, reviewers=("model-x", "model-y"))
+    rejected, waiting, cached = (
+        {"title": f"{name} paper on KV caches", "abstract": f"{name} serving."}
+        for name in ("Rejected", "Waiting", "Cached")
+    )
+
+    async def fill_cache() -> None:  # Cached by both models, Waiting by model-x only
+        async with Scorer(panel) as both, Scorer(dataclasses.replace(base, model="model-x")) as x:
+            assert (await both.ascore(cached, rubric)).ok
+            assert (await x.ascore(waiting, rubric)).ok
+
+    asyncio.run(fill_cache())
+    fake.reset()
+    fake.answer_model("model-x", Reply.unauthorized())
+    fake.answer_model("model-y", Reply(delay=1.0))
+    fake.hold()  # both probes reach the server before the 401 comes back
+
+    def release_when_both_probes_arrived() -> None:
+        deadline = time.monotonic() + 60  # a hang guard
+        while fake.in_flight < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        fake.release()
+
+    releaser = threading.Thread(target=release_when_both_probes_arrived)
+    releaser.start()
+    scorer = Scorer(panel)
+    consumer: asyncio.Task[Any] | None = None
+
+    async def run() -> None:
+        nonlocal consumer
+        consumer = asyncio.current_task()
+        async for result in scorer.ascore_many([rejected, waiting, cached], rubric):
+            assert result.paper.title == cached["title"]
+            # A pipeline busy with the result: the engine cancels nothing until it asks again.
+            others = asyncio.all_tasks() - {consumer}
+            await asyncio.wait(others, timeout=60)
+
+    with pytest.raises(FatalBackendError) as info:
+        asyncio.run(run())
+    releaser.join()
+
+    assert info.value.status_code == 401
+    assert fake.requests_for("model-x") == 1
+    assert fake.requests_for("model-y") == 1  # the probe only; Waiting's review never left
 
 
 def test_a_rubric_can_name_its_reviewers(

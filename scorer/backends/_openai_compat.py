@@ -23,13 +23,20 @@ from instructor.v2.core.errors import IncompleteOutputException, ResponseParsing
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 
-from scorer._errors import BackendError, InvalidOutputError, UnsupportedMethodError, redact
+from scorer._errors import (
+    BackendError,
+    FatalBackendError,
+    InvalidOutputError,
+    UnsupportedMethodError,
+    redact,
+)
 from scorer._models import Usage
 from scorer._settings import Settings
 from scorer.backends._base import Completion, FirstToken, Messages
 from scorer.backends._modes import JSON_SCHEMA, AnswerFormat, ModeChoice, endpoint_name
 from scorer.backends._ratelimit import Clock, RequestGate, estimate_tokens
 from scorer.backends._retry import Sleep, retrying, to_backend_error
+from scorer.backends._stop import raise_if_stopped
 from scorer.backends._transport import DEFAULT_CONNECTIONS, ClientPerLoop, http_client
 
 __all__ = ["OpenAICompatBackend"]
@@ -265,7 +272,11 @@ class OpenAICompatBackend:
         return FirstToken(logprobs=alternatives, usage=ledger.usage())
 
     async def _request(self, ledger: _Ledger, kwargs: dict[str, Any]) -> ChatCompletion:
-        """One chat completion, with transport retries."""
+        """One chat completion, with transport retries.
+
+        No attempt is sent once the batch it belongs to has stopped at a fatal
+        error (see :mod:`scorer.backends._stop`): that error is raised instead.
+        """
         client = await self._clients.get()
         attempts = 0
         try:
@@ -274,6 +285,7 @@ class OpenAICompatBackend:
                     if self._gate is not None:  # every attempt counts against the limits
                         tokens = estimate_tokens(kwargs["messages"], kwargs.get("max_tokens", 0))
                         await self._gate.admit(tokens)
+                    raise_if_stopped()
                     attempts += 1
                     ledger.requests += 1
                     # client.post, not chat.completions.create: the latter re-walks
@@ -286,6 +298,9 @@ class OpenAICompatBackend:
                         cast_to=ChatCompletion,
                         options={"security": {"bearer_auth": True}},
                     )
+        except FatalBackendError as exc:  # the batch stopped before this attempt (a copy)
+            exc.usage = ledger.usage()  # what this paper spent, not the paper that stopped it
+            raise
         except Exception as exc:
             error = to_backend_error(exc, attempts=attempts)
             error.usage = ledger.usage()  # what the paper cost, re-asks included

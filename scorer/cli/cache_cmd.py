@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import click
@@ -32,7 +33,8 @@ def stats(cache_dir: Path | None) -> None:
         click.echo(f"directory: {store} (no cache there yet)")
         click.echo("entries:   0")
         return
-    info = store.stats()
+    with contextlib.closing(store):  # also when it fails: not left to the garbage collector
+        info = store.stats()
     click.echo(f"directory: {info.directory}")
     click.echo(f"entries:   {info.entries}")
     click.echo(f"size:      {info.size_bytes / 1e6:.1f} MB")
@@ -47,7 +49,8 @@ def clear(cache_dir: Path | None, yes: bool) -> None:
     if isinstance(store, Path):
         click.echo(f"nothing to clear: no cache at {store}")
         return
-    if not yes:
-        click.confirm(f"Delete all cached results in {store.directory}?", abort=True)
-    removed = store.clear()
+    with contextlib.closing(store):  # also when the user says no
+        if not yes:
+            click.confirm(f"Delete all cached results in {store.directory}?", abort=True)
+        removed = store.clear()
     click.echo(f"removed {removed} cached result(s) from {store.directory}")

@@ -70,11 +70,20 @@ class DeliveryState:
             path.parent.mkdir(parents=True, exist_ok=True)
             # Autocommit: every write below opens its own explicit transaction.
             self._db = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheError(f"cannot use the delivery state file {path}: {exc}") from exc
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             self._db.executescript(_SCHEMA)  # idempotent; its own transaction
         except (OSError, sqlite3.Error) as exc:
+            # SQLite reads the file only now: a corrupt or read-only one fails with the
+            # connection open, which the error's traceback would hold until a collection.
+            self._db.close()
             raise CacheError(f"cannot use the delivery state file {path}: {exc}") from exc
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         """Close the file."""

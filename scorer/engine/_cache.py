@@ -18,6 +18,7 @@ claimant's process is gone, or when it expires.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -186,6 +187,24 @@ class CacheStats:
     size_bytes: int
 
 
+def _open_store(directory: Path) -> Any:
+    """diskcache's store in ``directory``, or its error with nothing left open.
+
+    diskcache connects to SQLite before it reads the file, so a corrupt or
+    read-only one fails with the connection open; only the error's traceback
+    still holds it, until a garbage collection finds the cycle. So the store is
+    made in two steps, and the half-made one closed.
+    """
+    store = diskcache.Cache.__new__(diskcache.Cache)
+    try:
+        store.__init__(str(directory))
+    except BaseException:
+        with contextlib.suppress(Exception):  # it may have failed before it had a connection
+            store.close()
+        raise
+    return store
+
+
 class ResultCache:
     """Validated scores by content key, on disk."""
 
@@ -195,7 +214,7 @@ class ResultCache:
         self._reported_corrupt = False
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            self._store: Any = diskcache.Cache(str(directory))
+            self._store: Any = _open_store(directory)
         except Exception as exc:  # sqlite3/OS errors: unwritable folder, corrupt db
             read_only = directory.is_dir() and not os.access(directory, os.W_OK)
             raise CacheError(

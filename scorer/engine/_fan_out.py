@@ -23,6 +23,7 @@ from collections.abc import (
 )
 from typing import Any, TypeVar
 
+from scorer.backends._stop import STOP
 from scorer.engine._request_slots import REQUEST_SLOTS, RequestSlots
 
 __all__ = ["async_iter", "fan_out"]
@@ -54,6 +55,7 @@ async def fan_out(
     """
     context = contextvars.copy_context()
     context.run(REQUEST_SLOTS.set, slots)
+    context.run(STOP.set, slots.stop)  # what a paper checks before each request it sends
     # Finished tasks queue themselves, so each completion costs O(1); an
     # asyncio.wait() over the pending set would cost O(window) each.
     finished: asyncio.Queue[asyncio.Task[_Out]] = asyncio.Queue()

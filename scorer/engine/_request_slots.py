@@ -14,6 +14,7 @@ from typing import Any
 
 from scorer._errors import BackendError, FatalBackendError, RetryExhausted
 from scorer._models import Score
+from scorer.backends._stop import BatchStop
 
 __all__ = ["REQUEST_SLOTS", "RequestSlots", "without_userinfo"]
 
@@ -31,13 +32,17 @@ class RequestSlots:
     ``max_timeouts`` papers in a row timed out, with no answer in between.
     Only an unbroken run counts, so a slow model under load (the embedded
     one) that answers now and then never trips it.
+
+    The error is also shown to the papers already holding a slot (``stop``,
+    see :mod:`scorer.backends._stop`): none of them sends another request
+    after it, whether or not the engine has cancelled them yet.
     """
 
     def __init__(
         self, limit: int, *, max_timeouts: int = 3, timeout: float = 60.0, hint: str = ""
     ) -> None:
         self._slots = asyncio.Semaphore(limit)
-        self._fatal: FatalBackendError | None = None
+        self.stop = BatchStop()  # the batch's fatal error, once there is one
         self._reached = False  # some request of this call got an answer
         self._max_timeouts = max_timeouts
         self._timeouts = 0  # papers in a row whose requests timed out
@@ -47,18 +52,18 @@ class RequestSlots:
     async def ask(self, request: Coroutine[Any, Any, Score]) -> Score:
         try:
             async with self._slots:
-                if self._fatal is not None:
-                    raise self._fatal
+                if self.stop.error is not None:
+                    raise self.stop.error
                 try:
                     score = await request
                 except FatalBackendError as exc:
-                    self._fatal = exc
+                    self.stop.stop(exc)
                     raise
                 except RetryExhausted as exc:
                     self._note_failure(exc)
-                    if self._fatal is None:
+                    if self.stop.error is None:
                         raise
-                    raise self._fatal from exc
+                    raise self.stop.error from exc
                 except BackendError:
                     self._timeouts = 0  # the endpoint answered, if only with a refusal
                     raise
@@ -71,23 +76,27 @@ class RequestSlots:
     def _note_failure(self, exc: RetryExhausted) -> None:
         """Turn a transient failure into a fatal one when it means the endpoint is gone."""
         if exc.unreachable and not self._reached:
-            self._fatal = FatalBackendError(
-                f"the model endpoint cannot be reached: {exc}",
-                attempts=exc.attempts,
-                usage=exc.usage,
+            self.stop.stop(
+                FatalBackendError(
+                    f"the model endpoint cannot be reached: {exc}",
+                    attempts=exc.attempts,
+                    usage=exc.usage,
+                )
             )
             return
         if not exc.timed_out:
             self._timeouts = 0  # some attempt got an answer (a 5xx, a 429)
             return
         self._timeouts += 1
-        if self._timeouts >= self._max_timeouts and self._fatal is None:
-            self._fatal = FatalBackendError(
-                f"the model endpoint is not answering: {self._timeouts} requests in a row "
-                f"timed out after {self._timeout:g} s ({exc.attempts} attempt(s) each); "
-                f"{self._hint}",
-                attempts=exc.attempts,
-                usage=exc.usage,
+        if self._timeouts >= self._max_timeouts and self.stop.error is None:
+            self.stop.stop(
+                FatalBackendError(
+                    f"the model endpoint is not answering: {self._timeouts} requests in a row "
+                    f"timed out after {self._timeout:g} s ({exc.attempts} attempt(s) each); "
+                    f"{self._hint}",
+                    attempts=exc.attempts,
+                    usage=exc.usage,
+                )
             )
 
 

@@ -3,8 +3,10 @@
 Columns are the ones ASReview recognises: ``title``, ``abstract``,
 ``authors`` (``; ``-separated), ``doi``, ``url``, ``keywords`` and
 ``included``: 1 when the paper's first-dimension score reaches the threshold,
-0 when it does not, empty when the paper failed (ASReview treats an empty
-label as not yet screened). scorer's result columns follow (the writers'
+0 when it does not, empty when the paper failed or needs a human (two
+reviewers disagree about the threshold: ``needs_human``). ASReview treats an
+empty label as not yet screened, so those papers are left for a person
+rather than labelled on one model's word. scorer's result columns follow (the writers'
 :func:`~scorer.io._writers.result_names`, so a column added there comes
 too), for a reviewer's eyes: ASReview keeps columns it does not know. Cells
 are neutralised against spreadsheet formulas as in every CSV scorer writes.
@@ -36,7 +38,7 @@ def is_asreview(name: str) -> bool:
 
 
 class AsreviewWriter:
-    """Rows of :data:`ASREVIEW_COLUMNS`, ``included`` from the threshold."""
+    """Rows of :data:`ASREVIEW_COLUMNS`, ``included`` from the threshold (empty: undecided)."""
 
     def __init__(self, stream: TextIO, rubric: Rubric) -> None:
         self._stream = stream
@@ -51,7 +53,8 @@ class AsreviewWriter:
         paper = result.paper
         values = result_values(result, self._rubric)
         doi = split_dois([paper.id])[0] if paper.id else None
-        included = "" if result.error is not None else "1" if values["passed"] else "0"
+        undecided = result.error is not None or result.needs_human
+        included = "" if undecided else "1" if values["passed"] else "0"
         row = (
             paper.title,
             paper.abstract,

@@ -5,7 +5,8 @@ Reading: LaTeX is decoded (``M{\\"u}ller`` is ``Müller``; math such as
 (``{Simon and Schuster}`` is one author) and kept as written (``Last,
 First``). ``title``, ``abstract``, ``author``, ``year`` (with ``date`` when
 it is a full date), ``doi`` (the first valid DOI; others kept as
-``other_dois``), ``url`` and ``keywords`` (split on ``,`` or ``;``, as the
+``other_dois``; without one, ``eprint``, an arXiv id for instance, is the id),
+``url`` and ``keywords`` (split on ``,`` or ``;``, as the
 paper's categories) make the ``Paper``; every other field is carried through
 under its own name, with the entry type as ``entry_type`` and the key as
 ``citation_key``, and written back.
@@ -131,7 +132,9 @@ def _paper(
     year = take("published", "year")
     record["published"] = parse_published(_text(fields.get("date")), _text(year))
     doi, other_dois = split_dois([_text(take("id", "doi")) or ""])
-    record["id"] = doi
+    # Without a DOI, biblatex's online identifier (arXiv's own exports put the arXiv id
+    # there) is the paper's id: bibtex_entry writes a paper's id there when it is no DOI.
+    record["id"] = doi or (_text(take("id", "eprint")) if "id" not in wanted else None)
     if other_dois:
         record["other_dois"] = other_dois
     urls = (_text(take("url", "url")) or "").split()

@@ -39,6 +39,7 @@ from scorer.io._writers import result_name, result_names, result_values
 __all__ = [
     "NOTE_PREFIX",
     "format_note",
+    "is_arxiv_id",
     "is_note",
     "note_columns",
     "one_line",
@@ -54,6 +55,13 @@ NOTE_PREFIX = "scorer: "
 _DOI = re.compile(r"10\.\d{4,9}/\S+")
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 _DATE = re.compile(r"^\s*(\d{4})(?:[/-](\d{1,2})?)?(?:[/-](\d{1,2})?)?")
+# An arXiv id as a whole field: new style or old (hep-th/9901001), with a version, an
+# "arXiv:" prefix or as its abstract page's address.
+_ARXIV_ID = re.compile(
+    r"(?:arxiv:\s*|https?://(?:www\.|export\.)?arxiv\.org/abs/)?"
+    r"(?:\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[a-z]{2})?/\d{7})(?:v\d+)?",
+    re.IGNORECASE,
+)
 # Every way text can break a line, for formats where a line break starts a new field.
 _BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
 
@@ -65,6 +73,15 @@ def one_line(text: str) -> str:
     'Split over lines'
     """
     return " ".join(_BREAKS.sub(" ", text).split())
+
+
+def is_arxiv_id(text: str) -> bool:
+    """Whether ``text`` is an arXiv id and nothing else (what the writers put in RIS ``ID``).
+
+    >>> is_arxiv_id("2602.21548v2"), is_arxiv_id("arXiv:hep-th/9901001"), is_arxiv_id("1234")
+    (True, True, False)
+    """
+    return _ARXIV_ID.fullmatch(text.strip()) is not None
 
 
 def split_dois(values: Iterable[str]) -> tuple[str | None, list[str]]:

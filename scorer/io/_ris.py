@@ -10,7 +10,9 @@ when it has one), DOI (``DO``; the first valid one, the others kept as
 ``Paper``. Every other tag is carried through under rispy's name for it
 (``journal_name``, ``volume``, ``label``, ``custom1``, ``notes``...;
 ``ID`` as ``reference_id``; tags rispy does not know under the tag itself)
-and written back to the same tag.
+and written back to the same tag. An ``ID`` that is an arXiv id, in a record
+without a DOI, is the paper's id: the writer puts a paper's id there when it
+is not a DOI, so a scored file read again keeps its papers' identities.
 
 A record without title or abstract, or cut short (no ``ER`` line), is
 reported with its line and number and skipped; the others are read. A file
@@ -35,6 +37,7 @@ from scorer._rubric import Rubric
 from scorer.io._readers import ProblemHandler, RowProblem, paper_from_record
 from scorer.io._references import (
     format_note,
+    is_arxiv_id,
     is_note,
     one_line,
     parse_published,
@@ -145,6 +148,10 @@ def _paper(
     record["published"] = parse_published(_text(entry.get("date")), _text(year))
     doi, other_dois = split_dois(_list(take("id", "doi")))
     record["id"] = doi
+    reference = entry.get("reference_id")
+    arxiv = isinstance(reference, str) and is_arxiv_id(reference)
+    if doi is None and arxiv and "id" not in wanted:
+        record["id"] = entry.pop("reference_id")  # what RisWriter writes for an arXiv paper
     if other_dois:
         record["other_dois"] = other_dois
     urls = _list(take("url", "urls"))
