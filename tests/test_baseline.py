@@ -5,7 +5,6 @@ import math
 from pathlib import Path
 
 import pytest
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from scorer import Dimension, InputError, Paper, Rubric, load_rubric
 from scorer.eval._baseline import parse_fraction, prefilter_top, rubric_query, similarity_scores
@@ -171,6 +170,10 @@ def test_the_eval_fixture_loads_every_record() -> None:
 
 
 def test_baseline_ranks_real_screening_data_well_above_chance() -> None:
+    # Here, not at the top: every test worker imports this file to collect it, and
+    # scikit-learn takes seconds to import (scorer imports it only where it computes).
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
     papers = load_fixture()
     relevant = [p.extra_fields["label"] == "yes" for p in papers]
     scores = similarity_scores(papers, RUBRIC)

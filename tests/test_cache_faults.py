@@ -5,7 +5,7 @@ garbage written over its middle, a full disk (a file-size limit on the scorer
 process, RLIMIT_FSIZE, which makes SQLite's writes fail for real), a read-only
 folder; and two real ``scorer batch`` processes on one folder. A run that
 needs no process of its own (a file-size limit, a kill, a second process, a
-logged warning on stderr, a mount to undo) runs in this one.
+mount to undo) runs in this one.
 """
 
 from __future__ import annotations
@@ -59,10 +59,9 @@ def scorer(
 ) -> subprocess.CompletedProcess[str]:
     """``scorer args`` as a user types it.
 
-    In this process, or in a child process (``child``) when it needs its own
-    file-size limit or shows a warning on stderr (logged warnings reach stderr
-    through logging's last resort, which pytest's log capture replaces here);
-    a subprocess pays Python's start-up and imports again.
+    In this process (logged warnings reach its stderr as they would a user's),
+    or in a child process (``child``) when it needs its own file-size limit or
+    mount; a subprocess pays Python's start-up and imports again.
     """
     env = {
         "OPENAI_BASE_URL": fake.base_url,
@@ -71,7 +70,7 @@ def scorer(
         **more_env,
     }
     if limit_file_size is None and not child:
-        return run_scorer(args, env=env)
+        return run_scorer(args, env=env, warnings_to_stderr=True)
 
     def limited() -> None:  # runs in the child: a disk that is full for any file past the limit
         if limit_file_size is None:
@@ -142,7 +141,7 @@ def test_cached_values_that_are_not_scores_are_scored_again_with_one_warning(
         store[keys[2]] = "[1, 2, 3]"
 
     out = tmp_path / "again.jsonl"
-    again = batch(fake, isolated_env, papers, out, child=True)
+    again = batch(fake, isolated_env, papers, out)
 
     assert again.returncode == 0, again.stderr
     assert "Traceback" not in again.stderr

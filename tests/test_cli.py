@@ -513,6 +513,13 @@ def test_a_cached_score_never_loads_the_openai_client(fake: FakeOpenAI, tmp_path
     assert not modules & (HEAVY - {"jinja2"})
 
 
+def test_batch_help_loads_no_http_library() -> None:
+    """``scorer batch --help`` shows the arXiv options without importing the arXiv client."""
+    modules = imported_by("batch", "--help", env=clean_env())
+    assert "scorer" in modules and "click" in modules
+    assert not modules & {"requests", "openai", "instructor", "httpx2", "aiohttp"}
+
+
 def test_shell_completion_script_and_completions() -> None:
     """The README's ``eval "$(_SCORER_COMPLETE=bash_source scorer)"`` gets a script."""
     script = run_scorer(env=clean_env(_SCORER_COMPLETE="bash_source"))

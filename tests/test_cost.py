@@ -124,7 +124,7 @@ def test_service_metrics_count_cached_tokens_and_usd(
     app = create_app(settings, api_token=None)
     with (
         serve_in_thread(app) as base_url,
-        httpx.Client(base_url=base_url, timeout=20, trust_env=False) as client,
+        httpx.Client(base_url=base_url, timeout=20, trust_env=False, verify=False) as client,
     ):
         answers = [
             client.post("/v1/score", json={"paper": p, "rubric": "llm-inference"}).json()

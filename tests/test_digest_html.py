@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
-from playwright.sync_api import Browser, Dialog, Route
-from playwright.sync_api import Page as BrowserPage
 
 from scorer import Dimension, Paper, ScoredPaper
 from scorer._rubric import Rubric, load_rubric
@@ -18,6 +17,10 @@ from scorer.cli import cli
 from scorer.digest._html import render_html
 from scorer.digest._markdown import Digest, render_markdown
 from scorer.io._scored import read_scored
+
+if TYPE_CHECKING:  # types only: every test worker imports this file to collect it
+    from playwright.sync_api import Browser, Dialog, Route
+    from playwright.sync_api import Page as BrowserPage
 
 SEED_SCORED = Path(__file__).resolve().parents[1] / "fixtures" / "seed_digest_scored.jsonl"
 HOSTILE = (

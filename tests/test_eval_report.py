@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Route
 
 from scorer.eval._metrics import EvalReport, LabelledScore, evaluate
 from scorer.eval._report import render_eval_html
+
+if TYPE_CHECKING:  # types only: every test worker imports this file to collect it
+    from playwright.sync_api import Browser, ConsoleMessage, Route
 
 HOSTILE = "<script>alert(1)</script>"
 

@@ -8,13 +8,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
-import sys
 from pathlib import Path
 
 import jinja2
 import pytest
-from subprocesses import run as run_group
+from in_process import run_scorer
 
 from scorer import Paper, Settings, load_rubric
 from scorer._errors import ConfigError
@@ -24,7 +22,6 @@ from scorer.prompt._messages import PromptTemplate
 from scorer.testing import FakeOpenAI
 
 RUBRIC = load_rubric("llm-inference")
-SCORER = [sys.executable, "-c", "from scorer.cli import main; main()"]
 MB = 1024 * 1024
 
 
@@ -139,16 +136,15 @@ def test_only_fields_the_prompt_shows_are_cut_and_reported(
 
 def test_the_cli_prints_the_notice_once_on_stderr(fake: FakeOpenAI, isolated_env: Path) -> None:
     env = {
-        **os.environ,
         "OPENAI_BASE_URL": fake.base_url,
         "OPENAI_API_KEY": "sk-test-limits",
         "SCORER_CACHE_DIR": str(isolated_env),
     }
     title = "Paged attention " * 200  # 3,200 characters
-    done = run_group(
-        [*SCORER, "score", "-r", "llm-inference", "--title", title, "--abstract", "A."],
-        timeout=300,
+    done = run_scorer(
+        ["score", "-r", "llm-inference", "--title", title, "--abstract", "A."],
         env=env,
+        warnings_to_stderr=True,
     )
     assert done.returncode == 0, done.stderr
     [line] = done.stderr.splitlines()

@@ -78,7 +78,7 @@ def test_run_eval_sends_v1_and_v2_once_and_scores_both_items(
 def service(fake_settings: Settings) -> Iterator[httpx.Client]:
     with (
         serve_in_thread(create_app(fake_settings, api_token=None)) as base_url,
-        httpx.Client(base_url=base_url, timeout=20, trust_env=False) as client,
+        httpx.Client(base_url=base_url, timeout=20, trust_env=False, verify=False) as client,
     ):
         yield client
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import runpy
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from in_process import run_as_typed
 from subprocesses import run
 from test_arxiv_source import RECORDINGS, RecordedArxiv, recording
 
@@ -175,9 +176,15 @@ def test_readme_service_examples_run(fake: FakeOpenAI, fake_settings: Settings) 
     assert fake.count == 3  # "A" was scored by the batch example already
 
 
-def test_readme_files_example_runs(fake: FakeOpenAI, tmp_path: Path) -> None:
+def test_readme_files_example_runs(
+    fake: FakeOpenAI,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # The library route to what `scorer batch` does: the README's own code,
-    # against the fake server, in a folder holding the seed's 50 listings.
+    # against the fake server, in a folder holding the seed's 50 listings. Run as
+    # a script in this process (a fresh interpreter would import openai again).
     block = next(
         code
         for code in re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
@@ -185,34 +192,33 @@ def test_readme_files_example_runs(fake: FakeOpenAI, tmp_path: Path) -> None:
     )
     (tmp_path / "example.py").write_text(block, encoding="utf-8")
     shutil.copy(ROOT / "fixtures" / "seed_papers.csv", tmp_path / "papers.csv")
-    env = {
-        **os.environ,
-        "OPENAI_BASE_URL": fake.base_url,
-        "OPENAI_API_KEY": "sk-test",
-        "SCORER_CACHE_DIR": str(tmp_path / "cache"),
-    }
-    done = run([sys.executable, "example.py"], cwd=tmp_path, env=env, timeout=120)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setenv("SCORER_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
 
-    assert done.returncode == 0, done.stderr
-    assert "scanned 50, unique 43, scored 43" in done.stdout
+    runpy.run_path(str(tmp_path / "example.py"), run_name="__main__")
+
+    assert "scanned 50, unique 43, scored 43" in capsys.readouterr().out
     assert fake.count == 43
     assert (tmp_path / "digest.md").read_text().startswith("# LLM inference systems and I/O\n")
     assert (tmp_path / "scored.csv").read_text().startswith("id,title,abstract")
 
 
-@pytest.mark.skipif(shutil.which("uv") is None, reason="the README's commands need uv")
-def test_readme_batch_api_example(fake: FakeOpenAI, tmp_path: Path) -> None:
-    """The Batch API example, against the fake's files and batches endpoints."""
+def test_readme_batch_api_example(
+    fake: FakeOpenAI, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Batch API example, against the fake's files and batches endpoints.
+
+    Run as typed in this process: how ``uv run`` starts scorer is what the other
+    README commands check, and a fresh ``uv run`` costs seconds.
+    """
     (command,) = [c for c in COMMANDS if "--batch-api" in c]
     folder = tmp_path / "user"
     shutil.copytree(ROOT / "fixtures", folder / "fixtures")
-    env = {**os.environ, "SCORER_CACHE_DIR": str(tmp_path / "cache"), "UV_PROJECT": str(ROOT)}
-    done = run(
-        ["bash", "-c", command.replace(EXAMPLE_ENDPOINT, fake.base_url)],
-        cwd=folder,
-        env=env,
-        timeout=300,
-    )
+    monkeypatch.chdir(folder)
+    env = {"SCORER_CACHE_DIR": str(tmp_path / "cache")}
+    done = run_as_typed(command.replace(EXAMPLE_ENDPOINT, fake.base_url), env=env)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     assert "Batch API: collected 43, failed 0" in done.stderr

@@ -360,7 +360,7 @@ def test_the_service_answers_with_both_reviews_and_refuses_models_from_a_request
     paper = PAPERS[1]
     with (
         serve_in_thread(create_app(settings, api_token=None)) as base_url,
-        httpx.Client(base_url=base_url, timeout=20, trust_env=False) as client,
+        httpx.Client(base_url=base_url, timeout=20, trust_env=False, verify=False) as client,
     ):
         one = client.post("/v1/score", json={"paper": paper, "rubric": RUBRIC})
         batch = client.post("/v1/score/batch", json={"papers": PAPERS, "rubric": RUBRIC})

@@ -26,7 +26,7 @@ NESTED_40 = b'{"a":' * 40 + b"1" + b"}" * 40  # parses, but no paper nests that 
 def client(settings: Settings) -> Iterator[httpx.Client]:
     with (
         serve_in_thread(create_app(settings, api_token=None)) as base_url,
-        httpx.Client(base_url=base_url, trust_env=False, timeout=30) as http,
+        httpx.Client(base_url=base_url, trust_env=False, verify=False, timeout=30) as http,
     ):
         yield http
 
@@ -181,7 +181,7 @@ def test_invalid_records_count_towards_the_batch_limit(
     body = b"\n".join([b'{"rubric": "llm-inference"}', paper_line(), b"{", b"{", b"{"])
     with (
         serve_in_thread(create_app(fake_settings, api_token=None, max_batch=3)) as base_url,
-        httpx.Client(base_url=base_url, trust_env=False, timeout=30) as http,
+        httpx.Client(base_url=base_url, trust_env=False, verify=False, timeout=30) as http,
     ):
         answer = http.post(
             "/v1/score/batch", content=body, headers={"content-type": "application/x-ndjson"}

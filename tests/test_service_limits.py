@@ -40,7 +40,9 @@ def test_concurrent_batches_and_single_calls_share_one_cap(
     with serving(fake_settings, concurrency=8, max_inflight=3) as base_url:
 
         async def everything() -> list[httpx.Response]:
-            async with httpx.AsyncClient(base_url=base_url, trust_env=False, timeout=60) as ac:
+            async with httpx.AsyncClient(
+                base_url=base_url, trust_env=False, verify=False, timeout=60
+            ) as ac:
                 batches = [
                     ac.post(
                         "/v1/score/batch",
@@ -64,7 +66,9 @@ def test_cache_hits_do_not_wait_for_the_cap(fake: FakeOpenAI, fake_settings: Set
     with serving(fake_settings, max_inflight=1) as base_url:
 
         async def scenario() -> tuple[httpx.Response, int]:
-            async with httpx.AsyncClient(base_url=base_url, trust_env=False, timeout=60) as ac:
+            async with httpx.AsyncClient(
+                base_url=base_url, trust_env=False, verify=False, timeout=60
+            ) as ac:
                 body = {"paper": PAPER, "rubric": "llm-inference"}
                 assert (await ac.post("/v1/score", json=body)).status_code == 200
                 fake.enqueue(Reply.hanging())  # holds the only slot until we hang up
@@ -173,6 +177,7 @@ def test_an_inline_rubric_over_a_limit_is_a_422_naming_it(
             f"{base_url}/v1/score",
             json={"paper": PAPER, "rubric": rubric(0, **changes)},
             trust_env=False,
+            verify=False,
             timeout=30,
         )
     assert answer.status_code == 422, answer.text
@@ -195,7 +200,7 @@ def test_answer_models_stay_bounded_across_many_rubrics(
     monkeypatch.setattr(ANSWER_MODELS, "maxsize", 8)  # the real bound is 256: same code, faster
     with (
         serving(fake_settings) as base_url,
-        httpx.Client(base_url=base_url, trust_env=False, timeout=30) as client,
+        httpx.Client(base_url=base_url, trust_env=False, verify=False, timeout=30) as client,
     ):
         answers = [
             client.post("/v1/score", json={"paper": PAPER, "rubric": rubric(i)}) for i in range(30)

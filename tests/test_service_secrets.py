@@ -83,13 +83,17 @@ def test_a_token_in_the_query_string_is_refused_and_never_logged(
     secrets = [f"query-secret-{i}-Zx81" for i in range(5)]
     with scorer_serve(fake, isolated_env) as (url, output):
         headers = {"Authorization": f"Bearer {TOKEN}"}
-        with httpx.Client(base_url=url, headers=headers, trust_env=False, timeout=20) as client:
+        with httpx.Client(
+            base_url=url, headers=headers, trust_env=False, verify=False, timeout=20
+        ) as client:
             refused = [
                 client.get(f"/v1/rubrics?token={secrets[0]}"),
                 client.post(f"/v1/score?api_key={secrets[1]}", json={"paper": PAPER}),
                 client.get(f"/healthz?access_token={secrets[2]}"),
                 client.get(f"/v1/rubrics?limit=1&KEY={secrets[3]}"),
-                httpx.get(f"{url}/v1/rubrics?token={TOKEN}", trust_env=False),  # the real one
+                httpx.get(
+                    f"{url}/v1/rubrics?token={TOKEN}", trust_env=False, verify=False
+                ),  # the real one
             ]
             fine = client.get(f"/v1/rubrics?q={secrets[4]}")  # not a credential: served
     assert [r.status_code for r in refused] == [400] * 5
@@ -121,7 +125,9 @@ def test_an_api_key_echoed_by_the_endpoint_reaches_neither_client_nor_log(
 ) -> None:
     with scorer_serve(fake, isolated_env) as (url, output):
         headers = {"Authorization": f"Bearer {TOKEN}"}
-        with httpx.Client(base_url=url, headers=headers, trust_env=False, timeout=20) as client:
+        with httpx.Client(
+            base_url=url, headers=headers, trust_env=False, verify=False, timeout=20
+        ) as client:
             fake.enqueue(echoing_401(masked(API_KEY)))
             single = client.post("/v1/score", json={"paper": PAPER, "rubric": "llm-inference"})
             fake.enqueue(Reply(), echoing_401(f"{API_KEY[:6]}...{API_KEY[-4:]}"))

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from scorer.backends._transport import http_client, tls_context
 from scorer.cli import cli
 from scorer.testing import FakeOpenAI
 
@@ -66,3 +67,18 @@ def test_an_unknown_transport_is_one_line_before_anything_is_sent(
     assert "transport must be aiohttp or httpx, not 'curl'" in result.stderr
     assert "Traceback" not in result.output
     assert fake.count == 0
+
+
+def test_clients_share_one_tls_context_until_the_certificate_setting_changes(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Loading the CA bundle costs 50-150 ms of CPU, once per process, not once per client.
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    first = tls_context()
+    assert tls_context() is first
+    assert http_client("httpx")._transport._pool._ssl_context is first  # type: ignore[attr-defined]
+    # A bundle the user names is read when a client is made, not when scorer was imported.
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))
+    with pytest.raises(FileNotFoundError):
+        tls_context()

@@ -34,6 +34,7 @@ from scorer._models import Paper, Score
 from scorer._rubric import Rubric
 from scorer.backends._openai_compat import OpenAICompatBackend
 from scorer.backends._retry import retrying, to_backend_error
+from scorer.backends._transport import tls_context
 from scorer.engine._batch_api_lines import (
     ENDPOINT,
     MAX_BATCH_REQUESTS,
@@ -153,6 +154,8 @@ class _Job:
             # Uploads and downloads of up to 200 MB take longer than one answer.
             timeout=max(settings.timeout, 300.0),
             max_retries=0,  # tenacity owns retries, as for chat requests
+            # The SDK's own client, with the process's one TLS context (see tls_context).
+            http_client=openai.DefaultAsyncHttpxClient(verify=tls_context()),
         )
         return self
 

@@ -22,9 +22,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-
 from scorer._errors import InputError
 from scorer._models import Paper
 from scorer._rubric import Rubric
@@ -66,6 +63,11 @@ def similarity_scores(papers: Sequence[Paper], rubric: Rubric) -> list[float]:
     """
     if not papers:
         return []
+    # numpy and scikit-learn take seconds to import; only this function needs them, and
+    # parse_fraction and top_positions are used by `scorer daily` and the CLI's option parsing.
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
     documents = [f"{paper.title}\n{paper.abstract}" for paper in papers]
     vectorizer = TfidfVectorizer(stop_words="english", sublinear_tf=True, ngram_range=(1, 2))
     try:

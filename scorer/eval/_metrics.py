@@ -18,8 +18,6 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
-from scipy.stats import spearmanr
-from sklearn.metrics import average_precision_score, roc_auc_score
 
 from scorer._errors import InputError
 
@@ -108,6 +106,9 @@ def evaluate(points: Sequence[LabelledScore], *, threshold: float) -> EvalReport
     Metrics that are undefined for the input (AUC with one class only, precision
     with nothing predicted relevant) are None; an empty input gives zeros and Nones.
     """
+    # scikit-learn takes seconds to import; reading labelled input (parse_label) does not need it.
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
     scores = [float(p.score) for p in points]
     labels = [float(p.label) for p in points]
     if not all(map(math.isfinite, scores + labels)):
@@ -186,6 +187,8 @@ def _threshold_for_recall(positive_scores: list[float]) -> float | None:
 def _spearman(scores: list[float], labels: list[float]) -> float | None:
     if len(set(scores)) < 2:
         return None  # undefined; spearmanr would warn and return NaN
+    from scipy.stats import spearmanr  # seconds to import; see evaluate
+
     return float(spearmanr(scores, labels).statistic)
 
 

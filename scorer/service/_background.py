@@ -28,6 +28,30 @@ class _ThreadServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    _exit: asyncio.Event | None = None
+    _exit_loop: asyncio.AbstractEventLoop | None = None
+
+    async def main_loop(self) -> None:
+        """uvicorn's loop (a tick every 0.1 s), ended at once by :meth:`request_exit`.
+
+        uvicorn polls ``should_exit`` between 0.1 s sleeps: every stop waited for
+        the next tick, and tests start and stop hundreds of servers.
+        """
+        self._exit, self._exit_loop = asyncio.Event(), asyncio.get_running_loop()
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._exit.wait(), 0.1)
+
+    def request_exit(self) -> None:
+        """Ask the server to stop, from any thread."""
+        self.should_exit = True
+        loop, event = self._exit_loop, self._exit
+        if loop is not None and event is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
+                loop.call_soon_threadsafe(event.set)
+
 
 @contextlib.contextmanager
 def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
@@ -60,14 +84,14 @@ def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> 
     deadline = time.monotonic() + 10
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            server.should_exit = True
+            server.request_exit()
             thread.join(timeout=5)
             raise RuntimeError("the service failed to start") from (errors[0] if errors else None)
         time.sleep(0.005)
     try:
         yield f"http://{host}:{sock.getsockname()[1]}"
     finally:
-        server.should_exit = True
+        server.request_exit()
         thread.join(timeout=10)
         if thread.is_alive():
             server.force_exit = True

@@ -30,8 +30,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-
-import requests
+from typing import TYPE_CHECKING
 
 from scorer import __version__
 from scorer._errors import ConfigError, InputError
@@ -39,6 +38,9 @@ from scorer._models import Paper
 from scorer._retry_after import retry_after
 from scorer.engine._identity import dedupe_papers
 from scorer.sources._atom import Feed, error_message, parse_feed
+
+if TYPE_CHECKING:
+    import requests
 
 __all__ = ["DEFAULT_ARXIV_URL", "arxiv_query", "fetch_arxiv"]
 
@@ -212,6 +214,10 @@ class _Pages:
 
     def papers(self, params: Mapping[str, str], size: int) -> Iterator[Paper]:
         """Every page's papers, from the first until the search's total is reached."""
+        # Here, not at the top: every CLI command that takes arXiv options (batch, too)
+        # imports this module, and only a fetch needs requests.
+        import requests
+
         with requests.Session() as session:
             session.headers["User-Agent"] = f"scorer/{__version__}"
             start = 0
@@ -226,6 +232,8 @@ class _Pages:
                 feed = self._page(session, page, False)
 
     def _page(self, session: requests.Session, params: dict[str, str], first: bool) -> Feed:
+        import requests  # imported by papers() already; see there
+
         failure = ""
         for _ in range(self._num_retries + 1):
             self._pace()
