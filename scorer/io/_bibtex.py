@@ -14,7 +14,8 @@ An entry the parser cannot read, or without title or abstract, is reported
 with its line and number and skipped; the others are read.
 
 Writing: one entry per paper, LaTeX-encoded (so ``%``, ``&``, ``{`` in a
-title stay text and no value can close its field or start an entry);
+title stay text and no value can close its field or start an entry; math
+such as ``$\\alpha_{1}$`` is kept as written only when its braces balance);
 scorer's results lead the ``note`` field (see :mod:`scorer.io._references`),
 the entry's own note after a blank line.
 
@@ -269,16 +270,37 @@ def _bibtex(entry: Any) -> str:
 
 
 @functools.cache
-def _encoder() -> LatexEncodingMiddleware:
-    """One encoder for the process: building one takes longer than encoding a hundred entries."""
+def _encoder(keep_math: bool) -> LatexEncodingMiddleware:
+    """One encoder per kind for the process: building one takes longer than encoding a
+    hundred entries. URLs are never wrapped in ``\\url{...}``: the encoder copies a
+    URL's characters as they are, braces included, so one could close its field."""
     from bibtexparser.middlewares import LatexEncodingMiddleware
 
-    return LatexEncodingMiddleware()
+    return LatexEncodingMiddleware(keep_math=keep_math, enclose_urls=False)
 
 
 # Text LaTeX reads as itself; encoding it would only cost time (the encoder
 # looks at every character: about 10 ms for an abstract).
 _PLAIN = re.compile(r"[A-Za-z0-9 .,:;!?()'\"/+=*<>@|\[\]-]*")
+# What the encoder keeps as written (``$\alpha$``): its own pattern, greedy to the last ``$``.
+_MATH = re.compile(r"(?<!\\)\$.*[^\\]\$")
+
+
+def _braces_balanced(text: str) -> bool:
+    """Whether ``text`` written as it is leaves a braced BibTeX value open or closed early.
+
+    A brace after a backslash counts for some parsers (BibTeX's own) and not
+    for others (bibtexparser): none is allowed.
+    """
+    depth = 0
+    for i, char in enumerate(text):
+        if char in "{}":
+            if i and text[i - 1] == "\\":
+                return False
+            depth += 1 if char == "{" else -1
+            if depth < 0:
+                return False
+    return depth == 0
 
 
 def _latex(text: str) -> str:
@@ -287,7 +309,10 @@ def _latex(text: str) -> str:
     from bibtexparser.library import Library
     from bibtexparser.model import Entry, Field
 
-    done = _encoder().transform(Library([Entry("misc", "x", [Field("v", text)])]))
+    # Math is kept as written only when that cannot end the field: "$x} @article{...$"
+    # in an abstract would otherwise start an entry of its own.
+    keep_math = all(_braces_balanced(math.group()) for math in _MATH.finditer(text))
+    done = _encoder(keep_math).transform(Library([Entry("misc", "x", [Field("v", text)])]))
     value: str = done.entries[0]["v"]
     return value
 

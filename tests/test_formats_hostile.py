@@ -1,0 +1,70 @@
+"""Hostile papers written to the reference-manager and spreadsheet formats, and read back.
+
+Every field of an input file (and the model's justification) may be written
+to break the output it lands in: end a RIS record, close a BibTeX field,
+make a workbook or a feed unreadable. Each output is parsed again by the
+tools its users open it with (rispy, bibtexparser, openpyxl, feedparser):
+one record per paper, each field as it went in.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bibtexparser.entrypoint import parse_string
+from bibtexparser.middlewares import LatexDecodingMiddleware
+from in_process import run_scorer
+
+from scorer.testing import FakeOpenAI
+
+RUBRIC = "llm-inference"
+
+
+def run(args: list[str], fake: FakeOpenAI, cache: Path) -> tuple[int, str]:
+    env = {"OPENAI_BASE_URL": fake.base_url, "SCORER_CACHE_DIR": str(cache)}
+    done = run_scorer(args, env=env)
+    assert "Traceback" not in done.stderr
+    return done.returncode, done.stderr
+
+
+def write_jsonl(path: Path, records: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def parse_bib(path: Path) -> dict[str, dict[str, str]]:
+    library = parse_string(
+        path.read_text(encoding="utf-8"), append_middleware=[LatexDecodingMiddleware()]
+    )
+    assert not library.failed_blocks
+    return {e.key: {f.key.lower(): f.value for f in e.fields} for e in library.entries}
+
+
+def test_math_and_urls_in_a_field_cannot_start_a_bibtex_entry(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # LaTeX math ($...$) and URLs were copied into the file as they were,
+    # braces included, so either could close its field and start an entry.
+    papers = [
+        {
+            "title": "Cost $5 }, note = {pwned}, x = {$ more é",
+            "abstract": "$a}} @article{evil, title={Injected}, abstract={y}} @comment{$ é",
+        },
+        {
+            "title": "See https://a.example/}},@article{evil2,title={Injected}},@comment{ é",
+            "abstract": "Kept math: $\\alpha_{1}$ and {$}{$}",
+        },
+    ]
+    source = write_jsonl(tmp_path / "papers.jsonl", papers)
+    out = tmp_path / "out.bib"
+
+    code, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(out)], fake, isolated_env)
+
+    assert code == 0, err
+    entries = parse_bib(out)
+    assert len(entries) == 2
+    assert [(e["title"], e["abstract"]) for e in entries.values()] == [
+        (p["title"], p["abstract"]) for p in papers
+    ]
+    assert all(set(e) == {"title", "abstract", "note"} for e in entries.values())
