@@ -15,8 +15,9 @@ from pathlib import Path
 from bibtexparser.entrypoint import parse_string
 from bibtexparser.middlewares import LatexDecodingMiddleware
 from in_process import run_scorer
+from openpyxl import load_workbook
 
-from scorer.testing import FakeOpenAI
+from scorer.testing import FakeOpenAI, Reply
 
 RUBRIC = "llm-inference"
 
@@ -68,3 +69,29 @@ def test_math_and_urls_in_a_field_cannot_start_a_bibtex_entry(
         (p["title"], p["abstract"]) for p in papers
     ]
     assert all(set(e) == {"title", "abstract", "note"} for e in entries.values())
+
+
+def test_characters_xml_forbids_leave_a_workbook_excel_opens(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # U+FFFE and U+FFFF are no XML characters: one in a cell made the whole
+    # workbook unreadable (openpyxl and Excel refuse it), every row lost.
+    fake.always(Reply(json_override={"justification": "Fine reasons for the scores \uffff given."}))
+    papers = [
+        {"title": "Noncharacter \ufffe\uffff title", "abstract": "A\x00b", "Own \uffff": "x\uffff"},
+        {"title": "Plain", "abstract": "Plain abstract"},
+    ]
+    source = write_jsonl(tmp_path / "papers.jsonl", papers)
+    out = tmp_path / "scored.xlsx"
+
+    code, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(out)], fake, isolated_env)
+
+    assert code == 0, err
+    rows = list(load_workbook(out).worksheets[0].iter_rows(values_only=True))
+    header = rows[0]
+    by_title = {row[1]: dict(zip(header, row, strict=True)) for row in rows[1:]}
+    assert set(by_title) == {"Noncharacter \ufffd\ufffd title", "Plain"}
+    noncharacter = by_title["Noncharacter \ufffd\ufffd title"]
+    assert noncharacter["abstract"] == "A\ufffdb"
+    assert noncharacter["Own \ufffd"] == "x\ufffd"
+    assert noncharacter["justification"] == "Fine reasons for the scores \ufffd given."

@@ -11,7 +11,7 @@ the CSV writer does (the paper's columns, then scorer's result columns,
 renamed ``scorer_<name>`` on collision). **No cell is ever a formula**: text
 is stored as text, explicitly, so ``=HYPERLINK(...)`` in a title is shown,
 not run (unlike CSV, no ``'`` is added: the text reads back exactly).
-Characters Excel cannot store (control characters) become U+FFFD, and text
+Characters Excel cannot store (control characters, U+FFFE, U+FFFF) become U+FFFD, and text
 longer than Excel's 32,767-character cell limit is cut there, ending in ``…``.
 The workbook is written when the run ends (see :class:`XlsxWriter.finish`).
 """
@@ -47,7 +47,9 @@ __all__ = ["MAX_CELL_CHARS", "XlsxWriter", "read_xlsx", "write_xlsx_papers"]
 MAX_CELL_CHARS = 32_767
 """Excel's limit on the text in one cell."""
 
-_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# XML 1.0 forbids these in a document: one in a cell and no one can open the workbook.
+# (openpyxl refuses the control characters itself, but writes U+FFFE and U+FFFF.)
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 def read_xlsx(path: Path, overrides: Mapping[str, str], report: ProblemHandler) -> Iterator[Paper]:
