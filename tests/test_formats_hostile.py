@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import rispy
 from bibtexparser.entrypoint import parse_string
 from bibtexparser.middlewares import LatexDecodingMiddleware
 from in_process import run_scorer
@@ -95,3 +96,29 @@ def test_characters_xml_forbids_leave_a_workbook_excel_opens(
     assert noncharacter["abstract"] == "A\ufffdb"
     assert noncharacter["Own \ufffd"] == "x\ufffd"
     assert noncharacter["justification"] == "Fine reasons for the scores \ufffd given."
+
+
+def test_a_ris_output_reads_back_whole_whatever_its_fields_hold(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # A list of reference types wrote two TY lines (two records, the first
+    # without its ER), and a NUL byte made the record unreadable: scorer's
+    # own reader skipped both papers of its own output.
+    papers = [
+        {"title": "Two types", "abstract": "Typed twice", "type_of_reference": ["JOUR", "BOOK"]},
+        {"title": "Control \x00\x01 characters", "abstract": "NUL\x00 and \x1b escape"},
+    ]
+    source = write_jsonl(tmp_path / "papers.jsonl", papers)
+    out, digest = tmp_path / "scored.ris", tmp_path / "digest.md"
+
+    code, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(out)], fake, isolated_env)
+    assert code == 0, err
+    code, err = run(["digest", str(out), "-r", RUBRIC, "-o", str(digest)], fake, isolated_env)
+
+    assert code == 0, err
+    assert "out of **2** total scanned" in digest.read_text(encoding="utf-8")
+    entries = rispy.loads(out.read_text(encoding="utf-8"), enforce_list_tags=False)
+    assert [e["type_of_reference"] for e in entries] == ["JOUR", "JOUR"]
+    assert [e["title"] for e in entries] == ["Two types", "Control \ufffd\ufffd characters"]
+    assert entries[1]["abstract"] == "NUL\ufffd and \ufffd escape"
+    assert "type_of_reference: BOOK" in entries[0]["notes"]

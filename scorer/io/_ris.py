@@ -20,7 +20,8 @@ Writing puts scorer's results in the first ``N1`` note (see
 :mod:`scorer.io._references`), ahead of the record's own notes; fields that
 are not RIS tags (a CSV input's extra columns) become ``N1`` notes
 ``name: value``. Every value is written on one line, so no field can end a
-record or start a new one.
+record or start a new one (and ``TY`` once: other types go to notes);
+control characters are written as U+FFFD.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ _LIST_TAGS = ["A1", "A2", "A3", "A4", "AU", "KW", "N1", "UR", "DO"]
 _TAG_LINE = re.compile(r"^([A-Z][A-Z0-9])  -(?: |$)")
 _BARE_TAG = re.compile(r"^[A-Z][A-Z0-9]$")
 _HEADER = re.compile(r"^\s*\d+\.\s*$")  # "1." before a record, as rispy and some tools write
+# What no line of text holds (a NUL byte marks a damaged file): written as U+FFFD.
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
 
 
 def _mapping() -> dict[str, str]:
@@ -180,7 +183,9 @@ def ris_reference(paper: Paper, *, note: str | None = None) -> dict[str, Any]:
     """``paper`` as tag -> value(s), its own fields first, ``note`` the first ``N1``."""
     _mapping()
     extras = paper.extra_fields
-    ref: dict[str, Any] = {"TY": extras.pop("type_of_reference", None) or "JOUR"}
+    # One TY line: a second one would start a record of its own.
+    kinds = _list(extras.pop("type_of_reference", None))
+    ref: dict[str, Any] = {"TY": kinds[0] if kinds else "JOUR"}
     ref["TI"] = paper.title
     ref["AU"] = paper.authors
     if paper.published is not None:
@@ -200,6 +205,7 @@ def ris_reference(paper: Paper, *, note: str | None = None) -> dict[str, Any]:
         ref["L1"] = paper.pdf_url
     ref["KW"] = paper.categories
     notes = [note] if note else []
+    notes += [f"type_of_reference: {kind}" for kind in kinds[1:]]
     for key, value in extras.items():
         tag = _TAGS.get(key) or (key if _BARE_TAG.match(key) else None)
         if tag == "N1":
@@ -224,7 +230,7 @@ def ris_lines(ref: Mapping[str, Any]) -> str:
     for tag, value in ref.items():
         values = value if isinstance(value, list) else [value]
         for item in values:
-            text = one_line(_flat(item)) if item is not None else ""
+            text = _CONTROL.sub("\ufffd", one_line(_flat(item))) if item is not None else ""
             if text:
                 out.append(f"{tag}  - {text}")
     out.append("ER  - ")
