@@ -10,6 +10,8 @@ one record per paper, each field as it went in.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
 import rispy
@@ -17,6 +19,7 @@ from bibtexparser.entrypoint import parse_string
 from bibtexparser.middlewares import LatexDecodingMiddleware
 from in_process import run_scorer
 from openpyxl import load_workbook
+from subprocesses import run as run_group
 
 from scorer.testing import FakeOpenAI, Reply
 
@@ -122,3 +125,23 @@ def test_a_ris_output_reads_back_whole_whatever_its_fields_hold(
     assert [e["title"] for e in entries] == ["Two types", "Control \ufffd\ufffd characters"]
     assert entries[1]["abstract"] == "NUL\ufffd and \ufffd escape"
     assert "type_of_reference: BOOK" in entries[0]["notes"]
+
+
+def test_text_latex_has_no_command_for_is_written_without_a_warning_per_character(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # The LaTeX encoder logged one warning per character it has no command
+    # for: a Chinese abstract put hundreds of lines on the terminal.
+    papers = [{"title": "深度学习的研究 🙂", "abstract": "我们研究深度学习 & 推理。"}]
+    source = write_jsonl(tmp_path / "papers.jsonl", papers)
+    out = tmp_path / "out.bib"
+
+    # Its own process: in this one, pytest's logging handlers would take the warnings.
+    env = {**os.environ, "OPENAI_BASE_URL": fake.base_url}
+    args = [sys.executable, "-m", "scorer", "batch", str(source), "-r", RUBRIC, "-o", str(out)]
+    done = run_group(args, timeout=120, env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert "latex" not in done.stderr.lower(), done.stderr
+    [entry] = parse_bib(out).values()
+    assert (entry["title"], entry["abstract"]) == (papers[0]["title"], papers[0]["abstract"])

@@ -72,9 +72,7 @@ def read_bibtex(text: str, overrides: Mapping[str, str], report: ProblemHandler)
     # The parser logs each bad block as a warning, which Python prints on
     # stderr when nothing handles logging; scorer reports them itself, once.
     # (An application that configures logging still gets them.)
-    logger = logging.getLogger("bibtexparser")
-    if not logger.handlers:
-        logger.addHandler(logging.NullHandler())
+    _quiet("bibtexparser")
     decoder = LatexDecodingMiddleware()
     stack = [NormalizeFieldKeys(), SeparateCoAuthors(), decoder]
     library = parse_string(text, append_middleware=stack)
@@ -276,7 +274,18 @@ def _encoder(keep_math: bool) -> LatexEncodingMiddleware:
     URL's characters as they are, braces included, so one could close its field."""
     from bibtexparser.middlewares import LatexEncodingMiddleware
 
+    # pylatexenc warns once per character it has no command for (every one of a
+    # Chinese abstract), kept as it is, which is right: nothing to tell the user.
+    # (An application that configures logging still gets them.)
+    _quiet("pylatexenc")
     return LatexEncodingMiddleware(keep_math=keep_math, enclose_urls=False)
+
+
+def _quiet(name: str) -> None:
+    """Keep ``name``'s log records off stderr when the application handles no logging."""
+    logger = logging.getLogger(name)
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
 
 
 # Text LaTeX reads as itself; encoding it would only cost time (the encoder
