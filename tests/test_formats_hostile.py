@@ -145,3 +145,39 @@ def test_text_latex_has_no_command_for_is_written_without_a_warning_per_characte
     assert "latex" not in done.stderr.lower(), done.stderr
     [entry] = parse_bib(out).values()
     assert (entry["title"], entry["abstract"]) == (papers[0]["title"], papers[0]["abstract"])
+
+
+# Zotero writes these fields as they are, not as LaTeX (biblatex reads them verbatim).
+ZOTERO_LINKS = (
+    "@article{links_2020,\n"
+    "\ttitle = {Links as Zotero writes them},\n"
+    "\tabstract = {An abstract.},\n"
+    "\turl = {https://example.org/~u/a_b?x=1&y=%20c#frag},\n"
+    "\tdoi = {10.1000/a_b<c>%d},\n"
+    "\tfile = {Full Text PDF:/home/u/Zotero/storage/AB12/paper_v2.pdf:application/pdf},\n"
+    "}\n"
+)
+
+
+def test_urls_dois_and_files_of_a_bibtex_file_are_kept_as_written(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # Read as LaTeX, "%20c#frag" was a comment and "_v2" a subscript: the
+    # URL, the DOI and Zotero's link to the PDF came out cut and changed.
+    source = tmp_path / "zotero.bib"
+    source.write_text(ZOTERO_LINKS, encoding="utf-8")
+    out, rows = tmp_path / "out.bib", tmp_path / "out.jsonl"
+
+    code, err = run(
+        ["batch", str(source), "-r", RUBRIC, "-o", str(out), "-o", str(rows)], fake, isolated_env
+    )
+
+    assert code == 0, err
+    [row] = [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines()]
+    assert row["url"] == "https://example.org/~u/a_b?x=1&y=%20c#frag"
+    assert row["id"] == "10.1000/a_b<c>%d"
+    assert row["file"].endswith("/AB12/paper_v2.pdf:application/pdf")
+    [entry] = parse_string(out.read_text(encoding="utf-8")).entries  # no LaTeX decoding
+    fields = {f.key: f.value for f in entry.fields}
+    for name in ("url", "doi", "file"):
+        assert f"\t{name} = {{{fields[name]}}}" in ZOTERO_LINKS, name

@@ -1,7 +1,9 @@
 """BibTeX files in and out, through ``bibtexparser`` 2 (Zotero's and EndNote's exports).
 
 Reading: LaTeX is decoded (``M{\\"u}ller`` is ``Müller``; math such as
-``$\\alpha$`` is kept as written); authors are split on ``and`` outside braces
+``$\\alpha$`` is kept as written), except in the fields biblatex reads
+verbatim (``url``, ``doi``, ``eprint``, ``file``, ``pdf``; Zotero writes a
+URL's ``%20`` as it is); authors are split on ``and`` outside braces
 (``{Simon and Schuster}`` is one author) and kept as written (``Last,
 First``). ``title``, ``abstract``, ``author``, ``year`` (with ``date`` when
 it is a full date), ``doi`` (the first valid DOI; others kept as
@@ -15,7 +17,8 @@ with its line and number and skipped; the others are read.
 
 Writing: one entry per paper, LaTeX-encoded (so ``%``, ``&``, ``{`` in a
 title stay text and no value can close its field or start an entry; math
-such as ``$\\alpha_{1}$`` is kept as written only when its braces balance);
+such as ``$\\alpha_{1}$`` is kept as written only when its braces balance;
+the verbatim fields are written as they are when their braces balance);
 scorer's results lead the ``note`` field (see :mod:`scorer.io._references`),
 the entry's own note after a blank line.
 
@@ -54,6 +57,12 @@ __all__ = ["BibtexWriter", "bibtex_entry", "read_bibtex", "write_bibtex_papers"]
 _PREFIX = "bibtex_"
 _AUTHORS = "author list"  # a field name no file has: the authors, until written
 _KEY_CHARS = re.compile(r"[^A-Za-z0-9_:.\-]+")
+# Fields biblatex reads verbatim, and Zotero and JabRef write so: "%20" in a URL
+# is no LaTeX comment, "_v2" in a file name no subscript.
+_VERBATIM = frozenset({"url", "doi", "eprint", "file", "pdf"})
+# What a hand-written file may still escape in them (``\url{...}``, ``a\_b``).
+_URL_MACRO = re.compile(r"^\\url\{(.*)\}$", re.DOTALL)
+_ESCAPED = re.compile(r"\\([_%#&$~])")
 
 
 def read_bibtex(text: str, overrides: Mapping[str, str], report: ProblemHandler) -> Iterator[Paper]:
@@ -73,7 +82,22 @@ def read_bibtex(text: str, overrides: Mapping[str, str], report: ProblemHandler)
     # stderr when nothing handles logging; scorer reports them itself, once.
     # (An application that configures logging still gets them.)
     _quiet("bibtexparser")
-    decoder = LatexDecodingMiddleware()
+
+    class Decoder(LatexDecodingMiddleware):
+        """LaTeX decoding of every field but the verbatim ones (URLs, DOIs, files)."""
+
+        def transform_entry(self, entry: Entry, library: Any) -> Any:
+            fields = entry.fields
+            entry.fields = [f for f in fields if f.key not in _VERBATIM]
+            try:
+                return super().transform_entry(entry, library)
+            finally:
+                for field in fields:
+                    if field.key in _VERBATIM and isinstance(field.value, str):
+                        field.value = _unescape(field.value)
+                entry.fields = fields
+
+    decoder = Decoder()
     stack = [NormalizeFieldKeys(), SeparateCoAuthors(), decoder]
     library = parse_string(text, append_middleware=stack)
     number = 0
@@ -146,6 +170,12 @@ def _paper(
         # is kept under another name, and written back under its own.
         record[_PREFIX + key if key in record or key in PAPER_FIELDS else key] = _value(value)
     return paper_from_record(record, line, record_reporter(report, number, title, kind="entry"))
+
+
+def _unescape(value: str) -> str:
+    """A verbatim field's value, without the LaTeX a hand-written file may still put there."""
+    wrapped = _URL_MACRO.match(value.strip())
+    return _ESCAPED.sub(r"\1", wrapped.group(1) if wrapped else value)
 
 
 def _keywords(text: str | None) -> list[str]:
@@ -255,7 +285,7 @@ def _bibtex(entry: Any) -> str:
     # must stay braces, not become the escaped \{ of text.
     authors = entry.pop(_AUTHORS)
     for field in entry.fields:
-        field.value = _latex(field.value)
+        field.value = _verbatim(field.value) if field.key in _VERBATIM else _latex(field.value)
     if authors is not None:
         names = [_latex(name) for name in authors.value]
         braced = [f"{{{n}}}" if re.search(r"\sand\s", n, re.IGNORECASE) else n for n in names]
@@ -310,6 +340,11 @@ def _braces_balanced(text: str) -> bool:
             if depth < 0:
                 return False
     return depth == 0
+
+
+def _verbatim(text: str) -> str:
+    """A URL, DOI or file written as it is, when that cannot end its field; else as LaTeX."""
+    return text if "\\" not in text and _braces_balanced(text) else _latex(text)
 
 
 def _latex(text: str) -> str:
