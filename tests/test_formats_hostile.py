@@ -181,3 +181,37 @@ def test_urls_dois_and_files_of_a_bibtex_file_are_kept_as_written(
     fields = {f.key: f.value for f in entry.fields}
     for name in ("url", "doi", "file"):
         assert f"\t{name} = {{{fields[name]}}}" in ZOTERO_LINKS, name
+
+
+def test_only_web_addresses_become_links_in_reference_files(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # A CSV or JSONL url column is text; in RIS (UR, L1) and BibTeX (url,
+    # file) it becomes a link Zotero or JabRef opens, or a local file it
+    # attaches. Anything but http(s) stays text, in the notes.
+    papers = [
+        {"title": "Hostile links", "abstract": "A", "url": "javascript:alert(1)"}
+        | {"pdf_url": "file:///etc/passwd"},
+        {"title": "Web links", "abstract": "B", "url": "https://example.org/abs/1"}
+        | {"pdf_url": "https://example.org/pdf/1"},
+    ]
+    source = write_jsonl(tmp_path / "papers.jsonl", papers)
+    ris, bib = tmp_path / "out.ris", tmp_path / "out.bib"
+
+    code, err = run(
+        ["batch", str(source), "-r", RUBRIC, "-o", str(ris), "-o", str(bib)], fake, isolated_env
+    )
+
+    assert code == 0, err
+    hostile, web = rispy.loads(ris.read_text(encoding="utf-8"), enforce_list_tags=False)
+    assert "urls" not in hostile and "file_attachments1" not in hostile
+    assert {"url: javascript:alert(1)", "pdf_url: file:///etc/passwd"} <= set(hostile["notes"])
+    assert web["urls"] == ["https://example.org/abs/1"]
+    assert web["file_attachments1"] == "https://example.org/pdf/1"
+    entries = list(parse_bib(bib).values())
+    assert "url" not in entries[0] and "file" not in entries[0]
+    assert entries[0]["note"].endswith(
+        "\n\nurl: javascript:alert(1)\n\npdf_url: file:///etc/passwd"
+    )
+    assert entries[1]["url"] == "https://example.org/abs/1"
+    assert entries[1]["file"] == "https://example.org/pdf/1"

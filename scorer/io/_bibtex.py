@@ -18,7 +18,8 @@ with its line and number and skipped; the others are read.
 Writing: one entry per paper, LaTeX-encoded (so ``%``, ``&``, ``{`` in a
 title stay text and no value can close its field or start an entry; math
 such as ``$\\alpha_{1}$`` is kept as written only when its braces balance;
-the verbatim fields are written as they are when their braces balance);
+the verbatim fields are written as they are when their braces balance;
+a paper's URLs that are not http(s) go to the note, not to ``url`` or ``file``);
 scorer's results lead the ``note`` field (see :mod:`scorer.io._references`),
 the entry's own note after a blank line.
 
@@ -47,6 +48,7 @@ from scorer.io._references import (
     parse_published,
     record_reporter,
     split_dois,
+    split_links,
 )
 
 if TYPE_CHECKING:
@@ -226,12 +228,16 @@ def bibtex_entry(paper: Paper, key: str, *, note: str | None = None) -> Any:
         values["doi"] = " ".join(dois)
     urls = [paper.url] if paper.url else []
     urls += [str(u) for u in extras.pop("other_urls", None) or []]
-    if urls:
-        values["url"] = " ".join(urls)
+    web, text_links = split_links("url", urls)
+    if web:
+        values["url"] = " ".join(web)
     if paper.categories:
         values["keywords"] = ", ".join(paper.categories)
     if paper.pdf_url and "file" not in extras:
-        values["file"] = paper.pdf_url
+        pdf, not_web = split_links("pdf_url", [paper.pdf_url])
+        if pdf:
+            values["file"] = pdf[0]
+        text_links += not_web
     own_note = extras.pop("note", None)
     for name, value in extras.items():
         field = _key(name.removeprefix(_PREFIX)).lower() or "field"
@@ -242,6 +248,7 @@ def bibtex_entry(paper: Paper, key: str, *, note: str | None = None) -> Any:
         notes.append(_flat(own_note))
     elif isinstance(own_note, str) and "\n\n" in own_note:  # an older run's note leads it
         notes.append(own_note.partition("\n\n")[2])
+    notes += text_links
     if notes:
         values["note"] = "\n\n".join(notes)
     # One line each (the note keeps its paragraphs): exports hold no line breaks either.

@@ -46,6 +46,7 @@ __all__ = [
     "parse_published",
     "record_reporter",
     "split_dois",
+    "split_links",
 ]
 
 NOTE_PREFIX = "scorer: "
@@ -79,6 +80,26 @@ def split_dois(values: Iterable[str]) -> tuple[str | None, list[str]]:
         if _DOI.fullmatch(bare):
             return bare, parts[:i] + parts[i + 1 :]
     return None, parts
+
+
+def split_links(name: str, urls: Iterable[str]) -> tuple[list[str], list[str]]:
+    """``urls`` fit for a link field (plain http(s)), and the others as notes ``name: url``.
+
+    A reference manager opens a link field's URL, or attaches the local file
+    it names; a CSV column's ``javascript:`` or ``file:///`` must stay text.
+
+    >>> split_links("url", ["https://arxiv.org/abs/1", "javascript:alert(1)"])
+    (['https://arxiv.org/abs/1'], ['url: javascript:alert(1)'])
+    """
+    from scorer.digest._text import http_url
+
+    links, notes = [], []
+    for url in urls:
+        if http_url(url) is not None:
+            links.append(url)
+        else:
+            notes.append(f"{name}: {url}")
+    return links, notes
 
 
 def parse_published(*values: str | None) -> dt.date | None:

@@ -19,7 +19,8 @@ with text but no record at all is an :class:`~scorer._errors.InputError`.
 Writing puts scorer's results in the first ``N1`` note (see
 :mod:`scorer.io._references`), ahead of the record's own notes; fields that
 are not RIS tags (a CSV input's extra columns) become ``N1`` notes
-``name: value``. Every value is written on one line, so no field can end a
+``name: value``, and so do a paper's URLs that are not http(s) (only those
+become ``UR`` and ``L1`` links). Every value is written on one line, so no field can end a
 record or start a new one (and ``TY`` once: other types go to notes);
 control characters are written as U+FFFD.
 """
@@ -41,6 +42,7 @@ from scorer.io._references import (
     parse_published,
     record_reporter,
     split_dois,
+    split_links,
 )
 
 __all__ = ["RisWriter", "read_ris", "ris_lines", "write_ris_papers"]
@@ -200,12 +202,15 @@ def ris_reference(paper: Paper, *, note: str | None = None) -> dict[str, Any]:
         ref["ID"] = paper.id
     # One line, as EndNote writes several DOIs (Zotero writes one).
     ref["DO"] = " ".join(dois) or None
-    ref["UR"] = ([paper.url] if paper.url else []) + _list(extras.pop("other_urls", None))
+    urls = ([paper.url] if paper.url else []) + _list(extras.pop("other_urls", None))
+    ref["UR"], text_links = split_links("url", urls)
     if paper.pdf_url and "file_attachments1" not in extras:
-        ref["L1"] = paper.pdf_url
+        pdf, not_web = split_links("pdf_url", [paper.pdf_url])
+        ref["L1"] = pdf
+        text_links += not_web
     ref["KW"] = paper.categories
     notes = [note] if note else []
-    notes += [f"type_of_reference: {kind}" for kind in kinds[1:]]
+    notes += [f"type_of_reference: {kind}" for kind in kinds[1:]] + text_links
     for key, value in extras.items():
         tag = _TAGS.get(key) or (key if _BARE_TAG.match(key) else None)
         if tag == "N1":
