@@ -215,3 +215,23 @@ def test_only_web_addresses_become_links_in_reference_files(
     )
     assert entries[1]["url"] == "https://example.org/abs/1"
     assert entries[1]["file"] == "https://example.org/pdf/1"
+
+
+def test_a_bibtex_output_holds_no_control_character(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # A NUL byte went into the file as it was: reading scorer's own output
+    # warned of a damaged file, and other tools stop at the NUL.
+    papers = [{"title": "\x1b[31mRed\x1b[0m title", "abstract": "NUL\x00 here", "Own": "x\x07"}]
+    source = write_jsonl(tmp_path / "papers.jsonl", papers)
+    out, digest = tmp_path / "out.bib", tmp_path / "digest.md"
+
+    code, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(out)], fake, isolated_env)
+    assert code == 0, err
+    code, err = run(["digest", str(out), "-r", RUBRIC, "-o", str(digest)], fake, isolated_env)
+
+    assert code == 0, err
+    assert "NUL" not in err and "damaged" not in err
+    [entry] = parse_bib(out).values()
+    assert entry["title"] == "\ufffd[31mRed\ufffd[0m title"
+    assert (entry["abstract"], entry["own"]) == ("NUL\ufffd here", "x\ufffd")

@@ -47,6 +47,7 @@ from scorer.io._references import (
     one_line,
     parse_published,
     record_reporter,
+    replace_control,
     split_dois,
     split_links,
 )
@@ -252,10 +253,14 @@ def bibtex_entry(paper: Paper, key: str, *, note: str | None = None) -> Any:
     if notes:
         values["note"] = "\n\n".join(notes)
     # One line each (the note keeps its paragraphs): exports hold no line breaks either.
-    fields = [Field(k, v if k == "note" else one_line(v)) for k, v in values.items()]
+    # No control character either: a NUL byte marks a damaged file.
+    fields = [
+        Field(k, replace_control(v if k == "note" else one_line(v))) for k, v in values.items()
+    ]
     entry = Entry(kind, key, fields)
     if paper.authors:
-        entry.set_field(Field(_AUTHORS, [one_line(name) for name in paper.authors]))
+        names = [replace_control(one_line(name)) for name in paper.authors]
+        entry.set_field(Field(_AUTHORS, names))
     return entry
 
 

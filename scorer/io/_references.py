@@ -45,6 +45,7 @@ __all__ = [
     "parse_note",
     "parse_published",
     "record_reporter",
+    "replace_control",
     "split_dois",
     "split_links",
 ]
@@ -57,6 +58,8 @@ _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNOREC
 _DATE = re.compile(r"^\s*(\d{4})(?:[/-](\d{1,2})?)?(?:[/-](\d{1,2})?)?")
 # Every way text can break a line, for formats where a line break starts a new field.
 _BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
+# What no line of text holds (a NUL byte marks a damaged file; tools stop at it).
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
 
 
 def one_line(text: str) -> str:
@@ -66,6 +69,15 @@ def one_line(text: str) -> str:
     'Split over lines'
     """
     return " ".join(_BREAKS.sub(" ", text).split())
+
+
+def replace_control(text: str) -> str:
+    """``text`` with control characters (line breaks and tabs aside) made U+FFFD.
+
+    >>> replace_control("NUL\\x00 and \\x1b[31m")
+    'NUL\\ufffd and \\ufffd[31m'
+    """
+    return _CONTROL.sub("\ufffd", text)
 
 
 def split_dois(values: Iterable[str]) -> tuple[str | None, list[str]]:

@@ -41,6 +41,7 @@ from scorer.io._references import (
     one_line,
     parse_published,
     record_reporter,
+    replace_control,
     split_dois,
     split_links,
 )
@@ -54,8 +55,6 @@ _LIST_TAGS = ["A1", "A2", "A3", "A4", "AU", "KW", "N1", "UR", "DO"]
 _TAG_LINE = re.compile(r"^([A-Z][A-Z0-9])  -(?: |$)")
 _BARE_TAG = re.compile(r"^[A-Z][A-Z0-9]$")
 _HEADER = re.compile(r"^\s*\d+\.\s*$")  # "1." before a record, as rispy and some tools write
-# What no line of text holds (a NUL byte marks a damaged file): written as U+FFFD.
-_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
 
 
 def _mapping() -> dict[str, str]:
@@ -235,7 +234,7 @@ def ris_lines(ref: Mapping[str, Any]) -> str:
     for tag, value in ref.items():
         values = value if isinstance(value, list) else [value]
         for item in values:
-            text = _CONTROL.sub("\ufffd", one_line(_flat(item))) if item is not None else ""
+            text = replace_control(one_line(_flat(item))) if item is not None else ""
             if text:
                 out.append(f"{tag}  - {text}")
     out.append("ER  - ")
