@@ -4,7 +4,9 @@ Reading takes the first sheet, streamed (``read_only``): the first non-empty
 row is the header, and columns map to Paper fields by the same rules as a
 CSV file's (:mod:`scorer.io._columns`), every other column carried through.
 Dates are dates; a cell's displayed value is read, never its formula. A row
-without title or abstract is reported with its row number and skipped.
+without title or abstract is reported with its row number and skipped. A
+workbook that unpacks to more than :data:`MAX_UNPACKED_BYTES` (a zip bomb)
+is refused before it is read.
 
 Writing (``write_only``, the rows streamed to disk) lays the columns out as
 the CSV writer does (the paper's columns, then scorer's result columns,
@@ -42,10 +44,17 @@ from scorer.io._writers import (
     result_values,
 )
 
-__all__ = ["MAX_CELL_CHARS", "XlsxWriter", "read_xlsx", "write_xlsx_papers"]
+__all__ = ["MAX_CELL_CHARS", "MAX_UNPACKED_BYTES", "XlsxWriter", "read_xlsx", "write_xlsx_papers"]
 
 MAX_CELL_CHARS = 32_767
 """Excel's limit on the text in one cell."""
+
+MAX_UNPACKED_BYTES = 512 << 20
+"""The most a workbook read may unpack to (a hundred thousand abstracts take about 200 MiB).
+
+openpyxl keeps a workbook's shared strings in memory whole, so a zip bomb of
+a few MiB would fill the machine's memory before the first row is read.
+"""
 
 # XML 1.0 forbids these in a document: one in a cell and no one can open the workbook.
 # (openpyxl refuses the control characters itself, but writes U+FFFE and U+FFFF.)
@@ -56,6 +65,7 @@ def read_xlsx(path: Path, overrides: Mapping[str, str], report: ProblemHandler) 
     """The papers on the first sheet of the workbook at ``path``; see the module docstring."""
     from openpyxl import load_workbook
 
+    _refuse_bomb(path)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
@@ -97,6 +107,22 @@ def read_xlsx(path: Path, overrides: Mapping[str, str], report: ProblemHandler) 
                 yield paper
     finally:
         book.close()
+
+
+def _refuse_bomb(path: Path) -> None:
+    # The sizes the zip file declares bound what reading it yields: zipfile
+    # stops at a member's declared size (and fails its CRC if there was more).
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(item.file_size for item in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # openpyxl says what is wrong with it
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise InputError(
+            f"{path}: unpacks to {unpacked >> 20:,} MiB, more than the "
+            f"{MAX_UNPACKED_BYTES >> 20} MiB a workbook of papers needs (a zip bomb?); "
+            "if it is real, save it as CSV"
+        )
 
 
 def _present(value: object) -> bool:
