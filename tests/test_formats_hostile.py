@@ -235,3 +235,31 @@ def test_a_bibtex_output_holds_no_control_character(
     [entry] = parse_bib(out).values()
     assert entry["title"] == "\ufffd[31mRed\ufffd[0m title"
     assert (entry["abstract"], entry["own"]) == ("NUL\ufffd here", "x\ufffd")
+
+
+def test_a_doi_holding_a_semicolon_is_one_doi(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # Wiley's older DOIs (SICI) hold ";": split there, the paper's id was a
+    # DOI cut short and its DO line came back changed.
+    sici = "10.1002/(SICI)1097-4636(199711)37:2<129::AID-JBM1>3.0.CO;2-M"
+    source = tmp_path / "library.ris"
+    source.write_text(
+        f"TY  - JOUR\nTI  - SICI\nAB  - A\nDO  - {sici}\nER  - \n\n"
+        "TY  - JOUR\nTI  - Two DOIs\nAB  - B\nDO  - 10.1145/1111;10.1145/2222\nER  - \n",
+        encoding="utf-8",
+    )
+    rows, out = tmp_path / "out.jsonl", tmp_path / "out.ris"
+
+    code, err = run(
+        ["batch", str(source), "-r", RUBRIC, "-o", str(rows), "-o", str(out)], fake, isolated_env
+    )
+
+    assert code == 0, err
+    found = [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines()]
+    assert [(r["id"], r.get("other_dois")) for r in found] == [
+        (sici, None),
+        ("10.1145/1111", ["10.1145/2222"]),
+    ]
+    entries = rispy.loads(out.read_text(encoding="utf-8"), enforce_list_tags=False)
+    assert entries[0]["doi"] == sici

@@ -54,6 +54,9 @@ NOTE_PREFIX = "scorer: "
 
 # A DOI: "10.", a registrant code, "/", a suffix without spaces (Crossref's advice).
 _DOI = re.compile(r"10\.\d{4,9}/\S+")
+# Between DOIs: white space, or ";" and "," before the next DOI only (Wiley's
+# older DOIs hold ";": 10.1002/(SICI)1097-4636(199711)37:2<129::AID-JBM1>3.0.CO;2-M).
+_DOI_SEPARATOR = re.compile(r"\s+|[;,]\s*(?=(?:https?://(?:dx\.)?doi\.org/|doi:\s*)?10\.)", re.I)
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 _DATE = re.compile(r"^\s*(\d{4})(?:[/-](\d{1,2})?)?(?:[/-](\d{1,2})?)?")
 # Every way text can break a line, for formats where a line break starts a new field.
@@ -86,7 +89,12 @@ def split_dois(values: Iterable[str]) -> tuple[str | None, list[str]]:
     A ``https://doi.org/`` or ``doi:`` prefix is dropped from the one chosen;
     the others are kept as written, so they can be written back.
     """
-    parts = [part for value in values for part in re.split(r"[\s;,]+", value) if part]
+    parts = [
+        doi
+        for value in values
+        for part in _DOI_SEPARATOR.split(value)
+        if (doi := part.rstrip(";,"))
+    ]
     for i, part in enumerate(parts):
         bare = _DOI_PREFIX.sub("", part)
         if _DOI.fullmatch(bare):
