@@ -263,3 +263,25 @@ def test_a_doi_holding_a_semicolon_is_one_doi(
     ]
     entries = rispy.loads(out.read_text(encoding="utf-8"), enforce_list_tags=False)
     assert entries[0]["doi"] == sici
+
+
+def test_a_bibtex_entry_with_a_line_too_long_to_read_is_reported_not_lost(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # Such a line is read past, not kept: the entry holding it lost that field
+    # (or vanished whole) with only a note, and the run ended with exit code 0.
+    huge = "a" * (17 << 20)
+    source = tmp_path / "library.bib"
+    source.write_text(
+        f"@article{{long_field,\n\ttitle = {{T}},\n\tabstract = {{A}},\n\tnote = {{{huge}}}\n}}\n\n"
+        f"@article{{one_line, title = {{T2}}, abstract = {{{huge}}}}}\n\n"
+        "@article{fine, title = {Fine}, abstract = {Fine}}\n",
+        encoding="utf-8",
+    )
+
+    code, err = run(["batch", str(source), "-r", RUBRIC], fake, isolated_env)
+
+    assert code == 1, err
+    assert f"{source}:1: skipped: entry 1 ('T'): line 4 is longer than 16 MiB" in err
+    assert f"{source}:7: skipped: line longer than 16 MiB" in err
+    assert "scanned 1," in err

@@ -12,8 +12,9 @@ paper's categories) make the ``Paper``; every other field is carried through
 under its own name, with the entry type as ``entry_type`` and the key as
 ``citation_key``, and written back.
 
-An entry the parser cannot read, or without title or abstract, is reported
-with its line and number and skipped; the others are read.
+An entry the parser cannot read, without title or abstract, or holding a
+line too long to read (see :data:`~scorer.io._readers.MAX_LINE_BYTES`), is
+reported with its line and number and skipped; the others are read.
 
 Writing: one entry per paper, LaTeX-encoded (so ``%``, ``&``, ``{`` in a
 title stay text and no value can close its field or start an entry; math
@@ -34,13 +35,13 @@ import functools
 import json
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from scorer._models import Paper, ScoredPaper
 from scorer._rubric import Rubric
 from scorer.io._columns import PAPER_FIELDS
-from scorer.io._readers import ProblemHandler, RowProblem, paper_from_record
+from scorer.io._readers import MAX_LINE_BYTES, ProblemHandler, RowProblem, paper_from_record
 from scorer.io._references import (
     format_note,
     is_note,
@@ -59,6 +60,7 @@ __all__ = ["BibtexWriter", "bibtex_entry", "read_bibtex", "write_bibtex_papers"]
 
 _PREFIX = "bibtex_"
 _AUTHORS = "author list"  # a field name no file has: the authors, until written
+_MIB = MAX_LINE_BYTES >> 20
 _KEY_CHARS = re.compile(r"[^A-Za-z0-9_:.\-]+")
 # Fields biblatex reads verbatim, and Zotero and JabRef write so: "%20" in a URL
 # is no LaTeX comment, "_v2" in a file name no subscript.
@@ -68,10 +70,18 @@ _URL_MACRO = re.compile(r"^\\url\{(.*)\}$", re.DOTALL)
 _ESCAPED = re.compile(r"\\([_%#&$~])")
 
 
-def read_bibtex(text: str, overrides: Mapping[str, str], report: ProblemHandler) -> Iterator[Paper]:
+def read_bibtex(
+    text: str,
+    overrides: Mapping[str, str],
+    report: ProblemHandler,
+    *,
+    cut: Collection[int] = (),
+) -> Iterator[Paper]:
     """The papers of a BibTeX file's ``text``; see the module docstring.
 
     ``overrides`` maps a Paper field to the BibTeX field to read it from.
+    ``cut`` holds the lines (from 1) the line reader read past, too long to
+    keep: an entry holding one is reported and skipped, not read without it.
     """
     from bibtexparser.entrypoint import parse_string
     from bibtexparser.middlewares import (
@@ -104,23 +114,34 @@ def read_bibtex(text: str, overrides: Mapping[str, str], report: ProblemHandler)
     stack = [NormalizeFieldKeys(), SeparateCoAuthors(), decoder]
     library = parse_string(text, append_middleware=stack)
     number = 0
+    left = set(cut)
     for block in library.blocks:
         line = (block.start_line or 0) + 1
+        lost = sorted(n for n in left if line <= n <= line + (block.raw or "").count("\n"))
         if isinstance(block, DuplicateBlockKeyBlock) and isinstance(
             block.ignore_error_block, Entry
         ):
             block = block.ignore_error_block  # two entries, one key: still two papers
         elif isinstance(block, ParsingFailedBlock):
             number += 1
+            left.difference_update(lost)
             reason = getattr(block.error, "abort_reason", "") or str(block.error)
             report(RowProblem(line, f"entry {number}: not valid BibTeX ({one_line(reason)})"))
             continue
         if not isinstance(block, Entry):
             continue  # comments, @string, @preamble
         number += 1
+        left.difference_update(lost)
+        if lost:
+            title = block.fields_dict.get("title")
+            tell = record_reporter(report, number, _text(title and title.value), kind="entry")
+            tell(RowProblem(line, f"line {lost[0]} is longer than {_MIB} MiB"))
+            continue
         paper = _paper(block, line, number, decoder, overrides, report)
         if paper is not None:
             yield paper
+    for n in sorted(left):  # the whole of an entry, or what was between entries
+        report(RowProblem(n, f"line longer than {_MIB} MiB"))
 
 
 def _paper(
