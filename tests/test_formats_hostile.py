@@ -285,3 +285,26 @@ def test_a_bibtex_entry_with_a_line_too_long_to_read_is_reported_not_lost(
     assert f"{source}:1: skipped: entry 1 ('T'): line 4 is longer than 16 MiB" in err
     assert f"{source}:7: skipped: line longer than 16 MiB" in err
     assert "scanned 1," in err
+
+
+def test_quotes_and_dashes_read_back_as_they_were_written(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # LaTeX reads -- as an en dash and '' or `` as curly quotes, and the
+    # encoder wrote " as '': titles came back from scorer's own .bib changed.
+    papers = [
+        {"title": 'The "best" tool -- a study & more', "abstract": "Use --verbose or ''x'' `` y"},
+        {"title": 'Plain "quotes" -- too', "abstract": "x -- y"},
+    ]
+    source = write_jsonl(tmp_path / "papers.jsonl", papers)
+    out, rows = tmp_path / "out.bib", tmp_path / "again.jsonl"
+
+    code, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(out)], fake, isolated_env)
+    assert code == 0, err
+    code, err = run(["batch", str(out), "-r", RUBRIC, "-o", str(rows)], fake, isolated_env)
+
+    assert code == 0, err
+    again = [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines()]
+    assert [(r["title"], r["abstract"]) for r in again] == [
+        (p["title"], p["abstract"]) for p in papers
+    ]

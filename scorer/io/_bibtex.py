@@ -336,12 +336,26 @@ def _encoder(keep_math: bool) -> LatexEncodingMiddleware:
     hundred entries. URLs are never wrapped in ``\\url{...}``: the encoder copies a
     URL's characters as they are, braces included, so one could close its field."""
     from bibtexparser.middlewares import LatexEncodingMiddleware
+    from pylatexenc.latexencode import (  # type: ignore[import-untyped]
+        RULE_DICT,
+        RULE_REGEX,
+        UnicodeToLatexConversionRule,
+        UnicodeToLatexEncoder,
+    )
 
     # pylatexenc warns once per character it has no command for (every one of a
     # Chinese abstract), kept as it is, which is right: nothing to tell the user.
     # (An application that configures logging still gets them.)
     _quiet("pylatexenc")
-    return LatexEncodingMiddleware(keep_math=keep_math, enclose_urls=False)
+    rules: list[Any] = []
+    if keep_math:
+        rules.append(UnicodeToLatexConversionRule(RULE_REGEX, [(_MATH, r"\1")]))
+    # '"' is itself in a braced value (the default writes '', a closing curly quote);
+    # "--", "''" and "``" are LaTeX ligatures (a dash, curly quotes): kept apart.
+    rules.append(UnicodeToLatexConversionRule(RULE_DICT, {ord('"'): '"'}))
+    rules.append(UnicodeToLatexConversionRule(RULE_REGEX, [(_LIGATURE, r"\g<0>{}")]))
+    encoder = UnicodeToLatexEncoder(conversion_rules=[*rules, "defaults"])
+    return LatexEncodingMiddleware(encoder=encoder)
 
 
 def _quiet(name: str) -> None:
@@ -354,8 +368,10 @@ def _quiet(name: str) -> None:
 # Text LaTeX reads as itself; encoding it would only cost time (the encoder
 # looks at every character: about 10 ms for an abstract).
 _PLAIN = re.compile(r"[A-Za-z0-9 .,:;!?()'\"/+=*<>@|\[\]-]*")
-# What the encoder keeps as written (``$\alpha$``): its own pattern, greedy to the last ``$``.
-_MATH = re.compile(r"(?<!\\)\$.*[^\\]\$")
+# Math kept as written (``$\alpha$``): bibtexparser's own pattern, greedy to the last ``$``.
+_MATH = re.compile(r"(?<!\\)(\$.*[^\\]\$)")
+# The first character of a LaTeX ligature: "--" (en dash), "''" and "``" (curly quotes).
+_LIGATURE = re.compile(r"-(?=-)|'(?=')|`(?=`)")
 
 
 def _braces_balanced(text: str) -> bool:
@@ -381,7 +397,7 @@ def _verbatim(text: str) -> str:
 
 
 def _latex(text: str) -> str:
-    if _PLAIN.fullmatch(text):
+    if _PLAIN.fullmatch(text) and not _LIGATURE.search(text):
         return text
     from bibtexparser.library import Library
     from bibtexparser.model import Entry, Field
