@@ -142,6 +142,17 @@ def test_a_link_holding_a_character_xml_forbids_is_left_out_and_the_feed_stays_v
     ]
 
 
+def test_a_rubric_label_xml_forbids_leaves_the_feed_valid() -> None:
+    # Dimension labels go into attributes (category labels), which were not cleaned.
+    first, *rest = RUBRIC.dimensions
+    label = first.model_copy(update={"label": "Rel\x01evance\uffff"})
+    rubric = RUBRIC.model_copy(update={"dimensions": [label, *rest]})
+    text = render_atom(Digest.of([result(paper())], rubric), now=NOW)
+    feed = feedparser.parse(text)
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert feed.entries[0].tags[0].label == "Relevance: 90/100"
+
+
 def test_an_empty_digest_is_a_valid_feed_with_no_entries() -> None:
     feed = feedparser.parse(DIGEST_RENDERERS[".atom"](Digest(RUBRIC)))
     assert not feed.bozo and feed.entries == []

@@ -129,7 +129,7 @@ def _entry(
                 entry,
                 "category",
                 term=f"{dimension.name}:{score}",
-                label=f"{dimension.display}: {score}/100",
+                label=xml_text(f"{dimension.display}: {score}/100"),
             )
     _text(entry, "summary", _summary(result, rubric, below=below))
     _text(entry, "content", one_line(paper.abstract))
