@@ -308,3 +308,23 @@ def test_quotes_and_dashes_read_back_as_they_were_written(
     assert [(r["title"], r["abstract"]) for r in again] == [
         (p["title"], p["abstract"]) for p in papers
     ]
+
+
+def test_fields_whose_bibtex_names_collide_are_kept_in_the_note(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # A field name is cut to what BibTeX allows and lower-cased: "Title", "a b"
+    # beside "ab", "@@" became names already taken, and their values were dropped.
+    extras = {"Title": "other title", "a b": "one", "ab": "two", "@@": "at", "Note": "second"}
+    papers = [{"title": "T", "abstract": "A", **extras}]
+    source = write_jsonl(tmp_path / "papers.jsonl", papers)
+    out = tmp_path / "out.bib"
+
+    code, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(out)], fake, isolated_env)
+
+    assert code == 0, err
+    [entry] = parse_bib(out).values()
+    assert (entry["title"], entry["ab"]) == ("T", "one")
+    notes = entry["note"].split("\n\n")
+    assert notes[0].startswith("scorer: ")
+    assert notes[1:] == ["Title: other title", "ab: two", "@@: at", "Note: second"]

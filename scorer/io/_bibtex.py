@@ -20,7 +20,9 @@ Writing: one entry per paper, LaTeX-encoded (so ``%``, ``&``, ``{`` in a
 title stay text and no value can close its field or start an entry; math
 such as ``$\\alpha_{1}$`` is kept as written only when its braces balance;
 the verbatim fields are written as they are when their braces balance;
-a paper's URLs that are not http(s) go to the note, not to ``url`` or ``file``);
+a paper's URLs that are not http(s), and fields whose names BibTeX cannot
+hold or that are taken (``Title`` beside ``title``), go to the note as
+``name: value``);
 scorer's results lead the ``note`` field (see :mod:`scorer.io._references`),
 the entry's own note after a blank line.
 
@@ -250,7 +252,7 @@ def bibtex_entry(paper: Paper, key: str, *, note: str | None = None) -> Any:
         values["doi"] = " ".join(dois)
     urls = [paper.url] if paper.url else []
     urls += [str(u) for u in extras.pop("other_urls", None) or []]
-    web, text_links = split_links("url", urls)
+    web, as_notes = split_links("url", urls)
     if web:
         values["url"] = " ".join(web)
     if paper.categories:
@@ -259,18 +261,22 @@ def bibtex_entry(paper: Paper, key: str, *, note: str | None = None) -> Any:
         pdf, not_web = split_links("pdf_url", [paper.pdf_url])
         if pdf:
             values["file"] = pdf[0]
-        text_links += not_web
+        as_notes += not_web
     own_note = extras.pop("note", None)
     for name, value in extras.items():
-        field = _key(name.removeprefix(_PREFIX)).lower() or "field"
-        if value not in (None, "", [], {}):
-            values.setdefault(field, _flat(value))
+        field = _key(name.removeprefix(_PREFIX)).lower()
+        if value in (None, "", [], {}):
+            continue
+        if field and field not in values and field != "note":
+            values[field] = _flat(value)
+        else:  # a name BibTeX cannot hold, or one taken ("Title" beside title): a note
+            as_notes.append(f"{name}: {_flat(value)}")
     notes = [note] if note else []
     if own_note not in (None, "") and not is_note(own_note):
         notes.append(_flat(own_note))
     elif isinstance(own_note, str) and "\n\n" in own_note:  # an older run's note leads it
         notes.append(own_note.partition("\n\n")[2])
-    notes += text_links
+    notes += as_notes
     if notes:
         values["note"] = "\n\n".join(notes)
     # One line each (the note keeps its paragraphs): exports hold no line breaks either.
