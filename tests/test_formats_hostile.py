@@ -328,3 +328,23 @@ def test_fields_whose_bibtex_names_collide_are_kept_in_the_note(
     notes = entry["note"].split("\n\n")
     assert notes[0].startswith("scorer: ")
     assert notes[1:] == ["Title: other title", "ab: two", "@@: at", "Note: second"]
+
+
+def test_a_field_named_like_a_ris_tag_cannot_replace_the_scored_paper(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # A JSONL field "TI" was written to the TI tag over the paper's title: the
+    # record showed the scores of one paper under another's title, and "UR"
+    # made a javascript: link although url itself never does.
+    extras = {"TI": "Shown title", "AU": "Other, Author", "UR": "javascript:alert(1)"}
+    papers = [{"title": "Scored title", "abstract": "A", "authors": ["Real, Author"], **extras}]
+    source = write_jsonl(tmp_path / "papers.jsonl", papers)
+    out = tmp_path / "out.ris"
+
+    code, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(out)], fake, isolated_env)
+
+    assert code == 0, err
+    [entry] = rispy.loads(out.read_text(encoding="utf-8"), enforce_list_tags=False)
+    assert (entry["title"], entry["authors"]) == ("Scored title", ["Real, Author"])
+    assert "urls" not in entry
+    assert entry["notes"][1:] == [f"{tag}: {value}" for tag, value in extras.items()]

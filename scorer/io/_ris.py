@@ -20,9 +20,10 @@ Writing puts scorer's results in the first ``N1`` note (see
 :mod:`scorer.io._references`), ahead of the record's own notes; fields that
 are not RIS tags (a CSV input's extra columns) become ``N1`` notes
 ``name: value``, and so do a paper's URLs that are not http(s) (only those
-become ``UR`` and ``L1`` links). Every value is written on one line, so no field can end a
-record or start a new one (and ``TY`` once: other types go to notes);
-control characters are written as U+FFFD.
+become ``UR`` and ``L1`` links) and fields named like a tag the paper's own
+fields fill (a ``TI`` column beside the title). Every value is written on
+one line, so no field can end a record or start a new one (and ``TY`` once:
+other types go to notes); control characters are written as U+FFFD.
 """
 
 from __future__ import annotations
@@ -214,8 +215,14 @@ def ris_reference(paper: Paper, *, note: str | None = None) -> dict[str, Any]:
         tag = _TAGS.get(key) or (key if _BARE_TAG.match(key) else None)
         if tag == "N1":
             notes.extend(n for n in _list(value) if not is_note(n))  # an older run's note goes
-        elif tag is not None and tag not in ("TY", "ER"):
-            ref[tag] = value
+        # A tag the paper's own fields hold ("TI" beside title) must not replace them:
+        # that one, like a field that is no tag, becomes a note.
+        elif tag is not None and tag not in ("TY", "ER") and ref.get(tag) in (None, "", []):
+            if tag == "UR":  # a link as the paper's own URLs are: http(s) only
+                ref["UR"], not_web = split_links(key, _list(value))
+                notes += not_web
+            else:
+                ref[tag] = value
         elif value not in (None, "", [], {}):
             notes.append(f"{key}: {_flat(value)}")
     ref["N1"] = notes
