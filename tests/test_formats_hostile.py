@@ -348,3 +348,22 @@ def test_a_field_named_like_a_ris_tag_cannot_replace_the_scored_paper(
     assert (entry["title"], entry["authors"]) == ("Scored title", ["Real, Author"])
     assert "urls" not in entry
     assert entry["notes"][1:] == [f"{tag}: {value}" for tag, value in extras.items()]
+
+
+def test_a_field_named_like_a_bibtex_field_cannot_replace_the_scored_papers(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # A field is written under its name without the reader's "bibtex_" prefix:
+    # "bibtex_author" was dropped for the paper's authors, and "bibtex_url" made
+    # a javascript: link in the url field, which the paper's own url never does.
+    extras = {"bibtex_author": "Other, Author", "bibtex_url": "javascript:alert(1)"}
+    papers = [{"title": "T", "abstract": "A", "authors": ["Real, Author"], **extras}]
+    source = write_jsonl(tmp_path / "papers.jsonl", papers)
+    out = tmp_path / "out.bib"
+
+    code, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(out)], fake, isolated_env)
+
+    assert code == 0, err
+    [entry] = parse_bib(out).values()
+    assert entry["author"] == "Real, Author" and "url" not in entry
+    assert entry["note"].split("\n\n")[1:] == [f"{k}: {v}" for k, v in extras.items()]

@@ -267,7 +267,13 @@ def bibtex_entry(paper: Paper, key: str, *, note: str | None = None) -> Any:
         field = _key(name.removeprefix(_PREFIX)).lower()
         if value in (None, "", [], {}):
             continue
-        if field and field not in values and field != "note":
+        taken = field in values or field == "note" or (field == "author" and paper.authors)
+        if field == "url" and not taken:  # a link as the paper's own URLs are: http(s) only
+            web, not_web = split_links(name, _flat(value).split())
+            if web:
+                values["url"] = " ".join(web)
+            as_notes += not_web
+        elif field and not taken:
             values[field] = _flat(value)
         else:  # a name BibTeX cannot hold, or one taken ("Title" beside title): a note
             as_notes.append(f"{name}: {_flat(value)}")
