@@ -16,13 +16,11 @@ An entry the parser cannot read, without title or abstract, or holding a
 line too long to read (see :data:`~scorer.io._readers.MAX_LINE_BYTES`), is
 reported with its line and number and skipped; the others are read.
 
-Writing: one entry per paper, LaTeX-encoded (so ``%``, ``&``, ``{`` in a
-title stay text and no value can close its field or start an entry; math
-such as ``$\\alpha_{1}$`` is kept as written only when its braces balance;
-the verbatim fields are written as they are when their braces balance;
-a paper's URLs that are not http(s), and fields whose names BibTeX cannot
-hold or that are taken (``Title`` beside ``title``), go to the note as
-``name: value``);
+Writing: one entry per paper, LaTeX-encoded by :mod:`scorer.io._latex` (no
+value can close its field or start an entry; URLs, DOIs and files are
+written as they are); a paper's URLs that are not http(s), and fields whose
+names BibTeX cannot hold or that are taken (``Title`` beside ``title``), go
+to the note as ``name: value``;
 scorer's results lead the ``note`` field (see :mod:`scorer.io._references`),
 the entry's own note after a blank line.
 
@@ -33,9 +31,7 @@ half would restate them.
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
 import re
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
@@ -43,6 +39,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from scorer._models import Paper, ScoredPaper
 from scorer._rubric import Rubric
 from scorer.io._columns import PAPER_FIELDS
+from scorer.io._latex import VERBATIM_FIELDS, latex, quiet_logger, read_verbatim, verbatim
 from scorer.io._readers import MAX_LINE_BYTES, ProblemHandler, RowProblem, paper_from_record
 from scorer.io._references import (
     format_note,
@@ -56,7 +53,7 @@ from scorer.io._references import (
 )
 
 if TYPE_CHECKING:
-    from bibtexparser.middlewares import LatexDecodingMiddleware, LatexEncodingMiddleware
+    from bibtexparser.middlewares import LatexDecodingMiddleware
 
 __all__ = ["BibtexWriter", "bibtex_entry", "read_bibtex", "write_bibtex_papers"]
 
@@ -64,12 +61,6 @@ _PREFIX = "bibtex_"
 _AUTHORS = "author list"  # a field name no file has: the authors, until written
 _MIB = MAX_LINE_BYTES >> 20
 _KEY_CHARS = re.compile(r"[^A-Za-z0-9_:.\-]+")
-# Fields biblatex reads verbatim, and Zotero and JabRef write so: "%20" in a URL
-# is no LaTeX comment, "_v2" in a file name no subscript.
-_VERBATIM = frozenset({"url", "doi", "eprint", "file", "pdf"})
-# What a hand-written file may still escape in them (``\url{...}``, ``a\_b``).
-_URL_MACRO = re.compile(r"^\\url\{(.*)\}$", re.DOTALL)
-_ESCAPED = re.compile(r"\\([_%#&$~])")
 
 
 def read_bibtex(
@@ -96,20 +87,20 @@ def read_bibtex(
     # The parser logs each bad block as a warning, which Python prints on
     # stderr when nothing handles logging; scorer reports them itself, once.
     # (An application that configures logging still gets them.)
-    _quiet("bibtexparser")
+    quiet_logger("bibtexparser")
 
     class Decoder(LatexDecodingMiddleware):
         """LaTeX decoding of every field but the verbatim ones (URLs, DOIs, files)."""
 
         def transform_entry(self, entry: Entry, library: Any) -> Any:
             fields = entry.fields
-            entry.fields = [f for f in fields if f.key not in _VERBATIM]
+            entry.fields = [f for f in fields if f.key not in VERBATIM_FIELDS]
             try:
                 return super().transform_entry(entry, library)
             finally:
                 for field in fields:
-                    if field.key in _VERBATIM and isinstance(field.value, str):
-                        field.value = _unescape(field.value)
+                    if field.key in VERBATIM_FIELDS and isinstance(field.value, str):
+                        field.value = read_verbatim(field.value)
                 entry.fields = fields
 
     decoder = Decoder()
@@ -196,12 +187,6 @@ def _paper(
         # is kept under another name, and written back under its own.
         record[_PREFIX + key if key in record or key in PAPER_FIELDS else key] = _value(value)
     return paper_from_record(record, line, record_reporter(report, number, title, kind="entry"))
-
-
-def _unescape(value: str) -> str:
-    """A verbatim field's value, without the LaTeX a hand-written file may still put there."""
-    wrapped = _URL_MACRO.match(value.strip())
-    return _ESCAPED.sub(r"\1", wrapped.group(1) if wrapped else value)
 
 
 def _keywords(text: str | None) -> list[str]:
@@ -330,9 +315,9 @@ def _bibtex(entry: Any) -> str:
     # must stay braces, not become the escaped \{ of text.
     authors = entry.pop(_AUTHORS)
     for field in entry.fields:
-        field.value = _verbatim(field.value) if field.key in _VERBATIM else _latex(field.value)
+        field.value = verbatim(field.value) if field.key in VERBATIM_FIELDS else latex(field.value)
     if authors is not None:
-        names = [_latex(name) for name in authors.value]
+        names = [latex(name) for name in authors.value]
         braced = [f"{{{n}}}" if re.search(r"\sand\s", n, re.IGNORECASE) else n for n in names]
         entry.set_field(Field("author", " and ".join(braced)))
     # In place: the default copies every entry first, the slowest part of writing.
@@ -340,86 +325,6 @@ def _bibtex(entry: Any) -> str:
         Library([entry]), unparse_stack=default_unparse_stack(allow_inplace_modification=True)
     )
     return text.strip() + "\n\n"
-
-
-@functools.cache
-def _encoder(keep_math: bool) -> LatexEncodingMiddleware:
-    """One encoder per kind for the process: building one takes longer than encoding a
-    hundred entries. URLs are never wrapped in ``\\url{...}``: the encoder copies a
-    URL's characters as they are, braces included, so one could close its field."""
-    from bibtexparser.middlewares import LatexEncodingMiddleware
-    from pylatexenc.latexencode import (  # type: ignore[import-untyped]
-        RULE_DICT,
-        RULE_REGEX,
-        UnicodeToLatexConversionRule,
-        UnicodeToLatexEncoder,
-    )
-
-    # pylatexenc warns once per character it has no command for (every one of a
-    # Chinese abstract), kept as it is, which is right: nothing to tell the user.
-    # (An application that configures logging still gets them.)
-    _quiet("pylatexenc")
-    rules: list[Any] = []
-    if keep_math:
-        rules.append(UnicodeToLatexConversionRule(RULE_REGEX, [(_MATH, r"\1")]))
-    # '"' is itself in a braced value (the default writes '', a closing curly quote);
-    # "--", "''" and "``" are LaTeX ligatures (a dash, curly quotes): kept apart.
-    rules.append(UnicodeToLatexConversionRule(RULE_DICT, {ord('"'): '"'}))
-    rules.append(UnicodeToLatexConversionRule(RULE_REGEX, [(_LIGATURE, r"\g<0>{}")]))
-    encoder = UnicodeToLatexEncoder(conversion_rules=[*rules, "defaults"])
-    return LatexEncodingMiddleware(encoder=encoder)
-
-
-def _quiet(name: str) -> None:
-    """Keep ``name``'s log records off stderr when the application handles no logging."""
-    logger = logging.getLogger(name)
-    if not logger.handlers:
-        logger.addHandler(logging.NullHandler())
-
-
-# Text LaTeX reads as itself; encoding it would only cost time (the encoder
-# looks at every character: about 10 ms for an abstract).
-_PLAIN = re.compile(r"[A-Za-z0-9 .,:;!?()'\"/+=*<>@|\[\]-]*")
-# Math kept as written (``$\alpha$``): bibtexparser's own pattern, greedy to the last ``$``.
-_MATH = re.compile(r"(?<!\\)(\$.*[^\\]\$)")
-# The first character of a LaTeX ligature: "--" (en dash), "''" and "``" (curly quotes).
-_LIGATURE = re.compile(r"-(?=-)|'(?=')|`(?=`)")
-
-
-def _braces_balanced(text: str) -> bool:
-    """Whether ``text`` written as it is leaves a braced BibTeX value open or closed early.
-
-    A brace after a backslash counts for some parsers (BibTeX's own) and not
-    for others (bibtexparser): none is allowed.
-    """
-    depth = 0
-    for i, char in enumerate(text):
-        if char in "{}":
-            if i and text[i - 1] == "\\":
-                return False
-            depth += 1 if char == "{" else -1
-            if depth < 0:
-                return False
-    return depth == 0
-
-
-def _verbatim(text: str) -> str:
-    """A URL, DOI or file written as it is, when that cannot end its field; else as LaTeX."""
-    return text if "\\" not in text and _braces_balanced(text) else _latex(text)
-
-
-def _latex(text: str) -> str:
-    if _PLAIN.fullmatch(text) and not _LIGATURE.search(text):
-        return text
-    from bibtexparser.library import Library
-    from bibtexparser.model import Entry, Field
-
-    # Math is kept as written only when that cannot end the field: "$x} @article{...$"
-    # in an abstract would otherwise start an entry of its own.
-    keep_math = all(_braces_balanced(math.group()) for math in _MATH.finditer(text))
-    done = _encoder(keep_math).transform(Library([Entry("misc", "x", [Field("v", text)])]))
-    value: str = done.entries[0]["v"]
-    return value
 
 
 class BibtexWriter:
