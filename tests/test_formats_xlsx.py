@@ -176,3 +176,26 @@ def test_a_workbook_that_unpacks_to_too_much_is_refused_before_it_is_read(
     assert code == 2
     assert "unpacks to 600 MiB" in err.strip().splitlines()[-1]
     assert fake.count == 0
+
+
+def test_a_sheet_damaged_past_its_first_rows_is_one_clear_line(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # openpyxl reads a sheet's XML as the rows are asked for: damage below the
+    # first rows (a character XML forbids, an entity expansion bomb) came out
+    # as a ParseError traceback.
+    plain, source = tmp_path / "plain.xlsx", tmp_path / "damaged.xlsx"
+    book = Workbook()
+    book.active.append(["title", "abstract"])
+    book.active.append(["Fine", "Fine abstract"])
+    book.active.append(["Damaged", "SENTINEL"])
+    book.save(plain)
+    with zipfile.ZipFile(plain) as inner, zipfile.ZipFile(source, "w") as damaged:
+        for item in inner.infolist():
+            damaged.writestr(item, inner.read(item).replace(b"SENTINEL", b"bad \x01 byte"))
+
+    code, _, err = run(["batch", str(source), "-r", RUBRIC], fake, isolated_env)
+
+    assert code == 2
+    assert "not a readable .xlsx workbook" in err.strip().splitlines()[-1]
+    assert fake.count == 0

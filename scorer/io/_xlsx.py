@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -75,7 +76,7 @@ def read_xlsx(path: Path, overrides: Mapping[str, str], report: ProblemHandler) 
     try:
         if not book.worksheets:
             return
-        rows = enumerate(book.worksheets[0].iter_rows(values_only=True), start=1)
+        rows = _rows(book.worksheets[0], path)
         header: list[str] = []
         for _, values in rows:
             if any(_present(v) for v in values):
@@ -107,6 +108,23 @@ def read_xlsx(path: Path, overrides: Mapping[str, str], report: ProblemHandler) 
                 yield paper
     finally:
         book.close()
+
+
+def _rows(sheet: Any, path: Path) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """The sheet's rows, numbered from 1; XML damage found on the way is one InputError.
+
+    openpyxl parses a read-only sheet as its rows are asked for, so damage
+    below the first rows (a character XML forbids, an entity bomb that expat
+    stops) is found only here.
+    """
+    number = 0
+    try:
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield number, values
+    except (SyntaxError, zipfile.BadZipFile, zlib.error, EOFError) as exc:  # SyntaxError: XML's
+        raise InputError(
+            f"{path}: not a readable .xlsx workbook after row {number} ({exc})", line=number + 1
+        ) from exc
 
 
 def _refuse_bomb(path: Path) -> None:
