@@ -72,8 +72,9 @@ def quiet_logger(name: str) -> None:
 _PLAIN = re.compile(r"[A-Za-z0-9 .,:;!?()'\"/+=*<>@|\[\]-]*")
 # Math kept as written (``$\alpha$``): bibtexparser's own pattern, greedy to the last ``$``.
 _MATH = re.compile(r"(?<!\\)(\$.*[^\\]\$)")
-# The first character of a LaTeX ligature: "--" (en dash), "''" and "``" (curly quotes).
-_LIGATURE = re.compile(r"-(?=-)|'(?=')|`(?=`)")
+# The first character of a LaTeX ligature: "--" (en dash), "''" and "``" (curly
+# quotes), "?`" and "!`" (the inverted question and exclamation marks).
+_LIGATURE = re.compile(r"-(?=-)|'(?=')|[`?!](?=`)")
 
 
 def _braces_balanced(text: str) -> bool:
