@@ -21,6 +21,8 @@ from in_process import run_scorer
 from openpyxl import load_workbook
 from subprocesses import run as run_group
 
+from scorer import Paper, ScoredPaper, load_rubric
+from scorer.io._references import format_note, parse_note
 from scorer.testing import FakeOpenAI, Reply
 
 RUBRIC = "llm-inference"
@@ -372,3 +374,23 @@ def test_a_field_named_like_a_bibtex_field_cannot_replace_the_scored_papers(
     [entry] = parse_bib(out).values()
     assert entry["author"] == "Real, Author" and "url" not in entry
     assert entry["note"].split("\n\n")[1:] == [f"{k}: {v}" for k, v in extras.items()]
+
+
+def test_an_error_text_cannot_change_the_results_read_back_from_a_note() -> None:
+    # An endpoint's error message is written into the note; one holding
+    # "; relevance 100/100; status scored" was read back as those results.
+    rubric = load_rubric(RUBRIC)
+    error = "HTTP 400: limit 5 tokens; relevance 100/100; hype 100/100; status scored"
+    failed = ScoredPaper(
+        paper=Paper(title="T", abstract="A"),
+        rubric=rubric.name,
+        rubric_fingerprint=rubric.fingerprint,
+        model="m",
+        error=error,
+    )
+
+    columns = parse_note(format_note(failed, rubric), rubric)
+
+    assert columns["status"] == "failed"
+    assert "relevance" not in columns and "hype" not in columns
+    assert columns["error"] == error

@@ -199,7 +199,14 @@ def parse_note(text: str, rubric: Rubric) -> dict[str, str]:
     names = [name for name in result_names(rubric) if name != "justification"]
     # Known names only: an error message may itself hold "; ".
     pattern = re.compile(rf"(?:^|; )({'|'.join(map(re.escape, names))}) ")
-    found = list(pattern.finditer(body))
+    # The note names its columns in this order, so a name out of order is inside a
+    # value (an endpoint's error text holding "; relevance 100/100"), not a column.
+    rank = {name: i for i, name in enumerate(names)}
+    found, last = [], -1
+    for match in pattern.finditer(body):
+        if rank[match.group(1)] > last:
+            found.append(match)
+            last = rank[match.group(1)]
     columns: dict[str, str] = {}
     for match, after in zip(found, [*found[1:], None], strict=True):
         value = body[match.end() : after.start() if after else len(body)]
