@@ -127,6 +127,32 @@ def test_hostile_fields_stay_text_and_the_feed_stays_valid() -> None:
     assert entry.summary.endswith('— "quoted" & <i>why</i>')
 
 
+def test_a_link_holding_a_character_xml_forbids_is_left_out_and_the_feed_stays_valid() -> None:
+    # Text fields were cleaned of such characters, but links were not: one
+    # U+FFFF in a paper's URL made the whole feed unreadable to every reader.
+    hostile = paper(url="https://example.org/abs/\uffff", pdf_url="https://example.org/\ufffe.pdf")
+    fine = paper(id="2602.00001", title="Fine", url="https://example.org/abs/fine")
+    text = render_atom(Digest.of([result(hostile), result(fine)], RUBRIC), now=NOW)
+    feed = feedparser.parse(text)
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert len(feed.entries) == 2
+    assert [[link.href for link in e.get("links", [])] for e in feed.entries] == [
+        [],
+        ["https://example.org/abs/fine", "https://arxiv.org/pdf/2602.21548v1"],
+    ]
+
+
+def test_a_rubric_label_xml_forbids_leaves_the_feed_valid() -> None:
+    # Dimension labels go into attributes (category labels), which were not cleaned.
+    first, *rest = RUBRIC.dimensions
+    label = first.model_copy(update={"label": "Rel\x01evance\uffff"})
+    rubric = RUBRIC.model_copy(update={"dimensions": [label, *rest]})
+    text = render_atom(Digest.of([result(paper())], rubric), now=NOW)
+    feed = feedparser.parse(text)
+    assert not feed.bozo, feed.get("bozo_exception")
+    assert feed.entries[0].tags[0].label == "Relevance: 90/100"
+
+
 def test_an_empty_digest_is_a_valid_feed_with_no_entries() -> None:
     feed = feedparser.parse(DIGEST_RENDERERS[".atom"](Digest(RUBRIC)))
     assert not feed.bozo and feed.entries == []

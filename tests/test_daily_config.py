@@ -97,3 +97,25 @@ def test_a_file_source_is_scored_and_its_digest_written(tmp_path: Path, fake: Fa
     assert digest.startswith("# LLM inference systems and I/O\n")
     assert (tmp_path / "out" / "digest.atom").read_text(encoding="utf-8").startswith("<?xml")
     assert fake.count > 0
+
+
+@pytest.mark.parametrize("state", ["papers.csv", "out/digest.md"])
+def test_a_state_file_that_is_an_input_or_an_output_is_refused(
+    tmp_path: Path, fake: FakeOpenAI, state: str
+) -> None:
+    # SQLite would keep its records in the digest (which the run then replaces,
+    # losing them) or fail on the papers file after the papers were scored.
+    root = Path(__file__).resolve().parents[1]
+    papers = tmp_path / "papers.csv"
+    papers.write_bytes((root / "fixtures" / "seed_papers.csv").read_bytes())
+    text = (
+        f'state = "{state}"\n[model]\nbase_url = "{fake.base_url}"\nmodel = "fake-model"\n'
+        '[[file]]\npath = "papers.csv"\n'
+        '[[digest]]\nrubric = "llm-inference"\noutputs = ["out/digest.md"]\n'
+    )
+    code, lines = run_config(tmp_path, text)
+    assert code == 2, lines
+    assert lines[-1].endswith(f"state: {tmp_path / state} is also an input or output file")
+    assert papers.read_bytes() == (root / "fixtures" / "seed_papers.csv").read_bytes()
+    assert not (tmp_path / "out" / "digest.md").exists()
+    assert fake.count == 0

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from html.parser import HTMLParser
 
 from scorer import Paper, ScoredPaper, load_rubric
 from scorer.daily import render_email_html
 from scorer.daily._messages import digest_message, nothing_new_message
-from scorer.digest import Digest
+from scorer.digest import Digest, render_markdown
 
 RUBRIC = load_rubric("llm-inference")
 DAY = dt.date(2026, 2, 27)
@@ -88,3 +89,23 @@ def test_the_notice_is_short() -> None:
         "Nothing new today: no new paper reached the threshold (70/100) out of 0 papers scanned.\n"
     )
     assert len(message.html) < 1000
+
+
+def test_a_paper_cannot_mention_a_whole_chat_room() -> None:
+    # Chat services read "@everyone" (Discord), "@channel" (Slack), "@room"
+    # (Matrix) and "@all" in a message's text and notify every member.
+    pinging = Paper(
+        title="@everyone read this, @here",
+        abstract="Ping @room and @channel; mail x@example.org.",
+        authors=["@all"],
+        id="2602.00002",
+    )
+    result = hostile().model_copy(update={"paper": pinging})
+    digest = Digest.of([result], RUBRIC)
+
+    message = digest_message(digest, DAY)
+
+    assert not re.search(r"(?<!\w)@\w", message.markdown)
+    assert "### @\u200beveryone read this, @\u200bhere" in message.markdown
+    assert "x@example.org" in message.markdown
+    assert "### @everyone read this, @here" in render_markdown(digest)  # the file: as written

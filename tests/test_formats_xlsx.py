@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import zipfile
 from pathlib import Path
 
 from in_process import run_scorer
@@ -142,3 +143,59 @@ def test_a_run_stopped_by_the_model_keeps_a_valid_workbook_of_what_finished(
     assert code == 3, err
     rows = list(load_workbook(out, read_only=True).worksheets[0].iter_rows(values_only=True))
     assert [row[1] for row in rows] == ["title", "First"]
+
+
+def test_a_workbook_that_unpacks_to_too_much_is_refused_before_it_is_read(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # A zip bomb: 600 KiB on disk, a 600 MiB cell (openpyxl keeps a
+    # workbook's shared strings in memory whole: tens of GiB from a few MiB).
+    plain, source = tmp_path / "plain.xlsx", tmp_path / "bomb.xlsx"
+    book = Workbook()
+    book.active.append(["title", "abstract"])
+    book.active.append(["T", "SENTINEL"])
+    book.save(plain)
+    with (
+        zipfile.ZipFile(plain) as inner,
+        zipfile.ZipFile(source, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z,
+    ):
+        for item in inner.infolist():
+            data = inner.read(item)
+            if b"SENTINEL" not in data:
+                z.writestr(item, data)
+                continue
+            head, _, tail = data.partition(b"SENTINEL")
+            with z.open(item.filename, "w", force_zip64=True) as member:
+                member.write(head)
+                for _ in range(600):
+                    member.write(b"a" * (1 << 20))
+                member.write(tail)
+
+    code, _, err = run(["batch", str(source), "-r", RUBRIC], fake, isolated_env)
+
+    assert code == 2
+    assert "unpacks to 600 MiB" in err.strip().splitlines()[-1]
+    assert fake.count == 0
+
+
+def test_a_sheet_damaged_past_its_first_rows_is_one_clear_line(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # openpyxl reads a sheet's XML as the rows are asked for: damage below the
+    # first rows (a character XML forbids, an entity expansion bomb) came out
+    # as a ParseError traceback.
+    plain, source = tmp_path / "plain.xlsx", tmp_path / "damaged.xlsx"
+    book = Workbook()
+    book.active.append(["title", "abstract"])
+    book.active.append(["Fine", "Fine abstract"])
+    book.active.append(["Damaged", "SENTINEL"])
+    book.save(plain)
+    with zipfile.ZipFile(plain) as inner, zipfile.ZipFile(source, "w") as damaged:
+        for item in inner.infolist():
+            damaged.writestr(item, inner.read(item).replace(b"SENTINEL", b"bad \x01 byte"))
+
+    code, _, err = run(["batch", str(source), "-r", RUBRIC], fake, isolated_env)
+
+    assert code == 2
+    assert "not a readable .xlsx workbook" in err.strip().splitlines()[-1]
+    assert fake.count == 0

@@ -5,12 +5,15 @@ no ``<style>`` block (many clients drop it), every style inline, a plain
 single-column layout. Every field is escaped with :func:`html.escape` and
 only http(s) URLs become links (:func:`~scorer.digest._text.http_url`), as
 in the other digests. Links show their URL as their text, so the plain-text
-part a mail library derives from the HTML still carries them.
+part a mail library derives from the HTML still carries them. The Markdown
+for chat names no one (:func:`no_mentions`): a title of ``@everyone`` does
+not notify a whole Discord server.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from html import escape
 
@@ -29,7 +32,7 @@ from scorer.digest._markdown import (
 )
 from scorer.digest._text import http_url
 
-__all__ = ["Message", "digest_message", "nothing_new_message", "render_email_html"]
+__all__ = ["Message", "digest_message", "no_mentions", "nothing_new_message", "render_email_html"]
 
 _FONT = "font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif"
 _BODY = f"margin:0;padding:16px;background:#f6f7f9;color:#1d2430;{_FONT};line-height:1.5"
@@ -39,6 +42,7 @@ _CARD = (
 )
 _MUTED = "color:#5b6472"
 _LINK = "color:#1f5fbf"
+_MENTION = re.compile(r"(?<!\w)@(?=\w)")
 _QUOTE = "margin:8px 0 0;padding:0 0 0 10px;border-left:3px solid #dde1e7;color:#3b4452"
 
 
@@ -56,7 +60,21 @@ def digest_message(digest: Digest, day: dt.date) -> Message:
     listed, below = len(digest.listed), len(digest.below_threshold)
     count = count_papers(listed) if listed or not below else f"the best {below} below threshold"
     title = f"{one_line(digest.rubric.title)}: {count} ({day.isoformat()})"
-    return Message(title, render_email_html(digest), render_markdown(digest))
+    return Message(title, render_email_html(digest), no_mentions(render_markdown(digest)))
+
+
+def no_mentions(text: str) -> str:
+    """``text`` with a zero-width space after each ``@`` that starts a word.
+
+    Chat services notify whoever a message's text names: ``@everyone``
+    (Discord), ``@channel`` (Slack), ``@room`` (Matrix), ``@all``, ``@name``.
+    A paper's title must not, and it reads the same. (An e-mail address's
+    ``@`` follows a letter and stays as it is.)
+
+    >>> no_mentions("@everyone, mail x@example.org")
+    '@\u200beveryone, mail x@example.org'
+    """
+    return _MENTION.sub("@\u200b", text)
 
 
 def nothing_new_message(digest: Digest, day: dt.date) -> Message:

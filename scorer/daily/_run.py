@@ -27,12 +27,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from scorer._api import scorer_for
+from scorer._errors import ConfigError
 from scorer._models import Paper, ScoredPaper
 from scorer._rubric import Rubric, load_rubric
 from scorer._settings import RateLimits, Settings
@@ -121,6 +123,17 @@ def settings_for(config: DailyConfig, env: Mapping[str, str] | None = None) -> S
     )
 
 
+def _refuse_shared_state(state: Path, files: list[Path]) -> None:
+    """The state is a file of its own: as an output, the digest written over it loses it."""
+    real = os.path.realpath(state)
+    for path in files:
+        same = os.path.realpath(path) == real
+        with contextlib.suppress(OSError):  # a hard link: one file under two names
+            same = same or path.samefile(state)
+        if same:
+            raise ConfigError(f"state: {state} is also an input or output file")
+
+
 def run_daily(
     config: DailyConfig,
     *,
@@ -150,6 +163,7 @@ def run_daily(
     check_batch_outputs(outputs, inputs=inputs)
     targets = resolve_targets(config.targets, env=env)
     state_path = config.state or settings.cache_dir / DEFAULT_STATE_NAME
+    _refuse_shared_state(Path(state_path), [*map(Path, inputs), *outputs])
     report = DailyReport(day)
     extra: dict[str, Any] = {} if clock is None else {"clock": clock}
     with DeliveryState(Path(state_path), **extra) as state:

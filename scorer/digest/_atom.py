@@ -13,7 +13,8 @@ What ElementTree does not do is drop the characters XML 1.0 forbids
 (``\\x00``-``\\x08``, ``\\x0b``, ``\\x0c``, ``\\x0e``-``\\x1f``, lone surrogates):
 :func:`xml_text` removes them from every field, since one of them in an
 abstract would make the whole feed unreadable. Links are written only for
-plain http(s) URLs (:func:`~scorer.digest._text.http_url`).
+plain http(s) URLs (:func:`~scorer.digest._text.http_url`) that hold none of
+them (a link without its character would lead elsewhere, so it is left out).
 """
 
 from __future__ import annotations
@@ -113,10 +114,10 @@ def _entry(
     for name in paper.authors:
         author = ElementTree.SubElement(entry, "author")
         _text(author, "name", one_line(name))
-    link = http_url(paper.url)
+    link = _link(paper.url)
     if link:
         ElementTree.SubElement(entry, "link", rel="alternate", type="text/html", href=link)
-    pdf = http_url(paper.pdf_url)
+    pdf = _link(paper.pdf_url)
     if pdf:
         ElementTree.SubElement(
             entry, "link", rel="related", type="application/pdf", title="PDF", href=pdf
@@ -128,10 +129,16 @@ def _entry(
                 entry,
                 "category",
                 term=f"{dimension.name}:{score}",
-                label=f"{dimension.display}: {score}/100",
+                label=xml_text(f"{dimension.display}: {score}/100"),
             )
     _text(entry, "summary", _summary(result, rubric, below=below))
     _text(entry, "content", one_line(paper.abstract))
+
+
+def _link(url: str | None) -> str | None:
+    # A link is left out rather than changed: without its U+FFFF it would lead elsewhere.
+    link = http_url(url)
+    return None if link is None or _NOT_XML.search(link) else link
 
 
 def _summary(result: ScoredPaper, rubric: Rubric, *, below: bool) -> str:

@@ -1,7 +1,9 @@
 """BibTeX files in and out, through ``bibtexparser`` 2 (Zotero's and EndNote's exports).
 
 Reading: LaTeX is decoded (``M{\\"u}ller`` is ``Müller``; math such as
-``$\\alpha$`` is kept as written); authors are split on ``and`` outside braces
+``$\\alpha$`` is kept as written), except in the fields biblatex reads
+verbatim (``url``, ``doi``, ``eprint``, ``file``, ``pdf``; Zotero writes a
+URL's ``%20`` as it is); authors are split on ``and`` outside braces
 (``{Simon and Schuster}`` is one author) and kept as written (``Last,
 First``). ``title``, ``abstract``, ``author``, ``year`` (with ``date`` when
 it is a full date), ``doi`` (the first valid DOI; others kept as
@@ -11,11 +13,15 @@ paper's categories) make the ``Paper``; every other field is carried through
 under its own name, with the entry type as ``entry_type`` and the key as
 ``citation_key``, and written back.
 
-An entry the parser cannot read, or without title or abstract, is reported
-with its line and number and skipped; the others are read.
+An entry the parser cannot read, without title or abstract, or holding a
+line too long to read (see :data:`~scorer.io._readers.MAX_LINE_BYTES`), is
+reported with its line and number and skipped; the others are read.
 
-Writing: one entry per paper, LaTeX-encoded (so ``%``, ``&``, ``{`` in a
-title stay text and no value can close its field or start an entry);
+Writing: one entry per paper, LaTeX-encoded by :mod:`scorer.io._latex` (no
+value can close its field or start an entry; URLs, DOIs and files are
+written as they are); a paper's URLs that are not http(s), and fields whose
+names BibTeX cannot hold or that are taken (``Title`` beside ``title``), go
+to the note as ``name: value``;
 scorer's results lead the ``note`` field (see :mod:`scorer.io._references`),
 the entry's own note after a blank line.
 
@@ -26,40 +32,50 @@ half would restate them.
 
 from __future__ import annotations
 
-import functools
 import json
-import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from scorer._models import Paper, ScoredPaper
 from scorer._rubric import Rubric
 from scorer.io._columns import PAPER_FIELDS
-from scorer.io._readers import ProblemHandler, RowProblem, paper_from_record
+from scorer.io._latex import VERBATIM_FIELDS, latex, quiet_logger, read_verbatim, verbatim
+from scorer.io._readers import MAX_LINE_BYTES, ProblemHandler, RowProblem, paper_from_record
 from scorer.io._references import (
     format_note,
     is_note,
     one_line,
     parse_published,
     record_reporter,
+    replace_control,
     split_dois,
+    split_links,
 )
 
 if TYPE_CHECKING:
-    from bibtexparser.middlewares import LatexDecodingMiddleware, LatexEncodingMiddleware
+    from bibtexparser.middlewares import LatexDecodingMiddleware
 
 __all__ = ["BibtexWriter", "bibtex_entry", "read_bibtex", "write_bibtex_papers"]
 
 _PREFIX = "bibtex_"
 _AUTHORS = "author list"  # a field name no file has: the authors, until written
+_MIB = MAX_LINE_BYTES >> 20
 _KEY_CHARS = re.compile(r"[^A-Za-z0-9_:.\-]+")
 
 
-def read_bibtex(text: str, overrides: Mapping[str, str], report: ProblemHandler) -> Iterator[Paper]:
+def read_bibtex(
+    text: str,
+    overrides: Mapping[str, str],
+    report: ProblemHandler,
+    *,
+    cut: Collection[int] = (),
+) -> Iterator[Paper]:
     """The papers of a BibTeX file's ``text``; see the module docstring.
 
     ``overrides`` maps a Paper field to the BibTeX field to read it from.
+    ``cut`` holds the lines (from 1) the line reader read past, too long to
+    keep: an entry holding one is reported and skipped, not read without it.
     """
     from bibtexparser.entrypoint import parse_string
     from bibtexparser.middlewares import (
@@ -72,30 +88,54 @@ def read_bibtex(text: str, overrides: Mapping[str, str], report: ProblemHandler)
     # The parser logs each bad block as a warning, which Python prints on
     # stderr when nothing handles logging; scorer reports them itself, once.
     # (An application that configures logging still gets them.)
-    logger = logging.getLogger("bibtexparser")
-    if not logger.handlers:
-        logger.addHandler(logging.NullHandler())
-    decoder = LatexDecodingMiddleware()
+    quiet_logger("bibtexparser")
+
+    class Decoder(LatexDecodingMiddleware):
+        """LaTeX decoding of every field but the verbatim ones (URLs, DOIs, files)."""
+
+        def transform_entry(self, entry: Entry, library: Any) -> Any:
+            fields = entry.fields
+            entry.fields = [f for f in fields if f.key not in VERBATIM_FIELDS]
+            try:
+                return super().transform_entry(entry, library)
+            finally:
+                for field in fields:
+                    if field.key in VERBATIM_FIELDS and isinstance(field.value, str):
+                        field.value = read_verbatim(field.value)
+                entry.fields = fields
+
+    decoder = Decoder()
     stack = [NormalizeFieldKeys(), SeparateCoAuthors(), decoder]
     library = parse_string(text, append_middleware=stack)
     number = 0
+    left = set(cut)
     for block in library.blocks:
         line = (block.start_line or 0) + 1
+        lost = sorted(n for n in left if line <= n <= line + (block.raw or "").count("\n"))
         if isinstance(block, DuplicateBlockKeyBlock) and isinstance(
             block.ignore_error_block, Entry
         ):
             block = block.ignore_error_block  # two entries, one key: still two papers
         elif isinstance(block, ParsingFailedBlock):
             number += 1
+            left.difference_update(lost)
             reason = getattr(block.error, "abort_reason", "") or str(block.error)
             report(RowProblem(line, f"entry {number}: not valid BibTeX ({one_line(reason)})"))
             continue
         if not isinstance(block, Entry):
             continue  # comments, @string, @preamble
         number += 1
+        left.difference_update(lost)
+        if lost:
+            title = block.fields_dict.get("title")
+            tell = record_reporter(report, number, _text(title and title.value), kind="entry")
+            tell(RowProblem(line, f"line {lost[0]} is longer than {_MIB} MiB"))
+            continue
         paper = _paper(block, line, number, decoder, overrides, report)
         if paper is not None:
             yield paper
+    for n in sorted(left):  # the whole of an entry, or what was between entries
+        report(RowProblem(n, f"line longer than {_MIB} MiB"))
 
 
 def _paper(
@@ -200,29 +240,48 @@ def bibtex_entry(paper: Paper, key: str, *, note: str | None = None) -> Any:
         values["doi"] = " ".join(dois)
     urls = [paper.url] if paper.url else []
     urls += [str(u) for u in extras.pop("other_urls", None) or []]
-    if urls:
-        values["url"] = " ".join(urls)
+    web, as_notes = split_links("url", urls)
+    if web:
+        values["url"] = " ".join(web)
     if paper.categories:
         values["keywords"] = ", ".join(paper.categories)
     if paper.pdf_url and "file" not in extras:
-        values["file"] = paper.pdf_url
+        pdf, not_web = split_links("pdf_url", [paper.pdf_url])
+        if pdf:
+            values["file"] = pdf[0]
+        as_notes += not_web
     own_note = extras.pop("note", None)
     for name, value in extras.items():
-        field = _key(name.removeprefix(_PREFIX)).lower() or "field"
-        if value not in (None, "", [], {}):
-            values.setdefault(field, _flat(value))
+        field = _key(name.removeprefix(_PREFIX)).lower()
+        if value in (None, "", [], {}):
+            continue
+        taken = field in values or field == "note" or (field == "author" and paper.authors)
+        if field == "url" and not taken:  # a link as the paper's own URLs are: http(s) only
+            web, not_web = split_links(name, _flat(value).split())
+            if web:
+                values["url"] = " ".join(web)
+            as_notes += not_web
+        elif field and not taken:
+            values[field] = _flat(value)
+        else:  # a name BibTeX cannot hold, or one taken ("Title" beside title): a note
+            as_notes.append(f"{name}: {_flat(value)}")
     notes = [note] if note else []
     if own_note not in (None, "") and not is_note(own_note):
         notes.append(_flat(own_note))
     elif isinstance(own_note, str) and "\n\n" in own_note:  # an older run's note leads it
         notes.append(own_note.partition("\n\n")[2])
+    notes += as_notes
     if notes:
         values["note"] = "\n\n".join(notes)
     # One line each (the note keeps its paragraphs): exports hold no line breaks either.
-    fields = [Field(k, v if k == "note" else one_line(v)) for k, v in values.items()]
+    # No control character either: a NUL byte marks a damaged file.
+    fields = [
+        Field(k, replace_control(v if k == "note" else one_line(v))) for k, v in values.items()
+    ]
     entry = Entry(kind, key, fields)
     if paper.authors:
-        entry.set_field(Field(_AUTHORS, [one_line(name) for name in paper.authors]))
+        names = [replace_control(one_line(name)) for name in paper.authors]
+        entry.set_field(Field(_AUTHORS, names))
     return entry
 
 
@@ -259,9 +318,9 @@ def _bibtex(entry: Any) -> str:
     # must stay braces, not become the escaped \{ of text.
     authors = entry.pop(_AUTHORS)
     for field in entry.fields:
-        field.value = _latex(field.value)
+        field.value = verbatim(field.value) if field.key in VERBATIM_FIELDS else latex(field.value)
     if authors is not None:
-        names = [_latex(name) for name in authors.value]
+        names = [latex(name) for name in authors.value]
         braced = [f"{{{n}}}" if re.search(r"\sand\s", n, re.IGNORECASE) else n for n in names]
         entry.set_field(Field("author", " and ".join(braced)))
     # In place: the default copies every entry first, the slowest part of writing.
@@ -269,30 +328,6 @@ def _bibtex(entry: Any) -> str:
         Library([entry]), unparse_stack=default_unparse_stack(allow_inplace_modification=True)
     )
     return text.strip() + "\n\n"
-
-
-@functools.cache
-def _encoder() -> LatexEncodingMiddleware:
-    """One encoder for the process: building one takes longer than encoding a hundred entries."""
-    from bibtexparser.middlewares import LatexEncodingMiddleware
-
-    return LatexEncodingMiddleware()
-
-
-# Text LaTeX reads as itself; encoding it would only cost time (the encoder
-# looks at every character: about 10 ms for an abstract).
-_PLAIN = re.compile(r"[A-Za-z0-9 .,:;!?()'\"/+=*<>@|\[\]-]*")
-
-
-def _latex(text: str) -> str:
-    if _PLAIN.fullmatch(text):
-        return text
-    from bibtexparser.library import Library
-    from bibtexparser.model import Entry, Field
-
-    done = _encoder().transform(Library([Entry("misc", "x", [Field("v", text)])]))
-    value: str = done.entries[0]["v"]
-    return value
 
 
 class BibtexWriter:

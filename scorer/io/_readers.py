@@ -148,9 +148,11 @@ def _read_bibtex(
 
     bad: _BadLines = {}
     text = "".join(_file_lines(path, encoding, report, bad))
+    cut = {line for line, problem in bad.items() if problem == _TOO_LONG}  # read past, not kept
     for line, problem in sorted(bad.items()):  # the parser sees the text whole: say where
-        report(RowProblem(line, problem, skipped=False))
-    yield from read_bibtex(text, overrides, report)
+        if line not in cut:
+            report(RowProblem(line, problem, skipped=False))
+    yield from read_bibtex(text, overrides, report, cut=cut)
 
 
 def _read_xlsx(

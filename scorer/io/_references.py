@@ -46,13 +46,18 @@ __all__ = [
     "parse_note",
     "parse_published",
     "record_reporter",
+    "replace_control",
     "split_dois",
+    "split_links",
 ]
 
 NOTE_PREFIX = "scorer: "
 
 # A DOI: "10.", a registrant code, "/", a suffix without spaces (Crossref's advice).
 _DOI = re.compile(r"10\.\d{4,9}/\S+")
+# Between DOIs: white space, or ";" and "," before the next DOI only (Wiley's
+# older DOIs hold ";": 10.1002/(SICI)1097-4636(199711)37:2<129::AID-JBM1>3.0.CO;2-M).
+_DOI_SEPARATOR = re.compile(r"\s+|[;,]\s*(?=(?:https?://(?:dx\.)?doi\.org/|doi:\s*)?10\.)", re.I)
 _DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 _DATE = re.compile(r"^\s*(\d{4})(?:[/-](\d{1,2})?)?(?:[/-](\d{1,2})?)?")
 # An arXiv id as a whole field: new style or old (hep-th/9901001), with a version, an
@@ -64,6 +69,8 @@ _ARXIV_ID = re.compile(
 )
 # Every way text can break a line, for formats where a line break starts a new field.
 _BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
+# What no line of text holds (a NUL byte marks a damaged file; tools stop at it).
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
 
 
 def one_line(text: str) -> str:
@@ -84,18 +91,52 @@ def is_arxiv_id(text: str) -> bool:
     return _ARXIV_ID.fullmatch(text.strip()) is not None
 
 
+def replace_control(text: str) -> str:
+    """``text`` with control characters (line breaks and tabs aside) made U+FFFD.
+
+    >>> replace_control("NUL\\x00 and \\x1b[31m")
+    'NUL\\ufffd and \\ufffd[31m'
+    """
+    return _CONTROL.sub("\ufffd", text)
+
+
 def split_dois(values: Iterable[str]) -> tuple[str | None, list[str]]:
     """The first valid DOI among ``values`` (a field may hold several), and all the others.
 
     A ``https://doi.org/`` or ``doi:`` prefix is dropped from the one chosen;
     the others are kept as written, so they can be written back.
     """
-    parts = [part for value in values for part in re.split(r"[\s;,]+", value) if part]
+    parts = [
+        doi
+        for value in values
+        for part in _DOI_SEPARATOR.split(value)
+        if (doi := part.rstrip(";,"))
+    ]
     for i, part in enumerate(parts):
         bare = _DOI_PREFIX.sub("", part)
         if _DOI.fullmatch(bare):
             return bare, parts[:i] + parts[i + 1 :]
     return None, parts
+
+
+def split_links(name: str, urls: Iterable[str]) -> tuple[list[str], list[str]]:
+    """``urls`` fit for a link field (plain http(s)), and the others as notes ``name: url``.
+
+    A reference manager opens a link field's URL, or attaches the local file
+    it names; a CSV column's ``javascript:`` or ``file:///`` must stay text.
+
+    >>> split_links("url", ["https://arxiv.org/abs/1", "javascript:alert(1)"])
+    (['https://arxiv.org/abs/1'], ['url: javascript:alert(1)'])
+    """
+    from scorer.digest._text import http_url
+
+    links, notes = [], []
+    for url in urls:
+        if http_url(url) is not None:
+            links.append(url)
+        else:
+            notes.append(f"{name}: {url}")
+    return links, notes
 
 
 def parse_published(*values: str | None) -> dt.date | None:
@@ -175,7 +216,14 @@ def parse_note(text: str, rubric: Rubric) -> dict[str, str]:
     names = [name for name in result_names(rubric) if name != "justification"]
     # Known names only: an error message may itself hold "; ".
     pattern = re.compile(rf"(?:^|; )({'|'.join(map(re.escape, names))}) ")
-    found = list(pattern.finditer(body))
+    # The note names its columns in this order, so a name out of order is inside a
+    # value (an endpoint's error text holding "; relevance 100/100"), not a column.
+    rank = {name: i for i, name in enumerate(names)}
+    found, last = [], -1
+    for match in pattern.finditer(body):
+        if rank[match.group(1)] > last:
+            found.append(match)
+            last = rank[match.group(1)]
     columns: dict[str, str] = {}
     for match, after in zip(found, [*found[1:], None], strict=True):
         value = body[match.end() : after.start() if after else len(body)]

@@ -21,8 +21,11 @@ with text but no record at all is an :class:`~scorer._errors.InputError`.
 Writing puts scorer's results in the first ``N1`` note (see
 :mod:`scorer.io._references`), ahead of the record's own notes; fields that
 are not RIS tags (a CSV input's extra columns) become ``N1`` notes
-``name: value``. Every value is written on one line, so no field can end a
-record or start a new one.
+``name: value``, and so do a paper's URLs that are not http(s) (only those
+become ``UR`` and ``L1`` links) and fields named like a tag the paper's own
+fields fill (a ``TI`` column beside the title). Every value is written on
+one line, so no field can end a record or start a new one (and ``TY`` once:
+other types go to notes); control characters are written as U+FFFD.
 """
 
 from __future__ import annotations
@@ -42,7 +45,9 @@ from scorer.io._references import (
     one_line,
     parse_published,
     record_reporter,
+    replace_control,
     split_dois,
+    split_links,
 )
 
 __all__ = ["RisWriter", "read_ris", "ris_lines", "write_ris_papers"]
@@ -187,7 +192,9 @@ def ris_reference(paper: Paper, *, note: str | None = None) -> dict[str, Any]:
     """``paper`` as tag -> value(s), its own fields first, ``note`` the first ``N1``."""
     _mapping()
     extras = paper.extra_fields
-    ref: dict[str, Any] = {"TY": extras.pop("type_of_reference", None) or "JOUR"}
+    # One TY line: a second one would start a record of its own.
+    kinds = _list(extras.pop("type_of_reference", None))
+    ref: dict[str, Any] = {"TY": kinds[0] if kinds else "JOUR"}
     ref["TI"] = paper.title
     ref["AU"] = paper.authors
     if paper.published is not None:
@@ -202,17 +209,27 @@ def ris_reference(paper: Paper, *, note: str | None = None) -> dict[str, Any]:
         ref["ID"] = paper.id
     # One line, as EndNote writes several DOIs (Zotero writes one).
     ref["DO"] = " ".join(dois) or None
-    ref["UR"] = ([paper.url] if paper.url else []) + _list(extras.pop("other_urls", None))
+    urls = ([paper.url] if paper.url else []) + _list(extras.pop("other_urls", None))
+    ref["UR"], text_links = split_links("url", urls)
     if paper.pdf_url and "file_attachments1" not in extras:
-        ref["L1"] = paper.pdf_url
+        pdf, not_web = split_links("pdf_url", [paper.pdf_url])
+        ref["L1"] = pdf
+        text_links += not_web
     ref["KW"] = paper.categories
     notes = [note] if note else []
+    notes += [f"type_of_reference: {kind}" for kind in kinds[1:]] + text_links
     for key, value in extras.items():
         tag = _TAGS.get(key) or (key if _BARE_TAG.match(key) else None)
         if tag == "N1":
             notes.extend(n for n in _list(value) if not is_note(n))  # an older run's note goes
-        elif tag is not None and tag not in ("TY", "ER"):
-            ref[tag] = value
+        # A tag the paper's own fields hold ("TI" beside title) must not replace them:
+        # that one, like a field that is no tag, becomes a note.
+        elif tag is not None and tag not in ("TY", "ER") and ref.get(tag) in (None, "", []):
+            if tag == "UR":  # a link as the paper's own URLs are: http(s) only
+                ref["UR"], not_web = split_links(key, _list(value))
+                notes += not_web
+            else:
+                ref[tag] = value
         elif value not in (None, "", [], {}):
             notes.append(f"{key}: {_flat(value)}")
     ref["N1"] = notes
@@ -231,7 +248,7 @@ def ris_lines(ref: Mapping[str, Any]) -> str:
     for tag, value in ref.items():
         values = value if isinstance(value, list) else [value]
         for item in values:
-            text = one_line(_flat(item)) if item is not None else ""
+            text = replace_control(one_line(_flat(item))) if item is not None else ""
             if text:
                 out.append(f"{tag}  - {text}")
     out.append("ER  - ")

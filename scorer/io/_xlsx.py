@@ -4,14 +4,16 @@ Reading takes the first sheet, streamed (``read_only``): the first non-empty
 row is the header, and columns map to Paper fields by the same rules as a
 CSV file's (:mod:`scorer.io._columns`), every other column carried through.
 Dates are dates; a cell's displayed value is read, never its formula. A row
-without title or abstract is reported with its row number and skipped.
+without title or abstract is reported with its row number and skipped. A
+workbook that unpacks to more than :data:`MAX_UNPACKED_BYTES` (a zip bomb)
+is refused before it is read.
 
 Writing (``write_only``, the rows streamed to disk) lays the columns out as
 the CSV writer does (the paper's columns, then scorer's result columns,
 renamed ``scorer_<name>`` on collision). **No cell is ever a formula**: text
 is stored as text, explicitly, so ``=HYPERLINK(...)`` in a title is shown,
 not run (unlike CSV, no ``'`` is added: the text reads back exactly).
-Characters Excel cannot store (control characters) become U+FFFD, and text
+Characters Excel cannot store (control characters, U+FFFE, U+FFFF) become U+FFFD, and text
 longer than Excel's 32,767-character cell limit is cut there, ending in ``…``.
 The workbook is written when the run ends (see :class:`XlsxWriter.finish`).
 """
@@ -22,6 +24,7 @@ import datetime as dt
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -42,18 +45,28 @@ from scorer.io._writers import (
     result_values,
 )
 
-__all__ = ["MAX_CELL_CHARS", "XlsxWriter", "read_xlsx", "write_xlsx_papers"]
+__all__ = ["MAX_CELL_CHARS", "MAX_UNPACKED_BYTES", "XlsxWriter", "read_xlsx", "write_xlsx_papers"]
 
 MAX_CELL_CHARS = 32_767
 """Excel's limit on the text in one cell."""
 
-_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+MAX_UNPACKED_BYTES = 512 << 20
+"""The most a workbook read may unpack to (a hundred thousand abstracts take about 200 MiB).
+
+openpyxl keeps a workbook's shared strings in memory whole, so a zip bomb of
+a few MiB would fill the machine's memory before the first row is read.
+"""
+
+# XML 1.0 forbids these in a document: one in a cell and no one can open the workbook.
+# (openpyxl refuses the control characters itself, but writes U+FFFE and U+FFFF.)
+_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 def read_xlsx(path: Path, overrides: Mapping[str, str], report: ProblemHandler) -> Iterator[Paper]:
     """The papers on the first sheet of the workbook at ``path``; see the module docstring."""
     from openpyxl import load_workbook
 
+    _refuse_bomb(path)
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
@@ -63,7 +76,7 @@ def read_xlsx(path: Path, overrides: Mapping[str, str], report: ProblemHandler) 
     try:
         if not book.worksheets:
             return
-        rows = enumerate(book.worksheets[0].iter_rows(values_only=True), start=1)
+        rows = _rows(book.worksheets[0], path)
         header: list[str] = []
         for _, values in rows:
             if any(_present(v) for v in values):
@@ -95,6 +108,39 @@ def read_xlsx(path: Path, overrides: Mapping[str, str], report: ProblemHandler) 
                 yield paper
     finally:
         book.close()
+
+
+def _rows(sheet: Any, path: Path) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    """The sheet's rows, numbered from 1; XML damage found on the way is one InputError.
+
+    openpyxl parses a read-only sheet as its rows are asked for, so damage
+    below the first rows (a character XML forbids, an entity bomb that expat
+    stops) is found only here.
+    """
+    number = 0
+    try:
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            yield number, values
+    except (SyntaxError, zipfile.BadZipFile, zlib.error, EOFError) as exc:  # SyntaxError: XML's
+        raise InputError(
+            f"{path}: not a readable .xlsx workbook after row {number} ({exc})", line=number + 1
+        ) from exc
+
+
+def _refuse_bomb(path: Path) -> None:
+    # The sizes the zip file declares bound what reading it yields: zipfile
+    # stops at a member's declared size (and fails its CRC if there was more).
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(item.file_size for item in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # openpyxl says what is wrong with it
+    if unpacked > MAX_UNPACKED_BYTES:
+        raise InputError(
+            f"{path}: unpacks to {unpacked >> 20:,} MiB, more than the "
+            f"{MAX_UNPACKED_BYTES >> 20} MiB a workbook of papers needs (a zip bomb?); "
+            "if it is real, save it as CSV"
+        )
 
 
 def _present(value: object) -> bool:
