@@ -1,4 +1,4 @@
-"""csv_record writes exactly what csv.writer writes (scorer's CSV rows skip csv.writer for speed)."""
+"""csv_record writes exactly what csv.writer writes (scorer's CSV rows skip csv.writer: speed)."""
 
 from __future__ import annotations
 

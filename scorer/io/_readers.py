@@ -37,6 +37,7 @@ from pydantic import ValidationError
 
 from scorer._errors import InputError
 from scorer._models import MAX_NESTING, Paper, clean_value
+from scorer._plain_paper import plain_paper
 from scorer.io._columns import check_overrides, extra_columns, missing_required, resolve_columns
 
 __all__ = ["MAX_LINE_BYTES", "ProblemHandler", "RowProblem", "paper_from_record", "read_papers"]
@@ -430,6 +431,9 @@ def paper_from_record(record: dict[str, Any], line: int, report: ProblemHandler)
     if missing:
         report(RowProblem(line, f"missing {' and '.join(missing)}"))
         return None
+    paper = plain_paper(record)  # most rows of a text file: no validators to run
+    if paper is not None:
+        return paper
     try:
         return Paper.model_validate(record)
     except ValidationError as exc:
