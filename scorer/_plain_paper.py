@@ -21,14 +21,13 @@ import re
 from typing import Any
 
 from scorer._models import Paper
+from scorer._trusted import trusted
 
 __all__ = ["plain_paper"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _FIELDS = frozenset(Paper.model_fields)
-_new = Paper.__new__
-_set = object.__setattr__
 
 
 def plain_paper(record: dict[str, Any]) -> Paper | None:
@@ -61,13 +60,8 @@ def plain_paper(record: dict[str, Any]) -> Paper | None:
         published = _day(day)
         if published is None:
             return None
-    extra = {key: value for key, value in record.items() if key not in _FIELDS}
-    paper = _new(Paper)
-    # What Paper.model_construct sets, in the order validation gives the fields; its
-    # own per-field alias search and default factories cost more than validating.
-    _set(
-        paper,
-        "__dict__",
+    return trusted(
+        Paper,
         {
             "title": title,
             "abstract": abstract,
@@ -78,11 +72,9 @@ def plain_paper(record: dict[str, Any]) -> Paper | None:
             "pdf_url": _text_or_none(record.get("pdf_url")),
             "categories": _split_list(record.get("categories")),
         },
+        set(record),  # validation counts extra keys as set too
+        {key: value for key, value in record.items() if key not in _FIELDS},
     )
-    _set(paper, "__pydantic_fields_set__", set(record))
-    _set(paper, "__pydantic_extra__", extra)
-    _set(paper, "__pydantic_private__", None)
-    return paper
 
 
 def _day(text: str) -> dt.date | None:

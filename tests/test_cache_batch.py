@@ -158,3 +158,20 @@ def test_a_cached_rerun_reports_the_same_bad_rows_and_writes_the_same_rows(
     padded = next(row for row in again if row["id"] == "2602.88888")
     assert padded["title"] == "Padded title" and padded["abstract"] == "'=cmd|calc"
     assert padded["published"] == "2024-01-01" and padded["notes"] == 'note, "quoted"'
+
+
+def test_results_asked_and_cached_are_what_validation_builds(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    # Results are built without validating their parts again (scorer._trusted).
+    records = papers(40)
+    asked = score_all(fake, tmp_path / "cache", records)
+    cached = score_all(fake, tmp_path / "cache", records)
+
+    assert all(not r.cached for r in asked) and all(r.cached for r in cached)
+    for result in [*asked, *cached]:
+        validated = ScoredPaper(**{name: getattr(result, name) for name in result.model_fields_set})
+        assert result == validated
+        assert result.model_fields_set == validated.model_fields_set
+        assert list(result.__dict__) == list(ScoredPaper.model_fields)
+        assert result.model_dump_json() == validated.model_dump_json()
