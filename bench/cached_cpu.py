@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 RUBRIC = "llm-inference"
@@ -43,6 +44,7 @@ RUBRIC = "llm-inference"
 
 def child(source: Path, cache_dir: Path, work: Path, outputs: list[str], profile: bool) -> None:
     """The measured part: as ``scorer batch`` after start-up; prints one JSON line."""
+    import scorer
     from scorer import Settings, load_rubric
     from scorer.engine._batch import run_batch
     from scorer.engine._scorer import Scorer
@@ -78,7 +80,14 @@ def child(source: Path, cache_dir: Path, work: Path, outputs: list[str], profile
     cpu = _cpu(after) - _cpu(before)
     print(
         json.dumps(
-            {"papers": cached, "cpu": cpu, "survey": survey, "wall": wall, "rss": after.ru_maxrss}
+            {
+                "papers": cached,
+                "cpu": cpu,
+                "survey": survey,
+                "wall": wall,
+                "rss": after.ru_maxrss,
+                "scorer": str(Path(scorer.__file__).parents[1]),
+            }
         )
     )
 
@@ -127,7 +136,7 @@ def prepare(work: Path, rows: int) -> tuple[Path, Path]:
 
 def run_child(
     root: Path | None, source: Path, cache: Path, work: Path, outputs: list[str]
-) -> dict[str, float]:
+) -> dict[str, Any]:
     env = dict(os.environ)
     if root is not None:
         env["PYTHONPATH"] = f"{root}{os.pathsep}{env.get('PYTHONPATH', '')}"
@@ -137,7 +146,8 @@ def run_child(
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"child failed:\n{done.stderr[-3000:]}")
-    result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert root is None or result["scorer"] == str(root), result  # the checkout asked for
     return result
 
 
@@ -159,11 +169,8 @@ def main() -> None:
         work = Path(tmp)
         source, cache = prepare(work, args.rows)
         if args.profile:
-            subprocess.run(
-                [sys.executable, __file__, "--child-profile", str(source), str(cache), tmp]
-                + list(args.outputs),
-                check=True,
-            )
+            what = [str(source), str(cache), tmp, *args.outputs]
+            subprocess.run([sys.executable, __file__, "--child-profile", *what], check=True)
             return
         sides: dict[str, Path | None] = {"this": None}
         if args.against is not None:

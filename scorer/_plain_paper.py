@@ -48,29 +48,32 @@ def plain_paper(record: dict[str, Any]) -> Paper | None:
     for value in record.values():
         if type(value) is not str or not (value.isascii() or _SURROGATE.search(value) is None):
             return None
-    title = record.get("title")
-    abstract = record.get("abstract")
+    get = record.get
+    title, abstract = get("title"), get("abstract")
     if not title or not abstract or title[0].isspace() or title[-1].isspace():
         return None
     if abstract[0].isspace() or abstract[-1].isspace():
         return None
     published: dt.date | None = None
-    day = record.get("published")
+    day = get("published")
     if day is not None and day.strip():
         published = _day(day)
         if published is None:
             return None
+    authors, categories = get("authors"), get("categories")
+    # As Paper's validators: text stripped, blank (or missing) is None.
+    ident, url, pdf_url = get("id"), get("url"), get("pdf_url")
     return trusted(
         Paper,
         {
             "title": title,
             "abstract": abstract,
-            "id": _text_or_none(record.get("id")),
-            "authors": _split_list(record.get("authors")),
+            "id": (ident and ident.strip()) or None,
+            "authors": _split_list(authors) if authors else [],
             "published": published,
-            "url": _text_or_none(record.get("url")),
-            "pdf_url": _text_or_none(record.get("pdf_url")),
-            "categories": _split_list(record.get("categories")),
+            "url": (url and url.strip()) or None,
+            "pdf_url": (pdf_url and pdf_url.strip()) or None,
+            "categories": _split_list(categories) if categories else [],
         },
         set(record),  # validation counts extra keys as set too
         {key: value for key, value in record.items() if key not in _FIELDS},
@@ -89,16 +92,7 @@ def _day(text: str) -> dt.date | None:
     return None
 
 
-def _text_or_none(value: str | None) -> str | None:
-    """As ``Paper._blank_is_none`` for text: stripped, and blank is None."""
-    if value is None:
-        return None
-    return value.strip() or None
-
-
-def _split_list(value: str | None) -> list[str]:
+def _split_list(value: str) -> list[str]:
     """As ``Paper._split_list`` for text: ``;``-separated (or ``,`` without any ``;``)."""
-    if value is None:
-        return []
     sep = ";" if ";" in value else ","
     return [part.strip() for part in value.split(sep) if part.strip()]
