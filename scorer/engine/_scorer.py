@@ -251,18 +251,20 @@ class Scorer:
         if not found:
             return results
         dimensions = {d.name for d in rubric.dimensions}
+        validate = Score.model_validate_json
+        latency_s = round(time.perf_counter() - started, 4)  # one look-up answered them all
         for i, key in wanted.items():
             raw = found.get(key)
             if raw is None:
                 continue
             try:
-                score = Score.model_validate_json(raw)
+                score = validate(raw)
             except ValueError:  # ValidationError too: ascore() drops it and says so once
                 continue
-            if set(score.scores) == dimensions:
+            if score.scores.keys() == dimensions:
                 paper = papers[i]
                 assert isinstance(paper, Paper)  # only Papers were looked up
-                results[i] = self._scored(paper, rubric, score, cached=True, started=started)
+                results[i] = self._result(paper, rubric, score, cached=True, latency_s=latency_s)
         return results
 
     def _mode_for(self, method: ScoringMethod) -> str | None:
@@ -289,6 +291,14 @@ class Scorer:
         self, paper: Paper, rubric: Rubric, score: Score, *, cached: bool, started: float
     ) -> ScoredPaper:
         """The result for ``paper``: the same whether the answer was asked or cached."""
+        latency_s = round(time.perf_counter() - started, 4)
+        return self._result(paper, rubric, score, cached=cached, latency_s=latency_s)
+
+    @staticmethod
+    def _result(
+        paper: Paper, rubric: Rubric, score: Score, *, cached: bool, latency_s: float
+    ) -> ScoredPaper:
+        """See :meth:`_scored`."""
         # Both parts were validated already (the Paper when read, the Score when it was
         # answered or read from the cache): a cached re-run makes 100,000 of these.
         values = {
@@ -301,7 +311,7 @@ class Scorer:
             "passed": score.scores[rubric.primary.name] >= rubric.threshold,
             "cached": cached,
             "usage": _NOTHING_SPENT if cached else score.usage,
-            "latency_s": round(time.perf_counter() - started, 4),
+            "latency_s": latency_s,
             "error": None,
             "certainty": score.certainty,
             "reviews": (),
