@@ -272,15 +272,17 @@ class CsvWriter:
         paper = result.paper
         cells, unannounced = plan.paper_cells(paper)
         if plan.plain_results:
+            # As text already (what _cell makes of an int or a bool); the guard below still
+            # looks at each cell's first character.
             scores = result.scores
-            cells += [scores.get(name, "") for name in plan.dimensions]
+            cells += [str(scores.get(name, "")) for name in plan.dimensions]
             cells += [
                 result.justification,
-                result.passed,
+                str(result.passed),
                 status_of(result),
                 result.error or "",
                 result.model,
-                result.usage.total_tokens,
+                str(result.usage.total_tokens),
             ]
         else:
             values = _result_values(result, self._rubric)
