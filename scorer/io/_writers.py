@@ -94,6 +94,8 @@ PAPER_FORMATS = (".csv", ".jsonl", ".ndjson", ".ris", ".bib", ".xlsx")
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")
 _FORMULA_STARTS = frozenset("'=+-@\t\r")
 _NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
+# json.dumps(value, ensure_ascii=False, default=str), without a new encoder per call (a row each).
+_to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 class ResultWriter(Protocol):
@@ -237,7 +239,7 @@ class JsonlWriter:
         row = result_row(result, self._rubric)
         names = result_names(self._rubric, result)
         self.renamed.update(n for n in names if RESULT_PREFIX + n in row)
-        self._stream.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        self._stream.write(_to_json(row) + "\n")
         self._flushed.row_written()
 
 
@@ -289,7 +291,7 @@ class CsvWriter:
             cells += [values[name] for name in plan.results]
         if plan.overflow is not None:
             cells.append(
-                json.dumps(unannounced, ensure_ascii=False, default=str) if unannounced else ""
+                _to_json(unannounced) if unannounced else ""
             )
         elif unannounced:
             raise ValueError(f"columns not announced in input_columns: {', '.join(unannounced)}")
@@ -409,7 +411,7 @@ def _cell(value: Any) -> str:
     elif isinstance(value, str):
         text = value
     elif isinstance(value, list | dict):
-        text = json.dumps(value, ensure_ascii=False, default=str)
+        text = _to_json(value)
     else:
         text = str(value)
     return neutralise_cell(text)
