@@ -290,9 +290,7 @@ class CsvWriter:
             values = _result_values(result, self._rubric)
             cells += [values[name] for name in plan.results]
         if plan.overflow is not None:
-            cells.append(
-                _to_json(unannounced) if unannounced else ""
-            )
+            cells.append(_to_json(unannounced) if unannounced else "")
         elif unannounced:
             raise ValueError(f"columns not announced in input_columns: {', '.join(unannounced)}")
         starts = _FORMULA_STARTS
