@@ -54,6 +54,7 @@ from scorer.prompt._messages import load_prompt
 RUBRIC = "llm-inference"
 TRANSPORTS = ("aiohttp", "httpx")  # scorer's default first
 CACHED_TARGET = 20_000  # papers/s of an all-cached re-run (issue 16)
+LAST_CPU_S = 0.0  # CPU seconds of the last run_batch_cli command
 WORDS = [
     "speculative",
     "decoding",
@@ -142,7 +143,12 @@ async def bare_sdk_loop(base_url: str, n: int, concurrency: int, rubric: Rubric)
 def run_batch_cli(
     source: Path, env: dict[str, str], concurrency: int, *extra: str
 ) -> tuple[float, float, int]:
-    """``scorer batch``: (papers/s from its summary, command wall s, its peak RSS in MiB)."""
+    """``scorer batch``: (papers/s from its summary, command wall s, its peak RSS in MiB).
+
+    The command's CPU seconds (user + system, start-up included) are left in
+    ``LAST_CPU_S``: on a shared machine they move far less than its wall time.
+    """
+    global LAST_CPU_S
     out = source.with_suffix(".out.csv")
     cmd = [sys.executable, "-m", "scorer", "batch", str(source), "-r", RUBRIC, "-o", str(out)]
     cmd += ["--concurrency", str(concurrency), *extra]
@@ -159,6 +165,7 @@ def run_batch_cli(
     summary = re.search(r"unique (\d+).*, ([\d.]+) s$", log.strip().splitlines()[-1])
     assert summary, log
     unique, seconds = int(summary[1]), float(summary[2])
+    LAST_CPU_S = usage.ru_utime + usage.ru_stime
     return unique / seconds, wall, usage.ru_maxrss // 1024
 
 
@@ -342,11 +349,13 @@ def main() -> None:
             fill_cache(big_cache, args.big, rubric, settings)
             big_env = {**env, "SCORER_CACHE_DIR": str(big_cache)}
             rate, wall, peak = run_batch_cli(big, big_env, args.concurrency)
+            big_cpu = LAST_CPU_S
             _, _, small_peak = run_batch_cli(_head(big, 1000), big_env, args.concurrency)
             print(
                 f"{args.big} rows, all cached:  {rate:7.0f} papers/s "
                 f"({rate / CACHED_TARGET:.2f} x the {CACHED_TARGET:,}/s target), "
-                f"command wall {wall:.1f} s, "
+                f"command wall {wall:.1f} s, command CPU {big_cpu:.1f} s "
+                f"({big_cpu / args.big * 1e6:.0f} us/row, start-up and survey included), "
                 f"peak RSS {peak} MiB (1,000 rows: {small_peak} MiB)"
             )
 

@@ -14,4 +14,21 @@ def one_line(text: str) -> str:
     >>> one_line("  a\\n\\n b\\t")
     'a b'
     """
-    return " ".join(text.split())
+    # Most text is on one line already: its only whitespace is single spaces inside
+    # it, and it comes back as it is. Checking that reads the text at C speed (a
+    # search per control character; every whitespace character but the space is
+    # unprintable); splitting makes a string per word, and cache keys and
+    # identities fold every title and abstract of a run.
+    if text.isascii():
+        for control in _ASCII_CONTROL_SPACES:
+            if control in text:
+                return " ".join(text.split())
+    elif not text.isprintable():
+        return " ".join(text.split())
+    if "  " in text or text[:1] == " " or text[-1:] == " ":
+        return " ".join(text.split())
+    return text
+
+
+# The ASCII whitespace other than the space (str.isspace() says so of each).
+_ASCII_CONTROL_SPACES = ("\t", "\n", "\x0b", "\x0c", "\r", "\x1c", "\x1d", "\x1e", "\x1f")

@@ -8,11 +8,13 @@ before. Real HTTP to the fake server, real cache folders.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any
 
 import diskcache
 import pytest
+from in_process import run_scorer
 
 import scorer
 from scorer import Paper, Sampling, Score, ScoredPaper, Usage, load_rubric
@@ -116,3 +118,60 @@ def test_batched_keys_are_the_keys_of_single_look_ups(
     same = {"prompt_hash": "abc", "model_id": "gpt-x", "sampling": sampling, "method": method}
     paper = Paper(title=title, abstract=abstract)
     assert cache_keys(rubric, **same)(title, abstract) == cache_key(paper, rubric, **same)
+
+
+def test_a_cached_rerun_reports_the_same_bad_rows_and_writes_the_same_rows(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # Most rows are built without Paper's validators (scorer._plain_paper); the rows
+    # that need them (a date to refuse, a title to strip) must come out as before.
+    rows = [
+        f'2602.{i:05d},Paper {i} on KV caches,"Serving, at scale {i}.",A. Author; B. Author,'
+        f"2026-02-24,to read\n"
+        for i in range(300)
+    ]
+    rows[149] = "2602.99999,Bad date,Serving.,X,2026-02-30,x\n"  # line 151
+    rows[199] = '2602.88888, Padded title ,=cmd|calc,Y,2024,"note, ""quoted"""\n'
+    source = tmp_path / "papers.csv"
+    source.write_text("id,title,abstract,authors,published,notes\n" + "".join(rows))
+    env = {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": API_KEY}
+    outs = [tmp_path / "first.csv", tmp_path / "again.csv"]
+
+    runs = [
+        run_scorer(["batch", str(source), "-r", "llm-inference", "-o", str(out)], env=env)
+        for out in outs
+    ]
+
+    assert fake.count == 299
+    assert "scored 299, cached 0" in runs[0].stderr and "scored 0, cached 299" in runs[1].stderr
+    for done in runs:
+        assert done.returncode == 1
+        assert f"{source}:151: skipped: published: invalid date '2026-02-30'" in done.stderr
+    first, again = (
+        [
+            {k: v for k, v in row.items() if k not in ("status", "tokens")}
+            for row in csv.DictReader(out.open(encoding="utf-8", newline=""))
+        ]
+        for out in outs
+    )
+    assert sorted(first, key=str) == sorted(again, key=str) and len(first) == 299
+    padded = next(row for row in again if row["id"] == "2602.88888")
+    assert padded["title"] == "Padded title" and padded["abstract"] == "'=cmd|calc"
+    assert padded["published"] == "2024-01-01" and padded["notes"] == 'note, "quoted"'
+
+
+def test_results_asked_and_cached_are_what_validation_builds(
+    fake: FakeOpenAI, tmp_path: Path
+) -> None:
+    # Results are built without validating their parts again (scorer._trusted).
+    records = papers(40)
+    asked = score_all(fake, tmp_path / "cache", records)
+    cached = score_all(fake, tmp_path / "cache", records)
+
+    assert all(not r.cached for r in asked) and all(r.cached for r in cached)
+    for result in [*asked, *cached]:
+        validated = ScoredPaper(**{name: getattr(result, name) for name in result.model_fields_set})
+        assert result == validated
+        assert result.model_fields_set == validated.model_fields_set
+        assert list(result.__dict__) == list(ScoredPaper.model_fields)
+        assert result.model_dump_json() == validated.model_dump_json()

@@ -161,7 +161,8 @@ def cache_keys(
     )
     layout = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     head, middle, tail = layout.split(json.dumps(marker, ensure_ascii=False))
-    dumps = json.JSONEncoder(ensure_ascii=False).encode  # what json.dumps runs for a str
+    # What json.dumps(..., ensure_ascii=False) runs for a str, without its Python layers.
+    dumps = json.encoder.encode_basestring
     sha256 = hashlib.sha256
 
     def keys(title: str, abstract: str) -> str:

@@ -98,7 +98,9 @@ class BatchSummary(BaseModel):
     def count_panel(self, result: ScoredPaper) -> None:
         """Count what a panel did for ``result``: agreement, needs_human, escalation."""
         reviews = result.reviews
-        if self._policy is None or not reviews:
+        # reviews first: a private attribute is read through pydantic's __getattr__,
+        # and a run of one model (a cached re-run: 100,000 results) has none.
+        if not reviews or self._policy is None:
             return
         if self._policy == "cascade":
             self.escalated += len(reviews) > 1
@@ -232,7 +234,9 @@ async def score_stream(
                     counts.scored += 1
                 if result.ok and result.scores[primary] >= gate:
                     counts.above_threshold += 1
-                counts.tokens += result.usage.total_tokens
+                tokens = result.usage.total_tokens
+                if tokens:  # cache hits spent none: no pydantic __setattr__ for them
+                    counts.tokens += tokens
                 counts.count_panel(result)
                 if result.usage.requests:  # cache hits spent nothing: no new object each
                     counts.usage = counts.usage + result.usage

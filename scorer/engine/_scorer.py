@@ -35,6 +35,7 @@ from scorer._errors import BackendError, CacheError, FatalBackendError, InputErr
 from scorer._models import Paper, Score, ScoredPaper, Usage
 from scorer._rubric import Rubric
 from scorer._settings import Settings
+from scorer._trusted import trusted
 from scorer.backends import Backend, backend_for
 from scorer.engine._cache import Claimed, ResultCache, cache_key, cache_keys
 from scorer.engine._fan_out import async_iter, fan_out
@@ -59,6 +60,8 @@ _Tag = TypeVar("_Tag")
 # second), then at most once a second.
 _FIRST_POLL_S = 0.05
 _NOTHING_SPENT = Usage()  # what a cached answer cost (frozen: one for all)
+# The fields of a result that _scored names (the rest keep their defaults).
+_SCORED_GIVEN = frozenset(ScoredPaper.model_fields) - {"error", "reviews", "needs_human"}
 _LAST_POLL_S = 1.0
 
 
@@ -248,18 +251,20 @@ class Scorer:
         if not found:
             return results
         dimensions = {d.name for d in rubric.dimensions}
+        validate = Score.model_validate_json
+        latency_s = round(time.perf_counter() - started, 4)  # one look-up answered them all
         for i, key in wanted.items():
             raw = found.get(key)
             if raw is None:
                 continue
             try:
-                score = Score.model_validate_json(raw)
+                score = validate(raw)
             except ValueError:  # ValidationError too: ascore() drops it and says so once
                 continue
-            if set(score.scores) == dimensions:
+            if score.scores.keys() == dimensions:
                 paper = papers[i]
                 assert isinstance(paper, Paper)  # only Papers were looked up
-                results[i] = self._scored(paper, rubric, score, cached=True, started=started)
+                results[i] = self._result(paper, rubric, score, cached=True, latency_s=latency_s)
         return results
 
     def _mode_for(self, method: ScoringMethod) -> str | None:
@@ -286,19 +291,33 @@ class Scorer:
         self, paper: Paper, rubric: Rubric, score: Score, *, cached: bool, started: float
     ) -> ScoredPaper:
         """The result for ``paper``: the same whether the answer was asked or cached."""
-        return ScoredPaper(
-            paper=paper,
-            rubric=rubric.name,
-            rubric_fingerprint=rubric.fingerprint,
-            model=score.model,
-            scores=score.scores,
-            justification=score.justification,
-            passed=score.scores[rubric.primary.name] >= rubric.threshold,
-            cached=cached,
-            usage=_NOTHING_SPENT if cached else score.usage,
-            latency_s=round(time.perf_counter() - started, 4),
-            certainty=score.certainty,
-        )
+        latency_s = round(time.perf_counter() - started, 4)
+        return self._result(paper, rubric, score, cached=cached, latency_s=latency_s)
+
+    @staticmethod
+    def _result(
+        paper: Paper, rubric: Rubric, score: Score, *, cached: bool, latency_s: float
+    ) -> ScoredPaper:
+        """See :meth:`_scored`."""
+        # Both parts were validated already (the Paper when read, the Score when it was
+        # answered or read from the cache): a cached re-run makes 100,000 of these.
+        values = {
+            "paper": paper,
+            "rubric": rubric.name,
+            "rubric_fingerprint": rubric.fingerprint,
+            "model": score.model,
+            "scores": dict(score.scores),
+            "justification": score.justification,
+            "passed": score.scores[rubric.primary.name] >= rubric.threshold,
+            "cached": cached,
+            "usage": _NOTHING_SPENT if cached else score.usage,
+            "latency_s": latency_s,
+            "error": None,
+            "certainty": score.certainty,
+            "reviews": (),
+            "needs_human": False,
+        }
+        return trusted(ScoredPaper, values, set(_SCORED_GIVEN))
 
     async def ascore_or_error(self, paper: Paper, rubric: Rubric) -> ScoredPaper:
         """Like :meth:`ascore`, but a failure stays with its paper as ``error``.

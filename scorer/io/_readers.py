@@ -27,6 +27,7 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import operator
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -37,7 +38,9 @@ from pydantic import ValidationError
 
 from scorer._errors import InputError
 from scorer._models import MAX_NESTING, Paper, clean_value
+from scorer._plain_paper import plain_paper
 from scorer.io._columns import check_overrides, extra_columns, missing_required, resolve_columns
+from scorer.io._csv_records import csv_records
 
 __all__ = ["MAX_LINE_BYTES", "ProblemHandler", "RowProblem", "paper_from_record", "read_papers"]
 
@@ -276,17 +279,17 @@ def _read_csv(
     report: ProblemHandler,
 ) -> Iterator[Paper]:
     _allow_long_fields()
-    reader = csv.reader(lines, delimiter=delimiter)
+    read = [0]  # lines read so far (csv.reader's line_num)
+    records = csv_records(lines, delimiter, read)
     header: list[str] | None = None
     while not header:  # leading blank lines are not a header
-        try:
-            header = next(reader)
-        except StopIteration:
+        first = next(records, None)
+        if first is None:
             return
-        except csv.Error as exc:
-            line = reader.line_num
-            raise InputError(f"{name}: line {line}: {exc}", line=line) from exc
-        trouble = _bad_in(bad, 1, reader.line_num)
+        if isinstance(first, csv.Error):
+            raise InputError(f"{name}: line {read[0]}: {first}", line=read[0]) from first
+        header = first
+        trouble = _bad_in(bad, 1, read[0])
         if trouble is not None:
             raise InputError(f"{name}: header: {trouble}", line=1)
     fields = resolve_columns(header, overrides, name)
@@ -299,36 +302,36 @@ def _read_csv(
             line=1,
         )
     extras = extra_columns(header, fields)
-    last_line = reader.line_num
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
+    # A record is the row's cells under their field or column names, picked in one
+    # C call per row (title and abstract are always there: never a single index).
+    names = [*fields, *(key for _, key in extras)]
+    pick = operator.itemgetter(*fields.values(), *(i for i, _ in extras))
+    width = len(header)
+    last_line = read[0]
+    for row in records:
+        start, last_line = last_line + 1, read[0]
+        if isinstance(row, csv.Error):
             # The reader starts afresh at the next line: one bad record, not a bad file.
-            start, last_line = last_line + 1, reader.line_num
-            report(RowProblem(start, _bad_in(bad, start, last_line) or str(exc)))
+            report(RowProblem(start, _bad_in(bad, start, last_line) or str(row)))
             continue
-        start, last_line = last_line + 1, reader.line_num
-        trouble = _bad_in(bad, start, last_line)
+        trouble = _bad_in(bad, start, last_line) if bad else None
         if trouble is not None:
             report(RowProblem(start, trouble))
             continue
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) > len(header):
-            report(
-                RowProblem(
-                    start,
-                    f"{len(row)} fields but the header has {len(header)} "
-                    "(an unquoted delimiter or quote?)",
+        if not (row and row[0].strip()) and not any(cell.strip() for cell in row):
+            continue  # a blank row
+        if len(row) != width:
+            if len(row) > width:
+                report(
+                    RowProblem(
+                        start,
+                        f"{len(row)} fields but the header has {width} "
+                        "(an unquoted delimiter or quote?)",
+                    )
                 )
-            )
-            continue
-        row += [""] * (len(header) - len(row))
-        record: dict[str, Any] = {field: row[i] for field, i in fields.items()}
-        record.update((key, row[i]) for i, key in extras)
+                continue
+            row += [""] * (width - len(row))
+        record: dict[str, Any] = dict(zip(names, pick(row), strict=True))
         paper = paper_from_record(record, start, report)
         if paper is not None:
             yield paper
@@ -428,6 +431,9 @@ def paper_from_record(record: dict[str, Any], line: int, report: ProblemHandler)
     validate, is one :class:`RowProblem` at ``line`` (its message names the
     field and value, shortened).
     """
+    paper = plain_paper(record)  # most rows of a text file: no validators to run
+    if paper is not None:
+        return paper
     missing = [f for f in ("title", "abstract") if _is_blank(record.get(f))]
     if missing:
         report(RowProblem(line, f"missing {' and '.join(missing)}"))

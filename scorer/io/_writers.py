@@ -58,6 +58,7 @@ from typing import Any, Protocol, TextIO
 
 from scorer._models import Paper, ScoredPaper
 from scorer._rubric import Rubric
+from scorer.io._csv_record import csv_record
 from scorer.io._outputs import check_outputs, staged_outputs
 
 __all__ = [
@@ -93,6 +94,8 @@ PAPER_FORMATS = (".csv", ".jsonl", ".ndjson", ".ris", ".bib", ".xlsx")
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")
 _FORMULA_STARTS = frozenset("'=+-@\t\r")
 _NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
+# json.dumps(value, ensure_ascii=False, default=str), without a new encoder per call (a row each).
+_to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
 
 
 class ResultWriter(Protocol):
@@ -236,7 +239,7 @@ class JsonlWriter:
         row = result_row(result, self._rubric)
         names = result_names(self._rubric, result)
         self.renamed.update(n for n in names if RESULT_PREFIX + n in row)
-        self._stream.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        self._stream.write(_to_json(row) + "\n")
         self._flushed.row_written()
 
 
@@ -261,43 +264,113 @@ class CsvWriter:
         self._rubric = rubric
         self._flushed = _Flusher(stream, at_once=flush_each)
         self._known = list(input_columns) if input_columns is not None else None
-        self._writer: Any = None  # csv.writer's type is private to typeshed
-        self._inputs: list[str] = []
-        self._results: dict[str, str] = {}  # result name -> its column
-        self._overflow: str | None = None
+        self._plan: _CsvPlan | None = None  # set by the first row
         self.renamed: set[str] = set()
 
     def write(self, result: ScoredPaper) -> None:
-        fields = input_row(result.paper)
-        if self._writer is None:
-            self._start(fields, result)
-        cells = [fields.pop(column, "") for column in self._inputs]
-        values = _result_values(result, self._rubric)
-        cells += [values[name] for name in self._results]
-        if self._overflow is not None:
-            cells.append(json.dumps(fields, ensure_ascii=False, default=str) if fields else "")
-        elif fields:
-            raise ValueError(f"columns not announced in input_columns: {', '.join(fields)}")
+        if self._plan is None:
+            self._plan = self._start(input_row(result.paper), result)
+        plan = self._plan
+        paper = result.paper
+        cells, unannounced = plan.paper_cells(paper)
+        if plan.plain_results:
+            # As text already (what _cell makes of an int or a bool); the guard below still
+            # looks at each cell's first character.
+            scores = result.scores
+            cells += [str(scores.get(name, "")) for name in plan.dimensions]
+            cells += [
+                result.justification,
+                str(result.passed),
+                status_of(result),
+                result.error or "",
+                result.model,
+                str(result.usage.total_tokens),
+            ]
+        else:
+            values = _result_values(result, self._rubric)
+            cells += [values[name] for name in plan.results]
+        if plan.overflow is not None:
+            cells.append(_to_json(unannounced) if unannounced else "")
+        elif unannounced:
+            raise ValueError(f"columns not announced in input_columns: {', '.join(unannounced)}")
         starts = _FORMULA_STARTS
-        self._writer.writerow(
-            # Plain text that cannot start a formula, inline: most cells of most rows.
-            [v if type(v) is str and (not v or v[0] not in starts) else _cell(v) for v in cells]
+        self._stream.write(
+            csv_record(
+                # Plain text that cannot start a formula, inline: most cells of most rows.
+                [v if type(v) is str and (not v or v[0] not in starts) else _cell(v) for v in cells]
+            )
         )
         self._flushed.row_written()
 
-    def _start(self, first: Mapping[str, Any], result: ScoredPaper) -> None:
+    def _start(self, first: Mapping[str, Any], result: ScoredPaper) -> _CsvPlan:
         known = self._known if self._known is not None else list(first)
-        self._inputs = list(dict.fromkeys([*PAPER_COLUMNS, *known]))
-        taken = set(self._inputs)
+        inputs = list(dict.fromkeys([*PAPER_COLUMNS, *known]))
+        taken = set(inputs)
         names = result_names(self._rubric, result)
-        self._results = {name: result_name(name, taken) for name in names}
-        self.renamed = {name for name, column in self._results.items() if column != name}
-        header = [*self._inputs, *self._results.values()]
+        results = {name: result_name(name, taken) for name in names}
+        self.renamed = {name for name, column in results.items() if column != name}
+        header = [*inputs, *results.values()]
+        overflow = None
         if self._known is None:
-            self._overflow = result_name(OVERFLOW_COLUMN, taken)
-            header.append(self._overflow)
-        self._writer = csv.writer(self._stream)
-        self._writer.writerow([_cell(name) for name in header])
+            overflow = result_name(OVERFLOW_COLUMN, taken)
+            header.append(overflow)
+        self._stream.write(csv_record([_cell(name) for name in header]))
+        dimensions = tuple(dim.name for dim in self._rubric.dimensions)
+        return _CsvPlan(
+            inputs=inputs,
+            results=tuple(results),
+            dimensions=dimensions,
+            plain_results=tuple(results) == (*dimensions, *STATUS_COLUMNS),
+            overflow=overflow,
+        )
+
+
+class _CsvPlan:
+    """A CSV output's columns, fixed by its header: where each cell of a row comes from."""
+
+    def __init__(
+        self,
+        *,
+        inputs: list[str],
+        results: tuple[str, ...],
+        dimensions: tuple[str, ...],
+        plain_results: bool,
+        overflow: str | None,
+    ) -> None:
+        self.results = results  # result names, in column order
+        self.dimensions = dimensions
+        # The result columns are one model's (no certainty, no panel): filled inline.
+        self.plain_results = plain_results
+        self.overflow = overflow
+        self._extras = inputs[len(PAPER_COLUMNS) :]  # the input's own columns after the batch ones
+        self._announced = frozenset(inputs)
+        self._categories = "categories" in self._announced
+
+    def paper_cells(self, paper: Paper) -> tuple[list[Any], dict[str, Any]]:
+        """The paper's cells (as :func:`input_row` has them), and its fields the header lacks."""
+        published = paper.published
+        extra = paper.__pydantic_extra__ or {}
+        cells: list[Any] = [
+            paper.id or "",
+            paper.title,
+            paper.abstract,
+            "; ".join(paper.authors),
+            published.isoformat() if published else "",
+            paper.url or "",
+            paper.pdf_url or "",
+        ]
+        if self._extras:
+            categories = "; ".join(paper.categories)
+            cells += [
+                categories if column == "categories" else extra.get(column, "")
+                for column in self._extras
+            ]
+        unannounced: dict[str, Any] = {}
+        if paper.categories and not self._categories:
+            unannounced["categories"] = "; ".join(paper.categories)
+        if extra and not extra.keys() <= self._announced:
+            unannounced.update((k, v) for k, v in extra.items() if k not in self._announced)
+        return cells, unannounced
 
 
 class _Flusher:
@@ -336,7 +409,7 @@ def _cell(value: Any) -> str:
     elif isinstance(value, str):
         text = value
     elif isinstance(value, list | dict):
-        text = json.dumps(value, ensure_ascii=False, default=str)
+        text = _to_json(value)
     else:
         text = str(value)
     return neutralise_cell(text)
