@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -298,15 +299,21 @@ def test_concurrent_requests_for_one_paper_share_one_model_call(
 def test_batch_streams_each_result_as_it_finishes(
     fake: FakeOpenAI, fake_settings: Settings
 ) -> None:
-    fake.enqueue(Reply(delay=5.0))  # whichever paper is asked first answers last
+    slow = threading.Event()
+    fake.enqueue(Reply(gate=slow))  # whichever paper is asked first answers last
     arrivals: list[tuple[int, dict[str, Any]]] = []  # (requests still in flight, line)
-    with serving(fake_settings) as client:
+    # Time enough for the four quick answers on a busy machine: the gate, not a
+    # timeout, decides when the slow paper is answered.
+    patient = replace(fake_settings, timeout=120.0)
+    with serving(patient) as client:
         body = {"papers": papers(5), "rubric": "llm-inference"}
         with client.stream("POST", "/v1/score/batch", json=body) as answer:
             assert answer.status_code == 200
             assert answer.headers["content-type"] == "application/x-ndjson"
             for line in answer.iter_lines():
                 arrivals.append((fake.in_flight, json.loads(line)))
+                if sum("paper" in seen for _, seen in arrivals) == 4:
+                    slow.set()  # only now may the slow paper be answered
     results = [(busy, line) for busy, line in arrivals if "paper" in line]
     assert len(results) == 5
     # The four quick answers reached the client while the slow paper was still being

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -37,6 +38,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # extra seconds before answering (on top of the server latency)
     hang: bool = False  # never answer (until the client disconnects or the server stops)
+    # Answer only once this is set (by the test, from any thread): a gate for one
+    # request where hold() stops them all, and no wall-clock delay to outlast.
+    gate: threading.Event | None = None
     finish_reason: str = "stop"
     # First-token alternatives (token -> log-probability) when the request asks for
     # logprobs; None = derived from the paper text. ignore_logprobs=True answers

@@ -339,6 +339,9 @@ class FakeOpenAI:
         # Polled, not an asyncio.Event: hold() and release() are called from other threads.
         while self._held and not self._stopping.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.005)
+        gate = reply.gate
+        while gate is not None and not gate.is_set() and not self._stopping.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
         delay = self.latency + reply.delay
         interrupted = delay > 0 and await self._stopped_within(delay)
         if reply.hang or interrupted:
