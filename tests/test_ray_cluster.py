@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,20 +100,23 @@ def cluster() -> Iterator[Cluster]:
         for attempt in range(3):
             port = _free_port()
             head = [RAY, "start", "--head", "--port", str(port), "--include-dashboard=false"]
-            head += ["--no-monitor"]
-            head += ["--temp-dir", str(temp / f"t{attempt}"), *common]
-            with contextlib.suppress(RuntimeError):
-                nodes.append(_start_node(head, temp / f"head{attempt}.log", env))
-                break
-        else:
-            raise RuntimeError(f"the head node did not start; see {temp}")
-        for attempt in range(3):
+            head += ["--no-monitor", "--temp-dir", str(temp / f"t{attempt}"), *common]
             joined = [RAY, "start", "--address", f"{NODE_IP}:{port}", *common]
-            with contextlib.suppress(RuntimeError):
-                nodes.append(_start_node(joined, temp / f"node{attempt}.log", env))
+            logs = [temp / f"head{attempt}.log", temp / f"node{attempt}.log"]
+            try:
+                nodes.append(_launch(head, logs[0], env))
+                # The second node needs only the head's GCS: it starts while the
+                # head still starts its raylet and agents.
+                _wait_until(nodes[0], logs[0], lambda port=port: _listening(port))
+                nodes.append(_launch(joined, logs[1], env))
+                for node, log in zip(nodes, logs, strict=True):
+                    _wait_until(node, log, lambda log=log: "Ray runtime started" in _text(log))
                 break
+            except RuntimeError:
+                while nodes:
+                    _stop_node(nodes.pop())
         else:
-            raise RuntimeError(f"the second node did not start; see {temp}")
+            raise RuntimeError(f"the cluster did not start; see {temp}")
         yield Cluster(f"{NODE_IP}:{port}", nodes)
     finally:
         for node in reversed(nodes):
@@ -128,24 +131,34 @@ def _free_port() -> int:
         return port
 
 
-def _start_node(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[Any]:
-    """``ray start ... --block`` in its own process group, once it says it has started."""
-    out = log.open("w")
-    proc = subprocess.Popen(
-        args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env=env, start_new_session=True,
-    )  # fmt: skip
+def _launch(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[Any]:
+    """``ray start ... --block`` in its own process group, its output in ``log``."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, start_new_session=True,
+        )  # fmt: skip
+
+
+def _wait_until(proc: subprocess.Popen[Any], log: Path, ready: Callable[[], bool]) -> None:
+    """Return once ``ready()`` holds; RuntimeError if the node's ``ray start`` exits first."""
     deadline = time.monotonic() + 240  # a hang guard, not a measurement
     while time.monotonic() < deadline:
-        text = log.read_text(errors="replace")
-        if "Ray runtime started" in text:
-            return proc
+        if ready():
+            return
         if proc.poll() is not None:
-            _stop_node(proc)  # what it started before it failed
-            raise RuntimeError(f"ray start failed:\n{text[-2000:]}")
-        time.sleep(0.5)
-    _stop_node(proc)
+            raise RuntimeError(f"ray start failed:\n{_text(log)[-2000:]}")
+        time.sleep(0.2)
     raise RuntimeError("ray start did not finish")
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((NODE_IP, port)) == 0
+
+
+def _text(log: Path) -> str:
+    return log.read_text(errors="replace")
 
 
 def _stop_node(proc: subprocess.Popen[Any]) -> None:
