@@ -53,6 +53,14 @@ class Cluster:
 
     def scoring_workers(self) -> list[int]:
         """Process ids of the scoring actors: children of our raylets named after the class."""
+        return list(self._scoring_workers())
+
+    def scoring_nodes(self) -> set[int]:
+        """The raylets (one per node) whose children the scoring actors are."""
+        return set(self._scoring_workers().values())
+
+    def _scoring_workers(self) -> dict[int, int]:
+        """Each scoring actor's process id -> its raylet's."""
         groups = {node.pid for node in self.nodes}
         processes = {}
         for entry in Path("/proc").iterdir():
@@ -65,10 +73,10 @@ class Cluster:
             pid for pid, (_, group, title) in processes.items()
             if group in groups and "raylet" in title
         }  # fmt: skip
-        return [
-            pid for pid, (parent, _, title) in processes.items()
+        return {
+            pid: parent for pid, (parent, _, title) in processes.items()
             if parent in raylets and "PaperScorer" in title
-        ]  # fmt: skip
+        }  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -245,7 +253,9 @@ def test_a_killed_worker_loses_nothing_a_rerun_does_not_recover(
     args = _on_ray(cluster, str(SEED), "-o", str(out), "--ray-workers", "2", "--concurrency", "4")
     fake.hold()  # requests arrive and wait: a worker dies with requests in flight
     with started(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
-        assert _wait_for(lambda: fake.in_flight >= 2, guard=600)
+        # More than one worker's --concurrency in flight: both workers are up.
+        assert _wait_for(lambda: fake.in_flight > 4, guard=600)
+        assert len(cluster.scoring_nodes()) == 2  # one worker on each node, not both on one
         victim = cluster.scoring_workers()[0]
         os.kill(victim, signal.SIGKILL)
         fake.release()
