@@ -253,8 +253,10 @@ def test_a_killed_worker_loses_nothing_a_rerun_does_not_recover(
     args = _on_ray(cluster, str(SEED), "-o", str(out), "--ray-workers", "2", "--concurrency", "4")
     fake.hold()  # requests arrive and wait: a worker dies with requests in flight
     with started(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
-        # More than one worker's --concurrency in flight: both workers are up.
-        assert _wait_for(lambda: fake.in_flight > 4, guard=600)
+        # Both workers up (a worker's process is named after the class once it is
+        # created), and requests in flight.
+        both = lambda: len(cluster.scoring_workers()) == 2 and fake.in_flight >= 2  # noqa: E731
+        assert _wait_for(both, guard=600)
         assert len(cluster.scoring_nodes()) == 2  # one worker on each node, not both on one
         victim = cluster.scoring_workers()[0]
         os.kill(victim, signal.SIGKILL)
