@@ -3,13 +3,14 @@
 The driver (the ``scorer`` process) reads and checks the input as ``scorer
 batch`` does, merges duplicates by identity (it reads every record anyway,
 so merging there costs no shuffle), and hands batches of unique papers to
-``workers`` plain Ray actors (:class:`~scorer.ray._worker.PaperScorer`), one
-batch in flight per actor plus one queued. Results stream back to the driver
-and go through the same sinks as a one-process run: the CSV/JSONL rows, the
-Markdown/HTML digest and the summary are made by the same code from the same
-:class:`~scorer._models.ScoredPaper` objects, so the two routes write the
-same files. (Ray's own writers would write a folder of part files per output,
-without the staging, the CSV formula guard or the digest.)
+``workers`` plain Ray actors (:class:`~scorer.ray._worker.PaperScorer`), the
+nodes taken in turn, one batch in flight per actor plus one queued. Results
+stream back to the driver and go through the same sinks as a one-process
+run: the CSV/JSONL rows, the Markdown/HTML digest and the summary are made by
+the same code from the same :class:`~scorer._models.ScoredPaper` objects, so
+the two routes write the same files. (Ray's own writers would write a folder
+of part files per output, without the staging, the CSV formula guard or the
+digest.)
 
 Plain actors, not Ray Data: with one row per paper already, Ray Data would
 add nothing but start-up, its import (pyarrow, pandas) in the driver and in
@@ -145,19 +146,16 @@ def _scored_on_actors(
             "--rpm/--tpm on a Ray cluster need an endpoint (OPENAI_BASE_URL); each worker's "
             "embedded model is limited by its own machine"
         )
-    count = workers if workers is not None else max(1, len(_alive_nodes(ray)))
+    nodes = [node["NodeID"] for node in _alive_nodes(ray)]
+    count = workers if workers is not None else max(1, len(nodes))
     size = max(concurrency, min(16 * concurrency, -(-len(rows) // count)))
     batches = [rows[i : i + size] for i in range(0, len(rows), size)]
-    # The workers wait on the network, not the CPU: they take no CPU from Ray's
-    # accounting, so a one-core node runs one beside anything else; SPREAD puts
-    # them on different nodes, as many as there are.
-    actor = ray.remote(PaperScorer).options(
-        num_cpus=0, max_restarts=-1, max_task_retries=-1, scheduling_strategy="SPREAD"
-    )
     permits = permit_actor(settings.limits) if limited else None
     pool = [
-        actor.remote(settings, rubric, concurrency=concurrency, permits=permits, workers=count)
-        for _ in range(min(count, len(batches)))
+        _actor(ray, nodes[i % len(nodes)] if nodes else None).remote(
+            settings, rubric, concurrency=concurrency, permits=permits, workers=count
+        )
+        for i in range(min(count, len(batches)))
     ]
     pending: dict[Any, Any] = {}  # the result of a batch -> the actor scoring it
     queue = iter(batches)
@@ -179,6 +177,21 @@ def _scored_on_actors(
             ray.kill(worker)
         if permits is not None:
             ray.kill(permits)
+
+
+def _actor(ray: Any, node: str | None) -> Any:
+    """The scoring actor class, placed on ``node`` while it lives (then wherever Ray can)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    # The workers wait on the network, not the CPU: they take no CPU from Ray's
+    # accounting, so a one-core node runs one beside anything else. Ray's own
+    # placement (SPREAD included) may put two on one node; each takes its turn
+    # of the nodes instead, and soft: a restarted worker whose node is gone
+    # goes to another.
+    strategy = NodeAffinitySchedulingStrategy(node_id=node, soft=True) if node is not None else None
+    return ray.remote(PaperScorer).options(
+        num_cpus=0, max_restarts=-1, max_task_retries=-1, scheduling_strategy=strategy
+    )
 
 
 def _alive_nodes(ray: Any) -> list[dict[str, Any]]:
