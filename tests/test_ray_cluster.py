@@ -23,7 +23,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,14 @@ class Cluster:
 
     def scoring_workers(self) -> list[int]:
         """Process ids of the scoring actors: children of our raylets named after the class."""
+        return list(self._scoring_workers())
+
+    def scoring_nodes(self) -> set[int]:
+        """The raylets (one per node) whose children the scoring actors are."""
+        return set(self._scoring_workers().values())
+
+    def _scoring_workers(self) -> dict[int, int]:
+        """Each scoring actor's process id -> its raylet's."""
         groups = {node.pid for node in self.nodes}
         processes = {}
         for entry in Path("/proc").iterdir():
@@ -65,10 +73,10 @@ class Cluster:
             pid for pid, (_, group, title) in processes.items()
             if group in groups and "raylet" in title
         }  # fmt: skip
-        return [
-            pid for pid, (parent, _, title) in processes.items()
+        return {
+            pid: parent for pid, (parent, _, title) in processes.items()
             if parent in raylets and "PaperScorer" in title
-        ]  # fmt: skip
+        }  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -90,26 +98,33 @@ def cluster() -> Iterator[Cluster]:
         "RAY_agent_register_timeout_ms": "120000",
     }
     common = ["--num-cpus", "1", "--object-store-memory", "100000000", "--disable-usage-stats"]
-    common += ["--node-ip-address", NODE_IP, "--block"]
+    # No log monitor on either node (every driver here runs with log_to_driver off)
+    # and no autoscaler monitor on the head (a fixed cluster): two Python processes
+    # fewer to start on a busy machine.
+    common += ["--node-ip-address", NODE_IP, "--include-log-monitor=false", "--block"]
     nodes: list[subprocess.Popen[Any]] = []
     try:
         # Ray gives a node 30 s to register, which a busy machine can miss: try again.
         for attempt in range(3):
             port = _free_port()
             head = [RAY, "start", "--head", "--port", str(port), "--include-dashboard=false"]
-            head += ["--temp-dir", str(temp / f"t{attempt}"), *common]
-            with contextlib.suppress(RuntimeError):
-                nodes.append(_start_node(head, temp / f"head{attempt}.log", env))
-                break
-        else:
-            raise RuntimeError(f"the head node did not start; see {temp}")
-        for attempt in range(3):
+            head += ["--no-monitor", "--temp-dir", str(temp / f"t{attempt}"), *common]
             joined = [RAY, "start", "--address", f"{NODE_IP}:{port}", *common]
-            with contextlib.suppress(RuntimeError):
-                nodes.append(_start_node(joined, temp / f"node{attempt}.log", env))
+            logs = [temp / f"head{attempt}.log", temp / f"node{attempt}.log"]
+            try:
+                nodes.append(_launch(head, logs[0], env))
+                # The second node needs only the head's GCS: it starts while the
+                # head still starts its raylet and agents.
+                _wait_until(nodes[0], logs[0], lambda port=port: _listening(port))
+                nodes.append(_launch(joined, logs[1], env))
+                for node, log in zip(nodes, logs, strict=True):
+                    _wait_until(node, log, lambda log=log: "Ray runtime started" in _text(log))
                 break
+            except RuntimeError:
+                while nodes:
+                    _stop_node(nodes.pop())
         else:
-            raise RuntimeError(f"the second node did not start; see {temp}")
+            raise RuntimeError(f"the cluster did not start; see {temp}")
         yield Cluster(f"{NODE_IP}:{port}", nodes)
     finally:
         for node in reversed(nodes):
@@ -124,32 +139,44 @@ def _free_port() -> int:
         return port
 
 
-def _start_node(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[Any]:
-    """``ray start ... --block`` in its own process group, once it says it has started."""
-    out = log.open("w")
-    proc = subprocess.Popen(
-        args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env=env, start_new_session=True,
-    )  # fmt: skip
+def _launch(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[Any]:
+    """``ray start ... --block`` in its own process group, its output in ``log``."""
+    with log.open("w") as out:
+        return subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=env, start_new_session=True,
+        )  # fmt: skip
+
+
+def _wait_until(proc: subprocess.Popen[Any], log: Path, ready: Callable[[], bool]) -> None:
+    """Return once ``ready()`` holds; RuntimeError if the node's ``ray start`` exits first."""
     deadline = time.monotonic() + 240  # a hang guard, not a measurement
     while time.monotonic() < deadline:
-        text = log.read_text(errors="replace")
-        if "Ray runtime started" in text:
-            return proc
+        if ready():
+            return
         if proc.poll() is not None:
-            _stop_node(proc)  # what it started before it failed
-            raise RuntimeError(f"ray start failed:\n{text[-2000:]}")
-        time.sleep(0.5)
-    _stop_node(proc)
+            raise RuntimeError(f"ray start failed:\n{_text(log)[-2000:]}")
+        time.sleep(0.2)
     raise RuntimeError("ray start did not finish")
 
 
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex((NODE_IP, port)) == 0
+
+
+def _text(log: Path) -> str:
+    return log.read_text(errors="replace")
+
+
 def _stop_node(proc: subprocess.Popen[Any]) -> None:
-    """SIGTERM the node's process group (ray start stops what it started), then SIGKILL it."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=15)
+    """SIGKILL the node's process group: every process the node started is in it.
+
+    Nothing of the node outlives it: its sockets and logs are under the
+    fixture's temporary folder, and the object store's memory is an unlinked
+    file. (SIGTERM made ``ray start`` stop its processes one by one, waiting
+    for each, for 15 s and more.)
+    """
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -226,7 +253,11 @@ def test_a_killed_worker_loses_nothing_a_rerun_does_not_recover(
     args = _on_ray(cluster, str(SEED), "-o", str(out), "--ray-workers", "2", "--concurrency", "4")
     fake.hold()  # requests arrive and wait: a worker dies with requests in flight
     with started(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as proc:
-        assert _wait_for(lambda: fake.in_flight >= 2, guard=600)
+        # Both workers up (a worker's process is named after the class once it is
+        # created), and requests in flight.
+        both = lambda: len(cluster.scoring_workers()) == 2 and fake.in_flight >= 2  # noqa: E731
+        assert _wait_for(both, guard=600)
+        assert len(cluster.scoring_nodes()) == 2  # one worker on each node, not both on one
         victim = cluster.scoring_workers()[0]
         os.kill(victim, signal.SIGKILL)
         fake.release()

@@ -1,14 +1,20 @@
 """``scorer batch --ray``: a batch run whose scoring happens on a Ray cluster.
 
 The driver (the ``scorer`` process) reads and checks the input as ``scorer
-batch`` does, numbers the records, and hands them to the cluster, which merges
-duplicates and scores (:func:`scorer.ray._dataset.scored_results`). Results
-stream back to the driver and go through the same sinks as a one-process run:
-the CSV/JSONL rows, the Markdown/HTML digest and the summary are made by the
-same code from the same :class:`~scorer._models.ScoredPaper` objects, so the
-two routes write the same files. (Ray's own writers would write a folder of
-part files per output, without the staging, the CSV formula guard or the
+batch`` does, merges duplicates by identity (it reads every record anyway,
+so merging there costs no shuffle), and hands batches of unique papers to
+``workers`` plain Ray actors (:class:`~scorer.ray._worker.PaperScorer`), the
+nodes taken in turn, one batch in flight per actor plus one queued. Results
+stream back to the driver and go through the same sinks as a one-process
+run: the CSV/JSONL rows, the Markdown/HTML digest and the summary are made by
+the same code from the same :class:`~scorer._models.ScoredPaper` objects, so
+the two routes write the same files. (Ray's own writers would write a folder
+of part files per output, without the staging, the CSV formula guard or the
 digest.)
+
+Plain actors, not Ray Data: with one row per paper already, Ray Data would
+add nothing but start-up, its import (pyarrow, pandas) in the driver and in
+every worker, and three service actors of its own on a new cluster.
 """
 
 from __future__ import annotations
@@ -16,20 +22,22 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from scorer._errors import ConfigError, ScorerError
 from scorer._models import Paper, ScoredPaper
 from scorer._rubric import Rubric
-from scorer._settings import Settings
+from scorer._settings import RateLimits, Settings
 from scorer.engine._pipeline import BatchSummary
 from scorer.io._writers import ResultWriter
-from scorer.ray._dataset import INSTALL_HINT, papers_as_keyed, scored_results
+from scorer.ray._dataset import INSTALL_HINT, papers_as_keyed
+from scorer.ray._permits import permit_actor
+from scorer.ray._worker import PaperScorer
 
 __all__ = ["connect", "run_batch_on_ray"]
 
-_WORKER_START_S = 600  # how long the workers may take to start (a busy machine, a big image)
+_QUEUED = 2  # batches handed to one actor at a time: the one it scores and the next
 
 
 def connect(address: str | None) -> Any:
@@ -46,12 +54,8 @@ def connect(address: str | None) -> Any:
         os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
-        import ray.data
     except ImportError as exc:
         raise ConfigError(f"--ray: {INSTALL_HINT}") from exc
-    # The command shows its own progress and summary; Ray Data's would interleave.
-    logging.getLogger("ray.data").setLevel(logging.WARNING)
-    ray.data.DataContext.get_current().enable_progress_bars = False
     if not ray.is_initialized():
         try:
             ray.init(
@@ -96,21 +100,8 @@ def run_batch_on_ray(
     try:
         if not rows:
             return summary
-        keyed = ray.data.from_items(rows)
-        # Every worker up before the first batch is handed out: otherwise the first
-        # actor to start takes a small input's every batch while the others start.
-        keyed.context.wait_for_min_actors_s = _WORKER_START_S
-        results = scored_results(
-            keyed,
-            rubric,
-            workers=workers,
-            concurrency=concurrency,
-            settings=settings,
-            merged=True,
-            papers=len(rows),
-        )
-        for row in _rows_of(results):
-            result = ScoredPaper.model_validate_json(row["result"])
+        for item in _scored_on_actors(ray, rows, settings, rubric, concurrency, workers):
+            result = ScoredPaper.model_validate_json(item)
             if result.error is not None:
                 summary.failed += 1
                 summary.errors.append(f"{result.paper.id or result.paper.title}: {result.error}")
@@ -130,10 +121,87 @@ def run_batch_on_ray(
         summary.wall_s = time.perf_counter() - started
 
 
-def _rows_of(results: Any) -> Iterable[dict[str, Any]]:
-    """The cluster's result rows; a scorer error raised in a worker is raised here as itself."""
+def _scored_on_actors(
+    ray: Any,
+    rows: list[dict[str, Any]],
+    settings: Settings,
+    rubric: Rubric,
+    concurrency: int,
+    workers: int | None,
+) -> Iterator[str]:
+    """Each unique paper of ``rows`` scored on ``workers`` actors: ``ScoredPaper`` JSON, as done.
+
+    Every actor is handed its first batch at once, before any has started, so
+    a small input is shared among all of them (the first actor up does not
+    take every batch while the others start). Batches are at most 16 x
+    ``concurrency`` papers: long enough that a batch's last requests, which
+    leave slots idle, are a small part of it. An actor that dies is restarted
+    by Ray and its batches run again there; what it had finished is cached.
+    """
+    if concurrency < 1:
+        raise ConfigError("concurrency must be at least 1")
+    limited = settings.limits != RateLimits()
+    if limited and settings.uses_embedded:
+        raise ConfigError(
+            "--rpm/--tpm on a Ray cluster need an endpoint (OPENAI_BASE_URL); each worker's "
+            "embedded model is limited by its own machine"
+        )
+    nodes = [node["NodeID"] for node in _alive_nodes(ray)]
+    count = workers if workers is not None else max(1, len(nodes))
+    size = max(concurrency, min(16 * concurrency, -(-len(rows) // count)))
+    batches = [rows[i : i + size] for i in range(0, len(rows), size)]
+    permits = permit_actor(settings.limits) if limited else None
+    pool = [
+        _actor(ray, nodes[i % len(nodes)] if nodes else None).remote(
+            settings, rubric, concurrency=concurrency, permits=permits, workers=count
+        )
+        for i in range(min(count, len(batches)))
+    ]
+    pending: dict[Any, Any] = {}  # the result of a batch -> the actor scoring it
+    queue = iter(batches)
     try:
-        yield from results.iter_rows()
+        for _ in range(_QUEUED):
+            for worker in pool:
+                batch = next(queue, None)
+                if batch is not None:
+                    pending[worker.score_rows.remote(batch)] = worker
+        while pending:
+            [done], _ = ray.wait(list(pending), num_returns=1)
+            worker = pending.pop(done)
+            batch = next(queue, None)
+            if batch is not None:
+                pending[worker.score_rows.remote(batch)] = worker
+            yield from (item for item in _results_of(ray, done) if item is not None)
+    finally:
+        for worker in pool:  # their job would end with this process; free the nodes now
+            ray.kill(worker)
+        if permits is not None:
+            ray.kill(permits)
+
+
+def _actor(ray: Any, node: str | None) -> Any:
+    """The scoring actor class, placed on ``node`` while it lives (then wherever Ray can)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    # The workers wait on the network, not the CPU: they take no CPU from Ray's
+    # accounting, so a one-core node runs one beside anything else. Ray's own
+    # placement (SPREAD included) may put two on one node; each takes its turn
+    # of the nodes instead, and soft: a restarted worker whose node is gone
+    # goes to another.
+    strategy = NodeAffinitySchedulingStrategy(node_id=node, soft=True) if node is not None else None
+    return ray.remote(PaperScorer).options(
+        num_cpus=0, max_restarts=-1, max_task_retries=-1, scheduling_strategy=strategy
+    )
+
+
+def _alive_nodes(ray: Any) -> list[dict[str, Any]]:
+    return [node for node in ray.nodes() if node.get("Alive")]
+
+
+def _results_of(ray: Any, done: Any) -> list[str | None]:
+    """A finished batch's results; a scorer error raised in a worker is raised here as itself."""
+    try:
+        results: list[str | None] = ray.get(done)
     except ScorerError:
         raise
     except Exception as exc:
@@ -141,6 +209,7 @@ def _rows_of(results: Any) -> Iterable[dict[str, Any]]:
         if cause is None:
             raise
         raise cause from exc
+    return results
 
 
 def _scorer_error_in(exc: BaseException) -> ScorerError | None:

@@ -1,13 +1,15 @@
 """One Ray worker: an actor holding one :class:`~scorer.engine.Scorer`, fed batches of papers.
 
-Ray Data calls :class:`PaperScorer` once per batch (``map_batches`` over an
-actor pool). Each actor is a long-lived process with its own event loop
-(:mod:`scorer._loop`), HTTP connections, request slots and cache handle, so
-a batch is scored exactly as ``scorer batch`` scores a file: ``concurrency``
-requests at once, cache hits never waiting for a slot, a failure kept with its
-paper. Every actor opens the same cache folder, so a paper scored by one
-worker (in this run or an earlier one) is a cache hit for all of them; its
-claims keep two workers on one machine from paying for the same paper.
+``scorer batch --ray`` calls :meth:`PaperScorer.score_rows` on plain Ray
+actors (:mod:`scorer.ray._route`); :func:`scorer.ray.score_dataset` has Ray
+Data call it once per batch (``map_batches`` over an actor pool). Each actor
+is a long-lived process with its own event loop (:mod:`scorer._loop`), HTTP
+connections, request slots and cache handle, so a batch is scored exactly as
+``scorer batch`` scores a file: ``concurrency`` requests at once, cache hits
+never waiting for a slot, a failure kept with its paper. Every actor opens
+the same cache folder, so a paper scored by one worker (in this run or an
+earlier one) is a cache hit for all of them; its claims keep two workers on
+one machine from paying for the same paper.
 """
 
 from __future__ import annotations
@@ -68,14 +70,15 @@ class PaperScorer:
         self._scorer = Scorer(settings, backend=backend)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        """Ray Data's call: a batch of keyed rows -> :data:`RESULT_COLUMNS`."""
         import pyarrow as pa
 
         rows = batch.to_pylist()
-        results = run_sync(self._score(rows))
+        results = self.score_rows(rows)
         return pa.table(
             {
                 "identity": [row["identity"] for row in rows],
-                "result": [r.model_dump_json() if r is not None else None for r in results],
+                "result": results,
                 "problem": [row["problem"] for row in rows],
                 "record": [row["paper"] if row["problem"] is not None else None for row in rows],
                 "copies": [row["copies"] for row in rows],
@@ -90,6 +93,15 @@ class PaperScorer:
                 ]
             ),
         )
+
+    def score_rows(self, rows: list[dict[str, Any]]) -> list[str | None]:
+        """Keyed rows -> each one's ``ScoredPaper`` as JSON (None for a record that is not a paper).
+
+        JSON, not the objects: what crosses to the driver does not depend on both
+        ends having the same pickled model classes.
+        """
+        results = run_sync(self._score(rows))
+        return [r.model_dump_json() if r is not None else None for r in results]
 
     async def _score(self, rows: list[dict[str, Any]]) -> list[ScoredPaper | None]:
         found: list[ScoredPaper | None] = [None] * len(rows)
