@@ -9,6 +9,7 @@ before. Real HTTP to the fake server, real cache folders.
 from __future__ import annotations
 
 import csv
+import random
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +119,22 @@ def test_batched_keys_are_the_keys_of_single_look_ups(
     same = {"prompt_hash": "abc", "model_id": "gpt-x", "sampling": sampling, "method": method}
     paper = Paper(title=title, abstract=abstract)
     assert cache_keys(rubric, **same)(title, abstract) == cache_key(paper, rubric, **same)
+
+
+def test_batched_keys_match_single_keys_on_random_hostile_text() -> None:
+    # The batched keys write plain text into the key's JSON without the encoder;
+    # quotes, backslashes and control characters (\x00-\x1f, \x7f, \x85, \u2028) must
+    # still come out as json.dumps writes them, or an older cache stops hitting.
+    rng = random.Random(16)
+    alphabet = 'ab c"\\\x00\x01\t\n\r\x1f\x7f\x85\u2028\u00e9\uff26\u2603 '
+    rubric, same = load_rubric("llm-inference"), {"prompt_hash": "p", "model_id": "m"}
+    keys = cache_keys(rubric, sampling=Sampling(), **same)
+    for _ in range(2000):
+        title = "T" + "".join(rng.choices(alphabet, k=rng.randint(0, 12)))
+        abstract = "A" + "".join(rng.choices(alphabet, k=rng.randint(0, 40)))
+        paper = Paper(title=title, abstract=abstract)
+        expected = cache_key(paper, rubric, sampling=Sampling(), **same)
+        assert keys(paper.title, paper.abstract) == expected, (title, abstract)
 
 
 def test_a_cached_rerun_reports_the_same_bad_rows_and_writes_the_same_rows(

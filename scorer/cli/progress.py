@@ -104,6 +104,8 @@ class BatchProgress:
             self._bar.stop()
 
     def __call__(self, result: ScoredPaper, summary: BatchSummary) -> None:
+        if self._quiet:  # off a terminal by default: a cached re-run calls this 100,000 times
+            return
         done = summary.scored + summary.cached + summary.failed + summary.duplicates
         now = self._clock()
         if self._bar is not None and self._task is not None:

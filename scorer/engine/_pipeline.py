@@ -176,10 +176,16 @@ async def score_stream(
     first: dict[str, int] = {}  # identity -> position of the paper's first record
     waiting: dict[str, list[int]] = {}  # identity -> positions its running request answers
     notes: deque[Unscored] = deque()  # late duplicates and bad records, for every_position
+    # The per-paper counts go straight into the summary's fields (and its fields set, as
+    # pydantic's __setattr__ does): three __setattr__ calls a paper are a cached re-run's
+    # biggest item after the model's own work. BatchSummary validates no assignment.
+    tally = counts.__dict__
+    marked = counts.__pydantic_fields_set__
 
     def admitted(position: int, record: PaperLike | Unreadable) -> tuple[str, Paper] | None:
         """``(identity, paper)`` for the first record of a paper; None for anything else."""
-        counts.scanned += 1
+        tally["scanned"] += 1
+        marked.add("scanned")
         if isinstance(record, Unreadable):
             counts.invalid += 1
             if every_position:
@@ -191,7 +197,8 @@ async def score_stream(
         if seen is None:
             first[key] = position
             waiting[key] = [position]
-            counts.unique += 1
+            tally["unique"] += 1
+            marked.add("unique")
             return key, paper
         counts.duplicates += 1
         running = waiting.get(key)
@@ -229,7 +236,8 @@ async def score_stream(
                     error = f"{result.paper.id or result.paper.title}: {result.error}"
                     counts.errors.append(error)
                 elif result.cached:
-                    counts.cached += 1
+                    tally["cached"] += 1
+                    marked.add("cached")
                 else:
                     counts.scored += 1
                 if result.ok and result.scores[primary] >= gate:
