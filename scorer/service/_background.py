@@ -18,39 +18,9 @@ from collections.abc import Iterator
 import uvicorn
 from starlette.types import ASGIApp
 
+from scorer._thread_server import ThreadServer
+
 __all__ = ["serve_in_thread"]
-
-
-class _ThreadServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handlers alone (it is not on the main thread)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    _exit: asyncio.Event | None = None
-    _exit_loop: asyncio.AbstractEventLoop | None = None
-
-    async def main_loop(self) -> None:
-        """uvicorn's loop (a tick every 0.1 s), ended at once by :meth:`request_exit`.
-
-        uvicorn polls ``should_exit`` between 0.1 s sleeps: every stop waited for
-        the next tick, and tests start and stop hundreds of servers.
-        """
-        self._exit, self._exit_loop = asyncio.Event(), asyncio.get_running_loop()
-        counter = 0
-        while not await self.on_tick(counter):
-            counter = (counter + 1) % 864000
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), 0.1)
-
-    def request_exit(self) -> None:
-        """Ask the server to stop, from any thread."""
-        self.should_exit = True
-        loop, event = self._exit_loop, self._exit
-        if loop is not None and event is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is already closed
-                loop.call_soon_threadsafe(event.set)
 
 
 @contextlib.contextmanager
@@ -68,7 +38,7 @@ def serve_in_thread(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> 
         timeout_keep_alive=75,  # as scorer serve: longer than clients keep idle connections
         http="h11",  # as scorer serve: httptools would refuse free-form methods itself
     )
-    server = _ThreadServer(config)
+    server = ThreadServer(config)
     errors: list[BaseException] = []
 
     def run() -> None:

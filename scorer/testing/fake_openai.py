@@ -39,7 +39,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
@@ -50,6 +50,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from scorer._thread_server import ThreadServer
 from scorer.testing._batches import BatchPlay, FakeBatches
 from scorer.testing._personality import Personality
 from scorer.testing._prompt_cache import PromptCache, prompt_words
@@ -64,38 +65,6 @@ from scorer.testing._replies import (
 )
 
 __all__ = ["BatchPlay", "FakeOpenAI", "Personality", "PromptCache", "Reply", "main"]
-
-
-class _ThreadServer(uvicorn.Server):
-    """A uvicorn server that never touches signal handlers (it runs in a background thread)."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-    _exit: asyncio.Event | None = None
-    _exit_loop: asyncio.AbstractEventLoop | None = None
-
-    async def main_loop(self) -> None:
-        """uvicorn's loop (a tick every 0.1 s), ended at once by :meth:`request_exit`.
-
-        uvicorn polls ``should_exit`` between 0.1 s sleeps: every stop waited for
-        the next tick, and tests start and stop hundreds of servers.
-        """
-        self._exit, self._exit_loop = asyncio.Event(), asyncio.get_running_loop()
-        counter = 0
-        while not await self.on_tick(counter):
-            counter = (counter + 1) % 864000
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._exit.wait(), 0.1)
-
-    def request_exit(self) -> None:
-        """Ask the server to stop, from any thread."""
-        self.should_exit = True
-        loop, event = self._exit_loop, self._exit
-        if loop is not None and event is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is already closed
-                loop.call_soon_threadsafe(event.set)
 
 
 class FakeOpenAI:
@@ -127,7 +96,7 @@ class FakeOpenAI:
         self._held = False  # hold(): answers wait until release()
         self.personality = Personality()  # play(): which kind of endpoint it is
         self._lock = threading.Lock()
-        self._server: _ThreadServer | None = None
+        self._server: ThreadServer | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = asyncio.Event()
@@ -248,7 +217,7 @@ class FakeOpenAI:
         )
         self._stopping = asyncio.Event()
         self._startup_error = None
-        self._server = server = _ThreadServer(config)
+        self._server = server = ThreadServer(config)
         self._thread = threading.Thread(
             target=self._serve, args=(server, sock), name="FakeOpenAI", daemon=True
         )
@@ -284,7 +253,7 @@ class FakeOpenAI:
 
     # -- server side (runs in the background thread) -------------------------------------------
 
-    def _serve(self, server: _ThreadServer, sock: socket.socket) -> None:
+    def _serve(self, server: ThreadServer, sock: socket.socket) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
