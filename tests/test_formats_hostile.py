@@ -394,3 +394,26 @@ def test_an_error_text_cannot_change_the_results_read_back_from_a_note() -> None
     assert columns["status"] == "failed"
     assert "relevance" not in columns and "hype" not in columns
     assert columns["error"] == error
+
+
+def test_carets_tildes_and_roots_read_back_as_they_were_written(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # pylatexenc wrote "^" as \textasciicircum and read that back as U+02C6, a
+    # modifier letter; U+02DC came back as "~" and a square root with "()".
+    papers = [
+        {"title": "O(n^2) caches ^ x", "abstract": "a \N{MODIFIER LETTER CIRCUMFLEX ACCENT} b"},
+        {"title": "Tilde \N{SMALL TILDE} and ~", "abstract": "\N{SQUARE ROOT}2 speed-up"},
+    ]
+    source = write_jsonl(tmp_path / "papers.jsonl", papers)
+    out, rows = tmp_path / "out.bib", tmp_path / "again.jsonl"
+
+    code, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(out)], fake, isolated_env)
+    assert code == 0, err
+    code, err = run(["batch", str(out), "-r", RUBRIC, "-o", str(rows)], fake, isolated_env)
+
+    assert code == 0, err
+    again = [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines()]
+    assert sorted((r["title"], r["abstract"]) for r in again) == sorted(
+        (p["title"], p["abstract"]) for p in papers
+    )

@@ -40,7 +40,14 @@ from typing import TYPE_CHECKING, Any, TextIO
 from scorer._models import Paper, ScoredPaper
 from scorer._rubric import Rubric
 from scorer.io._columns import PAPER_FIELDS
-from scorer.io._latex import VERBATIM_FIELDS, latex, quiet_logger, read_verbatim, verbatim
+from scorer.io._latex import (
+    VERBATIM_FIELDS,
+    decoder,
+    latex,
+    quiet_logger,
+    read_verbatim,
+    verbatim,
+)
 from scorer.io._readers import MAX_LINE_BYTES, ProblemHandler, RowProblem, paper_from_record
 from scorer.io._references import (
     format_note,
@@ -104,8 +111,8 @@ def read_bibtex(
                         field.value = read_verbatim(field.value)
                 entry.fields = fields
 
-    decoder = Decoder()
-    stack = [NormalizeFieldKeys(), SeparateCoAuthors(), decoder]
+    latex_decoder = Decoder(decoder=decoder())
+    stack = [NormalizeFieldKeys(), SeparateCoAuthors(), latex_decoder]
     library = parse_string(text, append_middleware=stack)
     number = 0
     left = set(cut)
@@ -131,7 +138,7 @@ def read_bibtex(
             tell = record_reporter(report, number, _text(title and title.value), kind="entry")
             tell(RowProblem(line, f"line {lost[0]} is longer than {_MIB} MiB"))
             continue
-        paper = _paper(block, line, number, decoder, overrides, report)
+        paper = _paper(block, line, number, latex_decoder, overrides, report)
         if paper is not None:
             yield paper
     for n in sorted(left):  # the whole of an entry, or what was between entries

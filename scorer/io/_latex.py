@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bibtexparser.middlewares import LatexEncodingMiddleware
+    from pylatexenc.latex2text import LatexNodes2Text  # type: ignore[import-untyped]
 
-__all__ = ["VERBATIM_FIELDS", "latex", "quiet_logger", "read_verbatim", "verbatim"]
+__all__ = ["VERBATIM_FIELDS", "decoder", "latex", "quiet_logger", "read_verbatim", "verbatim"]
 
 # Fields biblatex reads verbatim, and Zotero and JabRef write so: "%20" in a URL
 # is no LaTeX comment, "_v2" in a file name no subscript.
@@ -54,10 +55,36 @@ def _encoder(keep_math: bool) -> LatexEncodingMiddleware:
         rules.append(UnicodeToLatexConversionRule(RULE_REGEX, [(_MATH, r"\1")]))
     # '"' is itself in a braced value (the default writes '', a closing curly quote);
     # "--", "''" and "``" are LaTeX ligatures (a dash, curly quotes): kept apart.
-    rules.append(UnicodeToLatexConversionRule(RULE_DICT, {ord('"'): '"'}))
+    # U+02C6 and U+02DC (modifier circumflex, small tilde) and U+221A (square root)
+    # are written as themselves: their commands read back as "^", "~" and the root
+    # followed by "()".
+    kept = ('"', "\N{MODIFIER LETTER CIRCUMFLEX ACCENT}", "\N{SMALL TILDE}", "\N{SQUARE ROOT}")
+    rules.append(UnicodeToLatexConversionRule(RULE_DICT, {ord(c): c for c in kept}))
     rules.append(UnicodeToLatexConversionRule(RULE_REGEX, [(_LIGATURE, r"\g<0>{}")]))
     encoder = UnicodeToLatexEncoder(conversion_rules=[*rules, "defaults"])
     return LatexEncodingMiddleware(encoder=encoder)
+
+
+def decoder() -> LatexNodes2Text:
+    """The LaTeX decoder bibtexparser uses by default, reading ``\\textasciicircum`` as ``^``.
+
+    pylatexenc writes a caret as ``\\textasciicircum`` and reads that back as
+    U+02C6 (a modifier letter, not the caret): ``x^2`` in a title came back changed.
+    """
+    from pylatexenc.latex2text import (
+        LatexNodes2Text,
+        MacroTextSpec,
+        get_default_latex_context_db,
+    )
+
+    context = get_default_latex_context_db()
+    context.add_context_category(
+        "scorer-bibtex",
+        prepend=True,
+        # bibtexparser's own: no "< ... >" around a URL.
+        macros=[MacroTextSpec("url", simplify_repl="%s"), MacroTextSpec("textasciicircum", "^")],
+    )
+    return LatexNodes2Text(latex_context=context, keep_braced_groups=False, math_mode="verbatim")
 
 
 def quiet_logger(name: str) -> None:
