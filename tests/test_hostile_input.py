@@ -115,7 +115,13 @@ def test_batch_from_stdin_reports_the_same_lines(
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("utf16.csv", "UTF-16 text, not UTF-8"), ("binary.jsonl", "NUL byte at line 1")],
+    [
+        (
+            "utf16.csv",
+            "UTF-16 text, not UTF-8; re-save it as UTF-8, e.g. `iconv -f utf-16 -t utf-8`",
+        ),
+        ("binary.jsonl", "NUL byte at line 1"),
+    ],
 )
 def test_a_file_that_is_not_text_stops_with_one_line(
     fake: FakeOpenAI, isolated_env: Path, tmp_path: Path, name: str, message: str

@@ -69,7 +69,9 @@ ProblemHandler = Callable[[RowProblem], None]
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".ndjson", ".ris", ".bib", ".xlsx")
 
 _ICONV_HINT = "re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`"
-_NOT_TEXT = "{name}: not UTF-8 text (NUL byte at line 1: UTF-16 or binary?); " + _ICONV_HINT
+# A file saved as UTF-16 ("Unicode text" in Excel) needs the other conversion.
+_UTF16_HINT = "re-save it as UTF-8, e.g. `iconv -f utf-16 -t utf-8`"
+_NOT_TEXT = "{name}: not UTF-8 text (NUL byte at line 1: UTF-16 or binary?); " + _UTF16_HINT
 
 
 def read_papers(
@@ -244,7 +246,7 @@ def _decode_lines(
             continue
         if number == 1:
             if line.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-                raise InputError(f"{name}: UTF-16 text, not UTF-8; {_ICONV_HINT}", line=1)
+                raise InputError(f"{name}: UTF-16 text, not UTF-8; {_UTF16_HINT}", line=1)
             line = line.removeprefix(codecs.BOM_UTF8)
             if b"\0" in line:  # before any decoding notice: the file is not text
                 raise InputError(_NOT_TEXT.format(name=name), line=1)
