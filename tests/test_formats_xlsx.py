@@ -199,3 +199,25 @@ def test_a_sheet_damaged_past_its_first_rows_is_one_clear_line(
     assert code == 2
     assert "not a readable .xlsx workbook" in err.strip().splitlines()[-1]
     assert fake.count == 0
+
+
+def test_a_cell_longer_than_excel_allows_is_cut_in_excels_units(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+) -> None:
+    # Excel's 32,767-character limit counts UTF-16 units: cutting 20,000 emoji
+    # by Python characters left 40,000 of them, and Excel "repaired" the file.
+    source, out = tmp_path / "papers.jsonl", tmp_path / "scored.xlsx"
+    long_abstracts = {"Emoji": "\N{GRINNING FACE}" * 20_000, "Letters": "x" * 40_000}
+    lines = [f'{{"title": "{t}", "abstract": "{a}"}}' for t, a in long_abstracts.items()]
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    code, _, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(out)], fake, isolated_env)
+
+    assert code == 0, err
+    rows = list(load_workbook(out, read_only=True).worksheets[0].values)
+    column = rows[0].index("abstract")
+    cut = {row[1]: row[column] for row in rows[1:]}
+    for title, abstract in long_abstracts.items():
+        assert cut[title].endswith("…")
+        assert abstract.startswith(cut[title][:-1])
+        assert len(cut[title].encode("utf-16-le")) // 2 in (32_766, 32_767)

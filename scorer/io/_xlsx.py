@@ -48,7 +48,7 @@ from scorer.io._writers import (
 __all__ = ["MAX_CELL_CHARS", "MAX_UNPACKED_BYTES", "XlsxWriter", "read_xlsx", "write_xlsx_papers"]
 
 MAX_CELL_CHARS = 32_767
-"""Excel's limit on the text in one cell."""
+"""Excel's limit on the text in one cell, in UTF-16 code units (an emoji takes two)."""
 
 MAX_UNPACKED_BYTES = 512 << 20
 """The most a workbook read may unpack to (a hundred thousand abstracts take about 200 MiB).
@@ -169,11 +169,27 @@ def _cell(sheet: Any, value: Any) -> Any:
     if isinstance(value, list | dict):
         value = json.dumps(value, ensure_ascii=False, default=str)
     text = _ILLEGAL.sub("\ufffd", str(value))
-    if len(text) > MAX_CELL_CHARS:
-        text = text[: MAX_CELL_CHARS - 1] + "…"
+    if len(text) > MAX_CELL_CHARS // 2:
+        text = _fit_cell(text)
     cell = WriteOnlyCell(sheet, value=text)
     cell.data_type = "s"  # openpyxl makes "=..." a formula; text it is
     return cell
+
+
+def _fit_cell(text: str) -> str:
+    """``text`` cut to Excel's cell limit, ending in ``…``, when it is longer.
+
+    Excel counts UTF-16 code units: 20,000 emoji are 40,000 of them, and a
+    workbook holding such a cell opens only after Excel "repairs" it.
+    """
+    if len(text.encode("utf-16-le")) // 2 <= MAX_CELL_CHARS:
+        return text
+    units = 0
+    for end, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > MAX_CELL_CHARS - 1:  # room for the "…"
+            return text[:end] + "…"
+    return text  # not reached: the text is longer than the limit
 
 
 class _Book:
