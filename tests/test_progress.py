@@ -119,3 +119,18 @@ def test_no_progress_off_a_terminal_unless_asked(
     assert done.returncode == 0
     assert "papers/s" not in done.stderr and "\x1b[" not in done.stderr
     assert done.stderr.splitlines()[-1].startswith("scorer: scanned 60")
+
+
+def test_the_bar_shows_the_last_result_however_fast_results_came() -> None:
+    # The bar's text is computed at most every 50 ms (it cost about 8 us per
+    # result on a cached re-run); the last state is drawn when the batch ends.
+    out, clock = io.StringIO(), Clock()
+    summary = BatchSummary()
+    with BatchProgress(50, live=True, stream=out, clock=clock) as progress:
+        for _ in range(49):
+            summary.cached += 1
+            progress(a_result(), summary)
+        summary.failed += 1
+        progress(a_result(), summary)
+    assert "━ 50/" in out.getvalue()  # the console is 80 columns wide: "50/50" is cut
+    assert "cached 49 · failed 1" in out.getvalue()
