@@ -92,6 +92,14 @@ def cluster() -> Iterator[Cluster]:
         # wait for them fails it (ray start itself waits 30 s for the node).
         "RAY_raylet_start_wait_time_s": "28",
         "RAY_agent_register_timeout_ms": "120000",
+        # Ray runs its workers at nice 15, below everything else on the machine: on
+        # a machine the rest of the suite keeps busy, they start and score only when
+        # the other processes leave them a core. Here the workers are the test's work.
+        "RAY_worker_niceness": "0",
+        # A raylet starts as many workers at once as it has CPUs (one here), each
+        # waiting for the one before to register; a run asks for several at once
+        # (its actors; Ray Data's tasks and service actors).
+        "RAY_worker_maximum_startup_concurrency": "4",
     }
     common = ["--num-cpus", "1", "--object-store-memory", "100000000", "--disable-usage-stats"]
     # No log monitor on either node (every driver here runs with log_to_driver off)
