@@ -197,6 +197,10 @@ def _env(fake: FakeOpenAI, cache: Path) -> dict[str, str]:
         "SCORER_CACHE_DIR": str(cache),
         "RAY_USAGE_STATS_ENABLED": "0",
         "RAY_AUTH_MODE": "disabled",
+        # This suite runs under `uv run`: Ray would see it among a driver's parents
+        # and run every worker of the Ray Data script through `uv run` in a copy
+        # of the checkout, uploaded for the job (scorer's own driver turns this off).
+        "RAY_ENABLE_UV_RUN_RUNTIME_ENV": "0",
     }
 
 
