@@ -108,3 +108,13 @@ def test_scorer_ray_loads_ray_only_when_it_runs() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(json.loads(done.stdout))
     assert "ray" not in loaded and "pyarrow" not in loaded
+
+
+def test_the_ray_driver_does_not_load_openai() -> None:
+    """The drivers of ``scorer batch --ray`` and ``score_dataset`` call no model: no openai."""
+    code = (
+        "import json, sys, scorer.ray._route, scorer.ray._worker; "
+        "from scorer.ray import score_dataset; print(json.dumps(sorted(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "openai" not in set(json.loads(done.stdout))

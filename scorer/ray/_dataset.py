@@ -29,7 +29,7 @@ from scorer.engine._identity import paper_identity
 from scorer.io._columns import check_overrides, extra_columns, resolve_columns
 from scorer.io._readers import RowProblem, paper_from_record
 from scorer.io._writers import input_row, result_name, result_names, result_row
-from scorer.ray._permits import permit_actor
+from scorer.ray._bucket import permit_actor
 from scorer.ray._worker import PaperScorer
 
 if TYPE_CHECKING:

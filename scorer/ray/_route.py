@@ -31,8 +31,8 @@ from scorer._rubric import Rubric
 from scorer._settings import RateLimits, Settings
 from scorer.engine._pipeline import BatchSummary
 from scorer.io._writers import ResultWriter
+from scorer.ray._bucket import permit_actor
 from scorer.ray._dataset import INSTALL_HINT, papers_as_keyed
-from scorer.ray._permits import permit_actor
 from scorer.ray._worker import PaperScorer
 
 __all__ = ["connect", "run_batch_on_ray"]

@@ -22,7 +22,6 @@ from scorer._rubric import Rubric
 from scorer._settings import Settings
 from scorer.backends._base import Backend
 from scorer.engine._scorer import Scorer
-from scorer.ray._permits import ClusterGate, asker
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -56,7 +55,11 @@ class PaperScorer:
         self._concurrency = concurrency
         backend: Backend | None = None
         if permits is not None:
+            # Here, not at the top: the driver imports this class without the
+            # backends (openai takes a second to import, and only workers call it).
             from scorer.backends._openai_compat import OpenAICompatBackend
+            from scorer.ray._bucket import asker
+            from scorer.ray._permits import ClusterGate
 
             gate = ClusterGate(asker(permits), settings.limits, workers=workers)
             api_key = settings.api_key.get_secret_value() if settings.api_key else None
