@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import rispy
@@ -19,6 +18,7 @@ from bibtexparser.entrypoint import parse_string
 from bibtexparser.middlewares import LatexDecodingMiddleware
 from in_process import run_scorer
 from openpyxl import load_workbook
+from subprocesses import SCORER
 from subprocesses import run as run_group
 
 from scorer import Paper, ScoredPaper, load_rubric
@@ -141,7 +141,7 @@ def test_text_latex_has_no_command_for_is_written_without_a_warning_per_characte
 
     # Its own process: in this one, pytest's logging handlers would take the warnings.
     env = {**os.environ, "OPENAI_BASE_URL": fake.base_url}
-    args = [sys.executable, "-m", "scorer", "batch", str(source), "-r", RUBRIC, "-o", str(out)]
+    args = [SCORER, "batch", str(source), "-r", RUBRIC, "-o", str(out)]
     done = run_group(args, timeout=120, env=env)
 
     assert done.returncode == 0, done.stderr
