@@ -17,7 +17,6 @@ import rispy
 from bibtexparser.entrypoint import parse_string
 from bibtexparser.middlewares import LatexDecodingMiddleware
 from in_process import run_scorer
-from openpyxl import load_workbook
 from subprocesses import SCORER
 from subprocesses import run as run_group
 
@@ -93,6 +92,8 @@ def test_characters_xml_forbids_leave_a_workbook_excel_opens(
     code, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(out)], fake, isolated_env)
 
     assert code == 0, err
+    from openpyxl import load_workbook
+
     rows = list(load_workbook(out).worksheets[0].iter_rows(values_only=True))
     header = rows[0]
     by_title = {row[1]: dict(zip(header, row, strict=True)) for row in rows[1:]}
