@@ -119,9 +119,8 @@ def _run_in_child(
     os.setsid()
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
-    for fd in {*fds, ready} - {0, 1, 2}:
-        if fd != ready:
-            os.close(fd)
+    for fd in set(fds) - {0, 1, 2}:
+        os.close(fd)
     os.environ.clear()
     os.environ.update(env)
     if cwd is not None:
@@ -156,11 +155,16 @@ def _run_in_child(
         else:
             print(stop.code, file=sys.stderr)
             status = 1
-    except BaseException:
+    except BaseException as error:
         import traceback
 
         traceback.print_exc()
         status = 1
+        if isinstance(error, KeyboardInterrupt):
+            # Python ends on an uncaught Ctrl-C by SIGINT at its default: killed by it.
+            sys.stderr.flush()
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGINT)
     # What the interpreter does at exit, short of tearing itself down.
     threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
