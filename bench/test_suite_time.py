@@ -18,20 +18,47 @@ Extra arguments go to pytest, e.g. ``tests/test_cli.py`` or ``-k cache``.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Generator
+from pathlib import Path
 
 import pytest
 
 
 def cpu_seconds() -> tuple[float, float]:
-    """(this process, its waited-for children) user + system CPU seconds so far."""
+    """(this process, its children) user + system CPU seconds so far.
+
+    Children are those waited for, plus the fork server of tests/prestarted.py
+    with the ``scorer`` commands forked from it (it waits for those, not us).
+    """
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime + fork_server_cpu()
+
+
+def fork_server_cpu() -> float:
+    """CPU seconds of the running fork server and its reaped forks (0 when none runs)."""
+    prestarted = sys.modules.get("prestarted")
+    pid = prestarted.server_pid() if prestarted is not None else None
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime, stime, cutime, cstime: fields 14-17 of proc(5), counted after the ")".
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def stop_fork_server() -> None:
+    """Stop and wait for the fork server, so its CPU moves into RUSAGE_CHILDREN."""
+    prestarted = sys.modules.get("prestarted")
+    if prestarted is not None:
+        prestarted.stop_server()
 
 
 class CpuPerFile:
@@ -81,6 +108,7 @@ def main() -> int:
         ["-q", "-n", "0", "-p", "no:cacheprovider", "-m", args.marks, *pytest_args],
         plugins=[plugin],
     )
+    stop_fork_server()
     own_end, children_end = cpu_seconds()
     wall = time.perf_counter() - started
 

@@ -19,6 +19,28 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from prestarted import PrestartedProcess
+
+# ``[SCORER, ARGS...]`` is ``scorer ARGS`` in a process of its own, forked from an
+# interpreter that has imported scorer already (tests/prestarted.py): for tests
+# about what a process has (a pid to signal or kill, a group, limits, several
+# runs at once), not about a fresh interpreter's start-up.
+SCORER = "<scorer, forked from a prestarted interpreter>"
+# ``[PYTHON, "-c", CODE, ARGS...]``: ``python -c CODE ARGS`` forked the same way.
+PYTHON = "<python, forked from a prestarted interpreter>"
+
+
+def _prestarted(args: Sequence[str], popen: dict[str, Any]) -> PrestartedProcess | None:
+    """``args`` forked from the prestarted interpreter, if they name it."""
+    if not args or args[0] not in (SCORER, PYTHON):
+        return None
+    code = None
+    rest = list(args[1:])
+    if args[0] == PYTHON:
+        assert rest[0] == "-c", args
+        code, rest = rest[1], rest[2:]
+    return PrestartedProcess(rest, code=code, **popen)
+
 
 def run(
     args: Sequence[str], *, timeout: float, input: str | None = None, **popen: Any
@@ -27,6 +49,16 @@ def run(
 
     Standard input is empty unless ``input`` is given (never the test runner's).
     """
+    streams = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    forked = _prestarted(args, {**streams, "text": True, **popen})
+    if forked is not None:
+        with forked as proc:
+            try:
+                stdout, stderr = proc.communicate(input or "", timeout=timeout)
+            except BaseException:
+                kill_group(proc)
+                raise
+        return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)  # type: ignore[arg-type]
     with subprocess.Popen(
         list(args),
         stdin=subprocess.PIPE,
@@ -56,7 +88,8 @@ def started(args: Sequence[str], **popen: Any) -> Iterator[subprocess.Popen[Any]
     test. Standard input is empty unless ``popen`` says otherwise.
     """
     popen.setdefault("stdin", subprocess.DEVNULL)
-    with subprocess.Popen(list(args), start_new_session=True, **popen) as proc:
+    forked = _prestarted(args, popen)
+    with forked or subprocess.Popen(list(args), start_new_session=True, **popen) as proc:
         try:
             yield proc
         finally:
@@ -107,7 +140,7 @@ def sigint_state(pid: int) -> str:
     return ", ".join(found) or "default"
 
 
-def kill_group(proc: subprocess.Popen[Any]) -> None:
+def kill_group(proc: subprocess.Popen[Any] | PrestartedProcess) -> None:
     """SIGKILL ``proc`` and everything it started (it must lead its own session)."""
     with contextlib.suppress(ProcessLookupError):  # already gone, with all its children
         os.killpg(proc.pid, signal.SIGKILL)

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 import xml.etree.ElementTree as ElementTree
@@ -29,6 +28,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 from click.testing import CliRunner, Result
 from in_process import run_scorer
+from subprocesses import SCORER
 from subprocesses import run as run_group
 
 from scorer._errors import ConfigError, InputError
@@ -48,7 +48,6 @@ DATA = next(
     ROOT / "fixtures" / "arxiv_api",
 )
 pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="recorded arXiv responses not present")
-SCORER = [sys.executable, "-c", "from scorer.cli import main; main()"]
 ATOM = "{http://www.w3.org/2005/Atom}"
 ARXIV = "{http://arxiv.org/schemas/atom}"
 
@@ -467,7 +466,7 @@ def invoke(args: list[str], env: Mapping[str, str]) -> Result:
 
 
 def run(args: list[str], env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
-    return run_group([*SCORER, *args], timeout=120, env={**os.environ, **env}, cwd=ROOT)
+    return run_group([SCORER, *args], timeout=120, env={**os.environ, **env}, cwd=ROOT)
 
 
 @pytest.fixture

@@ -7,18 +7,16 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import diskcache
 from in_process import run_scorer
-from subprocesses import started, wait_for_rows
+from subprocesses import SCORER, started, wait_for_rows
 
 from scorer.testing import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 KITCHENHAM = ROOT / "fixtures" / "input_kitchenham_sample.csv"
-SCORER = [sys.executable, "-c", "from scorer.cli import main; main()"]
 
 
 def run(
@@ -105,7 +103,7 @@ def test_kill_9_mid_batch_then_rerun_sends_only_the_unfinished(
     out = tmp_path / "out.jsonl"
     env = {**os.environ, "OPENAI_BASE_URL": fake.base_url, "SCORER_CACHE_DIR": str(isolated_env)}
     args = ["batch", str(source), "-r", "llm-inference", "--concurrency", "2", "-o", str(out)]
-    with started([*SCORER, *args], env=env, stderr=subprocess.DEVNULL) as proc:
+    with started([SCORER, *args], env=env, stderr=subprocess.DEVNULL) as proc:
         # Rows go to a temporary file beside out.jsonl as they finish; kill -9 leaves it.
         assert wait_for_rows(tmp_path, ".out.jsonl.*.tmp", 6)
         proc.send_signal(signal.SIGKILL)

@@ -10,14 +10,14 @@ import contextlib
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import diskcache
 import pytest
-from subprocesses import started
+from prestarted import PrestartedProcess
+from subprocesses import PYTHON, started
 
 import scorer
 from scorer import CacheError, Sampling, Score, ScoredPaper, Usage, load_rubric
@@ -310,13 +310,13 @@ def test_two_processes_share_one_cache_without_corrupting_it(
     }
     go = tmp_path / "go"
 
-    def start(name: str) -> tuple[subprocess.Popen[str], Path]:
+    def start(name: str) -> tuple[PrestartedProcess, Path]:
         ready = tmp_path / f"ready-{name}"
-        argv = [sys.executable, "-c", WORKER, json.dumps(papers), str(ready), str(go)]
+        argv = [PYTHON, "-c", WORKER, json.dumps(papers), str(ready), str(go)]
         pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
         return stack.enter_context(started(argv, env=env, **pipes)), ready
 
-    def finish(proc: subprocess.Popen[str]) -> list[dict[str, Any]]:
+    def finish(proc: PrestartedProcess) -> list[dict[str, Any]]:
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         assert "Traceback" not in err

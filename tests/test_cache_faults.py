@@ -15,28 +15,24 @@ import contextlib
 import gc
 import json
 import os
-import resource
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
-from subprocess import Popen
 
 import diskcache
 import pytest
 from in_process import run_scorer
+from prestarted import PrestartedProcess
+from subprocesses import SCORER, started
 from subprocesses import run as run_group
-from subprocesses import started
 
 from scorer import Settings, load_rubric
 from scorer.engine._scorer import Scorer
 from scorer.testing import FakeOpenAI
 
 KEY = "sk-test-cache-0123456789abcdef"
-SCORER = [sys.executable, "-c", "from scorer.cli import main; main()"]
 
 
 def write_papers(path: Path, n: int, start: int = 0) -> Path:
@@ -61,7 +57,7 @@ def scorer(
 
     In this process (logged warnings reach its stderr as they would a user's),
     or in a child process (``child``) when it needs its own file-size limit or
-    mount; a subprocess pays Python's start-up and imports again.
+    mount (forked from an interpreter that has imported scorer: tests/prestarted.py).
     """
     env = {
         "OPENAI_BASE_URL": fake.base_url,
@@ -72,13 +68,14 @@ def scorer(
     if limit_file_size is None and not child:
         return run_scorer(args, env=env, warnings_to_stderr=True)
 
-    def limited() -> None:  # runs in the child: a disk that is full for any file past the limit
-        if limit_file_size is None:
-            return
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_size, limit_file_size))
-
-    return run_group([*SCORER, *args], timeout=120, env={**os.environ, **env}, preexec_fn=limited)
+    # With a limit, a disk that is full for any file past it (SIGXFSZ is ignored in the
+    # child, as in every Python process: a failed write, not a killed process).
+    return run_group(
+        [SCORER, *args],
+        timeout=120,
+        env={**os.environ, **env},
+        file_size_limit=limit_file_size,
+    )
 
 
 def batch(
@@ -316,7 +313,7 @@ def test_a_full_disk_under_the_cache_keeps_every_paid_answer(
 
 def start_batch(
     fake: FakeOpenAI, cache: Path, papers: Path, out: Path, *args: str
-) -> AbstractContextManager[Popen[str]]:
+) -> AbstractContextManager[PrestartedProcess]:
     """``scorer batch`` started in its own process group, killed with it if still running."""
     env = {
         **os.environ,
@@ -327,11 +324,11 @@ def start_batch(
         # a timeout there would retry, and a retry is a request paid twice.
         "SCORER_TIMEOUT": "600",
     }
-    argv = [*SCORER, "batch", str(papers), "-r", "llm-inference", "-o", str(out), *args]
+    argv = [SCORER, "batch", str(papers), "-r", "llm-inference", "-o", str(out), *args]
     return started(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def wait_for_in_flight(fake: FakeOpenAI, count: int, procs: list[Popen[str]]) -> None:
+def wait_for_in_flight(fake: FakeOpenAI, count: int, procs: list[PrestartedProcess]) -> None:
     """Wait (no deadline: pytest's own timeout, if any, applies) until ``count`` requests
     are held by the fake at once."""
     while fake.in_flight < count:

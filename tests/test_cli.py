@@ -27,7 +27,7 @@ import diskcache
 import in_process
 import pytest
 from click.testing import CliRunner, Result
-from subprocesses import as_from_a_terminal, kill_group, run, sigint_state, started
+from subprocesses import SCORER, kill_group, run, sigint_state, started
 
 import scorer
 from scorer import load_rubric
@@ -37,7 +37,6 @@ from scorer.testing import FakeOpenAI, Reply
 from scorer.testing._replies import error_body
 
 API_KEY = "sk-test-cli-0123456789abcdef"
-SCORER = [sys.executable, "-c", "from scorer.cli import main; main()"]
 TITLE = "Speculative Decoding for Disaggregated LLM Serving"
 ABSTRACT = "We pair a draft model with prefill/decode disaggregation and cut p99 latency 2.3x."
 SCORES_LINE = re.compile(r"^Relevance: (\d+)/100 \| Hype: (\d+)/100\b", re.MULTILINE)
@@ -190,9 +189,9 @@ def interrupt_while_waiting_for_the_model(
     """
     fake.enqueue(Reply.hanging())
     env = clean_env(**endpoint(fake), SCORER_CACHE_DIR=str(tmp_path / "cache"))
-    command = as_from_a_terminal([*SCORER, *score_args()], blocked=blocked)
+    # Forked as a shell would start it, with ``blocked`` blocked as a careless parent leaves them.
     popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
-    with started(command, env=env, **popen) as proc:
+    with started([SCORER, *score_args()], env=env, blocked=blocked, **popen) as proc:
         deadline = time.monotonic() + 120  # a hang guard: start-up is slow on a busy machine
         while fake.count == 0 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.01)

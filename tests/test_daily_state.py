@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import os
 import subprocess
-import sys
 import threading
 from pathlib import Path
 
 import pytest
+from subprocesses import SCORER, started
 from test_arxiv_source import RecordedArxiv
 from test_daily import ENV, SmtpServer, a_days_papers, mail_target, write_config
 
@@ -107,16 +107,12 @@ def test_two_runs_at_once_send_the_digest_once(tmp_path: Path, fake: FakeOpenAI)
         SmtpServer(password=ENV["SCORER_TEST_SMTP_PASSWORD"]) as smtp,
     ):
         config = write_config(tmp_path, fake, arxiv, targets=mail_target(smtp), send_to='"mail"')
-        command = [sys.executable, "-c", "from scorer.cli import main; main()"]
-        command += ["run", str(config), "--today", "2026-02-27"]
+        command = [SCORER, "run", str(config), "--today", "2026-02-27"]
         env = {**os.environ, **ENV}
-        runs = [
-            subprocess.Popen(
-                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-            )
-            for _ in range(2)
-        ]
-        outcomes = [run.communicate(timeout=240) for run in runs]
+        popen = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, "text": True}
+        with started(command, env=env, **popen) as one, started(command, env=env, **popen) as two:
+            runs = [one, two]
+            outcomes = [run.communicate(timeout=240) for run in runs]
         assert [run.returncode for run in runs] == [0, 0], outcomes
         assert len(smtp.messages) == 1
         stderr = "".join(err for _, err in outcomes)

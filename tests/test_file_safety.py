@@ -17,13 +17,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from subprocesses import as_from_a_terminal, sigint_state, started, wait_for_rows
+from subprocesses import SCORER, sigint_state, started, wait_for_rows
 
 from scorer import Paper, Settings, load_rubric
 from scorer._errors import InputError
@@ -35,7 +34,6 @@ from scorer.io._scored import read_scored
 from scorer.io._writers import CsvWriter, neutralise_cell, restore_cell
 from scorer.testing import FakeOpenAI, Reply
 
-SCORER = [sys.executable, "-c", "from scorer.cli import main; main()"]
 RUBRIC = load_rubric("llm-inference")
 OLD = "precious results from last week\n"
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -121,7 +119,7 @@ def test_stdin_redirected_from_the_output_is_refused(fake: FakeOpenAI, tmp_path:
     before = out.read_bytes()
     env = {**os.environ, "OPENAI_BASE_URL": fake.base_url}
     with out.open("rb") as stdin, started(
-        [*SCORER, "batch", "-", "-r", "llm-inference", "-o", str(out)],
+        [SCORER, "batch", "-", "-r", "llm-inference", "-o", str(out)],
         stdin=stdin, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     ) as proc:  # fmt: skip
         _, stderr = proc.communicate(timeout=120)
@@ -290,7 +288,7 @@ def test_ctrl_c_keeps_the_finished_rows_and_leaves_no_temporary_file(
     env = {**os.environ, "OPENAI_BASE_URL": fake.base_url, "SCORER_CACHE_DIR": str(isolated_env)}
     args = ["batch", str(source), "-r", "llm-inference", "--concurrency", "2"]
     with started(
-        as_from_a_terminal([*SCORER, *args, *(f"-o{o}" for o in outs)]),
+        [SCORER, *args, *(f"-o{o}" for o in outs)],  # as a shell starts it: see subprocesses
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     ) as proc:  # fmt: skip
         assert wait_for_rows(tmp_path, ".out.jsonl.*.tmp", 4), "no rows were written"

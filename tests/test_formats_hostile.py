@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import rispy
 from bibtexparser.entrypoint import parse_string
 from bibtexparser.middlewares import LatexDecodingMiddleware
 from in_process import run_scorer
-from openpyxl import load_workbook
+from subprocesses import SCORER
 from subprocesses import run as run_group
 
 from scorer import Paper, ScoredPaper, load_rubric
@@ -93,6 +92,8 @@ def test_characters_xml_forbids_leave_a_workbook_excel_opens(
     code, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(out)], fake, isolated_env)
 
     assert code == 0, err
+    from openpyxl import load_workbook
+
     rows = list(load_workbook(out).worksheets[0].iter_rows(values_only=True))
     header = rows[0]
     by_title = {row[1]: dict(zip(header, row, strict=True)) for row in rows[1:]}
@@ -141,7 +142,7 @@ def test_text_latex_has_no_command_for_is_written_without_a_warning_per_characte
 
     # Its own process: in this one, pytest's logging handlers would take the warnings.
     env = {**os.environ, "OPENAI_BASE_URL": fake.base_url}
-    args = [sys.executable, "-m", "scorer", "batch", str(source), "-r", RUBRIC, "-o", str(out)]
+    args = [SCORER, "batch", str(source), "-r", RUBRIC, "-o", str(out)]
     done = run_group(args, timeout=120, env=env)
 
     assert done.returncode == 0, done.stderr

@@ -8,9 +8,11 @@ import zipfile
 from pathlib import Path
 
 from in_process import run_scorer
-from openpyxl import Workbook, load_workbook
+from lazy_import import LazyModule
 
 from scorer.testing import FakeOpenAI, Reply
+
+openpyxl = LazyModule("openpyxl")  # imported by the first test that uses it
 
 RUBRIC = "se-literature-reviews"
 FORMULAS = ['=HYPERLINK("http://evil.example","click")', "+1+1", "-2+3", "@SUM(A1)"]
@@ -28,7 +30,7 @@ def by_title_status(rows: list[dict[str, str]]) -> dict[str, str]:
 
 
 def workbook(path: Path) -> None:
-    book = Workbook()
+    book = openpyxl.Workbook()
     sheet = book.active
     assert sheet is not None
     sheet.append(["Title", "Abstract", "Year", "Reviewer"])
@@ -56,7 +58,7 @@ def test_excel_in_excel_out_with_no_formula_cells(
     assert code == 1  # the row without abstract
     assert f"{source}:5: skipped: missing abstract" in err
     assert "scored 6" in err, err
-    sheet = load_workbook(out).worksheets[0]  # not read-only: formulas would show as such
+    sheet = openpyxl.load_workbook(out).worksheets[0]  # not read-only: formulas would show as such
     cells = [cell for row in sheet.iter_rows() for cell in row]
     assert not [c.coordinate for c in cells if c.data_type == "f"]
     rows = [[c.value for c in row] for row in sheet.iter_rows()]
@@ -141,7 +143,8 @@ def test_a_run_stopped_by_the_model_keeps_a_valid_workbook_of_what_finished(
     )
 
     assert code == 3, err
-    rows = list(load_workbook(out, read_only=True).worksheets[0].iter_rows(values_only=True))
+    sheet = openpyxl.load_workbook(out, read_only=True).worksheets[0]
+    rows = list(sheet.iter_rows(values_only=True))
     assert [row[1] for row in rows] == ["title", "First"]
 
 
@@ -151,7 +154,7 @@ def test_a_workbook_that_unpacks_to_too_much_is_refused_before_it_is_read(
     # A zip bomb: 600 KiB on disk, a 600 MiB cell (openpyxl keeps a
     # workbook's shared strings in memory whole: tens of GiB from a few MiB).
     plain, source = tmp_path / "plain.xlsx", tmp_path / "bomb.xlsx"
-    book = Workbook()
+    book = openpyxl.Workbook()
     book.active.append(["title", "abstract"])
     book.active.append(["T", "SENTINEL"])
     book.save(plain)
@@ -185,7 +188,7 @@ def test_a_sheet_damaged_past_its_first_rows_is_one_clear_line(
     # first rows (a character XML forbids, an entity expansion bomb) came out
     # as a ParseError traceback.
     plain, source = tmp_path / "plain.xlsx", tmp_path / "damaged.xlsx"
-    book = Workbook()
+    book = openpyxl.Workbook()
     book.active.append(["title", "abstract"])
     book.active.append(["Fine", "Fine abstract"])
     book.active.append(["Damaged", "SENTINEL"])

@@ -6,14 +6,15 @@ import re
 import sys
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from lazy_import import LazyModule
 
 from scorer import InputError, Settings, score
 from scorer.pandas import score_frame
 from scorer.testing import FakeOpenAI, Reply
 
 ROOT = Path(__file__).resolve().parents[1]
+pd = LazyModule("pandas")  # imported by the first test that uses it
 ADDED = ["relevance", "hype", "justification", "passed", "status", "error", "cached"]
 
 

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pandas as pd
 import pytest
 
 from scorer import Paper, Settings, load_rubric, score_many
@@ -58,6 +57,8 @@ def test_score_many_sends_v1_and_v2_once_and_yields_the_paper_once(
 def test_score_frame_sends_v1_and_v2_once_and_both_rows_share_it(
     fake: FakeOpenAI, fake_settings: Settings
 ) -> None:
+    import pandas as pd
+
     scored = score_frame(pd.DataFrame(RECORDS), RUBRIC, settings=fake_settings)
     assert fake.count == 2
     assert list(scored["status"]) == ["scored"] * 3

@@ -6,11 +6,10 @@ import io
 import os
 import pty
 import subprocess
-import sys
 from pathlib import Path
 
 from in_process import run_scorer
-from subprocesses import started
+from subprocesses import SCORER, started
 
 from scorer._models import Paper, ScoredPaper
 from scorer.cli.progress import BatchProgress, count_records
@@ -19,7 +18,6 @@ from scorer.testing import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parents[1]
 KITCHENHAM = ROOT / "fixtures" / "input_kitchenham_sample.csv"
-SCORER = [sys.executable, "-m", "scorer"]
 
 
 class Clock:
@@ -69,7 +67,7 @@ def run_on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     """Run the CLI with stderr on a pseudo-terminal; return (exit code, what it drew)."""
     leader, follower = pty.openpty()
     with started(
-        [*SCORER, *args], env=env, stdout=subprocess.DEVNULL, stderr=follower, text=True
+        [SCORER, *args], env=env, stdout=subprocess.DEVNULL, stderr=follower, text=True
     ) as proc:
         os.close(follower)
         drawn = b""

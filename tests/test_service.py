@@ -13,7 +13,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,8 +23,8 @@ from typing import Any
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from subprocesses import SCORER, started
 from subprocesses import run as run_group
-from subprocesses import started
 
 from scorer import Settings, builtin_rubric_names
 from scorer.service import create_app
@@ -585,7 +584,7 @@ def test_serve_refuses_a_public_address_without_a_token() -> None:
         held.listen()
         port = held.getsockname()[1]
         done = run_group(
-            [sys.executable, "-m", "scorer", "serve", "--host", "0.0.0.0", "--port", str(port)],
+            [SCORER, "serve", "--host", "0.0.0.0", "--port", str(port)],
             timeout=60,
             env=clean_env(),
         )
@@ -604,7 +603,7 @@ def test_serve_end_to_end(fake: FakeOpenAI, isolated_env: Path) -> None:
         SCORER_API_TOKEN=TOKEN,
     )
     with started(
-        [sys.executable, "-m", "scorer", "serve", "--port", "0"],
+        [SCORER, "serve", "--port", "0"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

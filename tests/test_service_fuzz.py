@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
@@ -65,11 +66,22 @@ def test_the_fuzzed_schema_is_the_served_one(live_service: str) -> None:
     assert served == create_app(Settings.resolve(env={}), api_token=TOKEN).openapi()
 
 
+@pytest.fixture(scope="module")
+def http_session() -> Iterator[requests.Session]:
+    """One keep-alive connection pool for every generated request (not one per call)."""
+    with requests.Session() as session:
+        session.trust_env = False
+        yield session
+
+
 @schema.parametrize()
 @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
-def test_no_server_errors(case: schemathesis.Case, live_service: str) -> None:
+def test_no_server_errors(
+    case: schemathesis.Case, live_service: str, http_session: requests.Session
+) -> None:
     case.call_and_validate(
         base_url=live_service,
+        session=http_session,
         headers={"Authorization": f"Bearer {TOKEN}"},
         checks=[not_a_server_error],
     )

@@ -11,13 +11,12 @@ import queue
 import re
 import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from subprocesses import started
+from subprocesses import SCORER, started
 
 from scorer.service._logs import SecretFilter
 from scorer.testing import FakeOpenAI, Reply
@@ -33,7 +32,7 @@ BANNER = re.compile(r"serving on (http://\S+) \(")
 
 @contextlib.contextmanager
 def scorer_serve(fake: FakeOpenAI, cache: Path, *args: str) -> Iterator[tuple[str, list[str]]]:
-    """``scorer serve --port 0`` in a subprocess; yields its URL and (after the block) its
+    """``scorer serve --port 0`` in a process of its own; yields its URL and (after the block) its
     whole output, stdout and stderr."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SCORER_"))}
     env |= {
@@ -44,7 +43,7 @@ def scorer_serve(fake: FakeOpenAI, cache: Path, *args: str) -> Iterator[tuple[st
         "SCORER_API_TOKEN": TOKEN,
     }
     with started(
-        [sys.executable, "-m", "scorer", "serve", "--port", "0", *args],
+        [SCORER, "serve", "--port", "0", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from subprocesses import SCORER
 from subprocesses import run as run_group
 
 from scorer import Settings
@@ -92,14 +92,14 @@ def test_the_embedded_model_waits_longer_unless_told(tmp_path: Path) -> None:
 
 
 def test_no_demo_notice_before_an_input_error(tmp_path: Path) -> None:
-    # A subprocess as the user runs it: the notice is a log record, which
+    # A process of its own, as the user runs it: the notice is a log record, which
     # Python prints on stderr when logging is not configured.
     bad = tmp_path / "papers.csv"
     bad.write_text("title,year\nA paper,2026\n", encoding="utf-8")  # no abstract column
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "SCORER_"))}
     env["SCORER_CACHE_DIR"] = str(tmp_path / "cache")
     done = run_group(
-        [sys.executable, "-m", "scorer", "batch", str(bad), "-r", "llm-inference"],
+        [SCORER, "batch", str(bad), "-r", "llm-inference"],
         env=env,
         timeout=120,
         cwd=tmp_path,
