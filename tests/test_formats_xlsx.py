@@ -217,7 +217,7 @@ def test_a_cell_longer_than_excel_allows_is_cut_in_excels_units(
     code, _, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(out)], fake, isolated_env)
 
     assert code == 0, err
-    rows = list(load_workbook(out, read_only=True).worksheets[0].values)
+    rows = list(openpyxl.load_workbook(out, read_only=True).worksheets[0].values)
     column = rows[0].index("abstract")
     cut = {row[1]: row[column] for row in rows[1:]}
     for title, abstract in long_abstracts.items():
