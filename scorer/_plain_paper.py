@@ -3,11 +3,10 @@
 A CSV row is all text, and most rows need none of the repairs ``Paper``'s
 validators make (stripping, surrogates, years, datetimes). Building such a
 row through ``Paper.model_validate`` costs six Python validators and a model
-validator per row, and a cached re-run reads 100,000 rows (twice: once to
-survey the file, once to score it). :func:`plain_paper` builds the same
-``Paper`` directly when the record is plain, and says None for anything
-else, which the caller then validates as before: every check and every
-error message stays ``Paper``'s own.
+validator per row, and a cached re-run reads 100,000 rows.
+:func:`plain_paper` builds the same ``Paper`` directly when the record is
+plain, and says None for anything else, which the caller then validates as
+before: every check and every error message stays ``Paper``'s own.
 
 "The same" is pinned by ``tests/test_plain_paper.py``: equal fields, extras,
 set fields and JSON to ``Paper.model_validate`` on hostile records, and None
