@@ -16,6 +16,7 @@ for every record that does not validate.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from typing import Any
 
@@ -79,6 +80,7 @@ def plain_paper(record: dict[str, Any]) -> Paper | None:
     )
 
 
+@functools.lru_cache(maxsize=4096)  # a file's rows share a few dates; a date is immutable
 def _day(text: str) -> dt.date | None:
     """``YYYY-MM-DD`` or a year as Paper reads them; None for anything else."""
     try:
@@ -94,4 +96,4 @@ def _day(text: str) -> dt.date | None:
 def _split_list(value: str) -> list[str]:
     """As ``Paper._split_list`` for text: ``;``-separated (or ``,`` without any ``;``)."""
     sep = ";" if ";" in value else ","
-    return [part.strip() for part in value.split(sep) if part.strip()]
+    return [name for part in value.split(sep) if (name := part.strip())]
