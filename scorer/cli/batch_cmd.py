@@ -169,7 +169,7 @@ def batch(
     papers: Iterable[Paper]
     input_columns: list[str] | None
     if source is not None:
-        # A file is read once before any model call: an error on its last line costs nothing.
+        # A file is surveyed before any model call: an error that stops it costs nothing.
         papers, input_columns = read_input(
             source, columns=parse_columns(columns), on_problem=problems
         )

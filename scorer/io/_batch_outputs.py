@@ -3,7 +3,7 @@
 The library side of ``scorer batch -o ...`` and ``scorer digest -o ...``, so a
 pipeline gets the same guarantees as the command (see :mod:`scorer.io._outputs`)::
 
-    papers, columns = read_input(source)                 # the whole input, before any model call
+    papers, columns = read_input(source)                 # checked before any model call
     with open_sinks(paths, rubric, inputs=[source], input_columns=columns) as out:
         asyncio.run(run_batch(papers, rubric, scorer, sinks=out.sinks))
 
@@ -122,9 +122,9 @@ def read_input(
 ) -> tuple[Iterator[Paper], list[str] | None]:
     """The papers of ``source`` (read as they are scored) and its columns beyond the batch ones.
 
-    A file is surveyed first (see :func:`survey_papers`): an error anywhere in
-    it is raised now, and the columns let a CSV output's header cover every
-    record. Standard input (``"-"``) cannot be read twice; its columns are
+    A file is surveyed first (see :func:`survey_papers`): an error that would
+    stop reading it is raised now, and the columns let a CSV output's header
+    cover every record. Standard input (``"-"``) cannot be read twice; its columns are
     None (a CSV output then follows its first row). ``columns`` and
     ``on_problem`` are :func:`~scorer.io._readers.read_papers`'s.
     """
