@@ -172,8 +172,8 @@ def cache_keys(
         # them is its own JSON body, found by C scans instead of the encoder's loop.
         if value.isascii() and len(value.encode().translate(None, _CONTROLS)) == len(value):
             # ASCII without control characters: NFKC leaves it as it is, casefold() is
-            # lower(), one_line has only spaces to fold, and json has none to escape.
-            # normalize_text and isprintable() read an abstract four times over.
+            # lower(), one_line has only spaces to fold, and json has none to escape:
+            # one C pass over the text instead of normalize_text's and isprintable()'s.
             if "  " in value or value[:1] == " " or value[-1:] == " ":
                 value = " ".join(value.split())
             value = value.lower()
