@@ -1,7 +1,7 @@
 """CPU per paper of an all-cached re-run, in process (prints numbers; not a test).
 
     uv run python bench/cached_cpu.py [--rows 100000] [--repeat 3] [--outputs csv jsonl md]
-                                      [--against DIR] [--profile]
+                                      [--against DIR] [--profile] [--instructions]
 
 Writes ``--rows`` synthetic papers to a CSV, puts every one in a fresh cache,
 then runs what ``scorer batch papers.csv -o out.csv -o out.jsonl -o out.md``
@@ -19,6 +19,14 @@ to compare, not wall time.
 
 ``--profile`` prints a cProfile of one in-process run (this checkout), by
 function and by package.
+
+``--instructions`` counts instead of timing: ``scorer batch`` as a user runs
+it (start-up included, ``python -m scorer`` from each checkout's root) under
+valgrind's callgrind, over the first 1,000 and the first ``--rows`` rows of
+the file; the difference over the extra rows is the instructions per cached
+row, start-up taken out. The count does not move with the machine's load (a
+CPU second here moved by 20% between identical runs); it takes valgrind
+about a minute per 1,000 rows.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import cProfile
 import json
 import os
 import pstats
+import re
 import resource
 import statistics
 import subprocess
@@ -134,6 +143,29 @@ def prepare(work: Path, rows: int) -> tuple[Path, Path]:
     return source, cache
 
 
+def instructions_per_row(root: Path, source: Path, cache: Path, work: Path, rows: int) -> float:
+    """Callgrind's instruction count per row of ``scorer batch`` run from ``root``."""
+    counts = []
+    for n in (1000, rows):
+        head = work / f"head{n}.csv"
+        with source.open(encoding="utf-8") as f, head.open("w", encoding="utf-8") as out:
+            out.writelines(line for _, line in zip(range(n + 1), f, strict=False))
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+            "OPENAI_API_KEY": "bench",
+            "SCORER_CACHE_DIR": str(cache),
+        }
+        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable]
+        cmd += ["-m", "scorer", "batch", str(head), "-r", RUBRIC, "-o", str(work / "out.csv")]
+        done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        if done.returncode != 0 or found is None:
+            sys.exit(f"scorer batch under valgrind failed:\n{done.stderr[-3000:]}")
+        counts.append(int(found[1]))
+    return (counts[1] - counts[0]) / (rows - 1000)
+
+
 def run_child(
     root: Path | None, source: Path, cache: Path, work: Path, outputs: list[str]
 ) -> dict[str, Any]:
@@ -162,12 +194,26 @@ def main() -> None:
     parser.add_argument("--outputs", nargs="+", default=["csv"], choices=["csv", "jsonl", "md"])
     parser.add_argument("--against", type=Path, help="another checkout's root, run in turns")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--instructions", action="store_true", help="count with callgrind")
     args = parser.parse_args()
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"{args.rows} cached rows -> {', '.join(args.outputs)}; load average {load}")
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         source, cache = prepare(work, args.rows)
+        if args.instructions:
+            if args.rows <= 1000:
+                sys.exit("--instructions needs --rows above 1000 (1,000 rows are subtracted)")
+            roots = {"this": BENCH.parent}
+            if args.against is not None:
+                roots = {"against": args.against.resolve(), **roots}
+            per_row = {}
+            for name, root in roots.items():
+                per_row[name] = instructions_per_row(root, source, cache, work, args.rows)
+                print(f"{name:<8} {per_row[name]:9,.0f} instructions per cached row ({root})")
+            if "against" in per_row:
+                print(f"this / against: {per_row['this'] / per_row['against']:.3f}")
+            return
         if args.profile:
             what = [str(source), str(cache), tmp, *args.outputs]
             subprocess.run([sys.executable, __file__, "--child-profile", *what], check=True)

@@ -138,6 +138,22 @@ def test_batched_keys_match_single_keys_on_random_hostile_text() -> None:
         assert keys(paper.title, paper.abstract) == expected, (title, abstract)
 
 
+def test_batched_keys_match_single_keys_on_random_ascii_text() -> None:
+    # ASCII text takes a shorter path (no NFKC, lower() for casefold(), spaces folded
+    # only when there are two together or at an end): the keys must not move.
+    rng = random.Random(16)
+    # Mostly text without control characters (the short path), some with.
+    alphabet = 'aB Z~\x7f"\\' * 20 + "\x00\x08\t\n\x0b\x0c\r\x1b\x1c\x1f"
+    rubric, same = load_rubric("llm-inference"), {"prompt_hash": "p", "model_id": "m"}
+    keys = cache_keys(rubric, sampling=Sampling(), **same)
+    for _ in range(2000):
+        title = "T" + "".join(rng.choices(alphabet, k=rng.randint(0, 12)))
+        abstract = "".join(rng.choices(alphabet, k=rng.randint(1, 40))) + "A"
+        paper = Paper(title=title, abstract=abstract)
+        expected = cache_key(paper, rubric, sampling=Sampling(), **same)
+        assert keys(title, abstract) == expected, (title, abstract)
+
+
 def test_a_cached_rerun_reports_the_same_bad_rows_and_writes_the_same_rows(
     fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
 ) -> None:

@@ -50,6 +50,8 @@ _STORE_ERRORS = (sqlite3.Error, OSError, diskcache.Timeout)
 _KEYS_PER_QUERY = 500
 # diskcache's row for a text key and a short text value (diskcache.core.MODE_RAW).
 _RAW_MODE = 1
+# The ASCII control characters: json escapes them (as '"' and '\\'), one_line folds some.
+_CONTROLS = bytes(range(0x20))
 
 SCHEMA_VERSION = 1
 """Bump when the shape of cached values or of the score schema changes."""
@@ -166,10 +168,20 @@ def cache_keys(
     sha256 = hashlib.sha256
 
     def text(value: str) -> str:
-        value = normalize_text(value)
-        # json escapes only '"', '\\' and control characters (none is printable): text
-        # without them is its own JSON body, found by C scans instead of the encoder's loop.
-        if '"' not in value and "\\" not in value and value.isprintable():
+        # json escapes only '"', '\\' and control characters (\x00-\x1f): text without
+        # them is its own JSON body, found by C scans instead of the encoder's loop.
+        if value.isascii() and len(value.encode().translate(None, _CONTROLS)) == len(value):
+            # ASCII without control characters: NFKC leaves it as it is, casefold() is
+            # lower(), one_line has only spaces to fold, and json has none to escape:
+            # one C pass over the text instead of normalize_text's and isprintable()'s.
+            if "  " in value or value[:1] == " " or value[-1:] == " ":
+                value = " ".join(value.split())
+            value = value.lower()
+        else:
+            value = normalize_text(value)
+            if not value.isprintable():
+                return dumps(value)
+        if '"' not in value and "\\" not in value:
             return f'"{value}"'
         return dumps(value)
 

@@ -33,13 +33,16 @@ def normalize_text(text: str) -> str:
 
 
 def _arxiv_id(text: str) -> str | None:
-    if "doi.org" in text.lower() or text.lower().startswith("10."):
+    lowered = text.lower()
+    if "doi.org" in lowered or lowered.startswith("10."):
         return None
     match = _ARXIV_NEW.search(text) or _ARXIV_OLD.search(text)
     return match.group(1).lower() if match else None
 
 
 def _doi(text: str) -> str | None:
+    if "/" not in text:  # no DOI without one: most ids are arXiv's, read a paper at a time
+        return None
     match = _DOI.search(text)
     return match.group(1).rstrip(".,;").lower() if match else None
 

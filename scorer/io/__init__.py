@@ -1,7 +1,7 @@
 """Papers in and results out: files read into ``Paper`` objects, results written to sinks.
 
 Reading: :func:`read_papers` (CSV, JSONL, RIS, BibTeX or Excel by extension,
-columns mapped by :func:`resolve_columns`), :func:`read_input` (a whole input, checked before
+columns mapped by :func:`resolve_columns`), :func:`read_input` (an input, checked before
 any model call), :func:`read_labelled` (for ``scorer eval``),
 :func:`read_scored` (results written earlier), :func:`read_paper_json`.
 Writing: :func:`open_sinks` / :class:`BatchOutputs` (row files and digests,
