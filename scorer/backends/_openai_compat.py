@@ -33,6 +33,7 @@ from scorer._errors import (
 from scorer._models import Usage
 from scorer._settings import Settings
 from scorer.backends._base import Completion, FirstToken, Messages
+from scorer.backends._chat_post import ChatPost
 from scorer.backends._modes import JSON_SCHEMA, AnswerFormat, ModeChoice, endpoint_name
 from scorer.backends._ratelimit import Clock, RequestGate, estimate_tokens
 from scorer.backends._retry import Sleep, retrying, to_backend_error
@@ -133,8 +134,8 @@ class OpenAICompatBackend:
     def __repr__(self) -> str:  # never shows the key
         return f"OpenAICompatBackend(model={self._model!r}, base_url={self._base_url!r})"
 
-    def _new_client(self) -> openai.AsyncOpenAI:
-        return openai.AsyncOpenAI(
+    def _new_client(self) -> ChatPost:
+        client = openai.AsyncOpenAI(
             api_key=self._api_key,
             base_url=self._base_url,
             timeout=self._settings.timeout,
@@ -142,6 +143,7 @@ class OpenAICompatBackend:
             # aiohttp or httpx under the SDK, closed with it (see _transport).
             http_client=http_client(self._settings.transport, connections=self._connections),
         )
+        return ChatPost(client)
 
     async def aclose(self) -> None:
         await self._clients.aclose()
@@ -277,7 +279,7 @@ class OpenAICompatBackend:
         No attempt is sent once the batch it belongs to has stopped at a fatal
         error (see :mod:`scorer.backends._stop`): that error is raised instead.
         """
-        client = await self._clients.get()
+        post = await self._clients.get()
         attempts = 0
         try:
             async for attempt in retrying(self._settings.retry, self._sleep):
@@ -288,16 +290,11 @@ class OpenAICompatBackend:
                     raise_if_stopped()
                     attempts += 1
                     ledger.requests += 1
-                    # client.post, not chat.completions.create: the latter re-walks
-                    # every message through the SDK's TypedDict transform (about
-                    # 1.5 ms of CPU per request, a third of a batch's CPU) to turn
-                    # plain dicts into the same plain dicts.
-                    response = await client.post(
-                        "/chat/completions",
-                        body=kwargs,
-                        cast_to=ChatCompletion,
-                        options={"security": {"bearer_auth": True}},
-                    )
+                    # Not chat.completions.create: it re-walks every message through
+                    # the SDK's TypedDict transform (about 1.5 ms of CPU per request)
+                    # to turn plain dicts into the same plain dicts; and not
+                    # client.post either (0.85 ms more, see _chat_post).
+                    response = await post(kwargs)
         except FatalBackendError as exc:  # the batch stopped before this attempt (a copy)
             exc.usage = ledger.usage()  # what this paper spent, not the paper that stopped it
             raise
