@@ -36,7 +36,7 @@ from scorer.backends._base import Completion, FirstToken, Messages
 from scorer.backends._chat_post import ChatPost
 from scorer.backends._modes import JSON_SCHEMA, AnswerFormat, ModeChoice, endpoint_name
 from scorer.backends._ratelimit import Clock, RequestGate, estimate_tokens
-from scorer.backends._retry import Sleep, retrying, to_backend_error
+from scorer.backends._retry import Sleep, to_backend_error, with_retries
 from scorer.backends._stop import raise_if_stopped
 from scorer.backends._transport import DEFAULT_CONNECTIONS, ClientPerLoop, http_client
 
@@ -281,20 +281,23 @@ class OpenAICompatBackend:
         """
         post = await self._clients.get()
         attempts = 0
+
+        async def send() -> ChatCompletion:
+            nonlocal attempts
+            if self._gate is not None:  # every attempt counts against the limits
+                tokens = estimate_tokens(kwargs["messages"], kwargs.get("max_tokens", 0))
+                await self._gate.admit(tokens)
+            raise_if_stopped()
+            attempts += 1
+            ledger.requests += 1
+            # Not chat.completions.create: it re-walks every message through the
+            # SDK's TypedDict transform (about 1.5 ms of CPU per request) to turn
+            # plain dicts into the same plain dicts; and not client.post either
+            # (0.85 ms more, see _chat_post).
+            return await post(kwargs)
+
         try:
-            async for attempt in retrying(self._settings.retry, self._sleep):
-                with attempt:
-                    if self._gate is not None:  # every attempt counts against the limits
-                        tokens = estimate_tokens(kwargs["messages"], kwargs.get("max_tokens", 0))
-                        await self._gate.admit(tokens)
-                    raise_if_stopped()
-                    attempts += 1
-                    ledger.requests += 1
-                    # Not chat.completions.create: it re-walks every message through
-                    # the SDK's TypedDict transform (about 1.5 ms of CPU per request)
-                    # to turn plain dicts into the same plain dicts; and not
-                    # client.post either (0.85 ms more, see _chat_post).
-                    response = await post(kwargs)
+            response = await with_retries(self._settings.retry, self._sleep, send)
         except FatalBackendError as exc:  # the batch stopped before this attempt (a copy)
             exc.usage = ledger.usage()  # what this paper spent, not the paper that stopped it
             raise
