@@ -163,6 +163,25 @@ def test_the_server_receives_the_sdks_headers_and_body(fake: FakeOpenAI, transpo
 
 
 @transports
+def test_cookies_the_server_sets_are_sent_back_as_the_sdk_sends_them(
+    fake: FakeOpenAI, transport: str
+) -> None:
+    # A load balancer's sticky session, set on the client's first answer and changed later.
+    fake.enqueue(Reply(headers={"set-cookie": "lb=one; Path=/"}))
+    on_both(
+        fake.base_url,
+        transport,
+        lambda: fake.enqueue(Reply(headers={"set-cookie": "lb=two; Path=/"})),
+        BODY,
+    )
+
+    assert fake.count == 3
+    assert "cookie" not in fake.request_headers[0]
+    assert fake.request_headers[1]["cookie"] == "lb=one"  # the SDK's own request
+    assert fake.request_headers[2]["cookie"] == "lb=two"  # ours, after the SDK's got "two"
+
+
+@transports
 @pytest.mark.parametrize(
     "body", [BODY, TOOLS_BODY, LOGPROBS_BODY], ids=["json", "tools", "logprobs"]
 )

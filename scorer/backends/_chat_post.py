@@ -8,7 +8,8 @@ through the SDK, 0.20 ms here; a batch on two cores is CPU-bound, so that is
 throughput.
 
 Here the URL, headers and timeouts are the ones the SDK builds for the
-client, built once; each request adds its body, serialised as the SDK does.
+client, built once; each request adds its body, serialised as the SDK does,
+and the cookies the server has set so far, as the SDK's client adds them.
 What comes back is the SDK's wherever it matters:
 
 - a failure to send is ``APITimeoutError`` / ``APIConnectionError``, an error
@@ -83,6 +84,9 @@ class ChatPost:
             extensions=dict(template.extensions),
         )
         client = self._client
+        cookies = client._client.cookies
+        if cookies:  # what the server set so far (a load balancer's sticky session)
+            cookies.set_cookie_header(request)
         # The SDK's own mapping of failures (openai._base_client.AsyncAPIClient.request).
         try:
             response = await client._client.send(request)
@@ -145,5 +149,7 @@ def _template(client: openai.AsyncOpenAI) -> _Template | None:
         return None  # the SDK has not found it yet: its headers would differ
     options = FinalRequestOptions.construct(method="post", url=_PATH, json_data={}, **_OPTIONS)
     request = client._build_request(options)
-    headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"content-length"]
+    # Set per request: the body's length, and the cookies the server has set by then.
+    per_request = (b"content-length", b"cookie")
+    headers = [(k, v) for k, v in request.headers.raw if k.lower() not in per_request]
     return _Template(request.url, headers, dict(request.extensions), options)
