@@ -128,7 +128,10 @@ class ChatPost:
         finally:
             # After the SDK's first request: it has found the platform its headers name.
             if self._template is None and not self._sdk_only:
-                self._template = _template(self._client)
+                try:
+                    self._template = _template(self._client)
+                except Exception:  # an SDK that builds requests otherwise: it sends them all
+                    self._sdk_only = True
 
 
 def _plain_client(client: openai.AsyncOpenAI) -> bool:
