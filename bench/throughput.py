@@ -8,14 +8,15 @@ In one run, side by side, against ``python -m scorer.testing.fake_openai``
 
 1. a bare loop over ``openai.AsyncOpenAI`` with its default (httpx)
    transport (no instructor, no engine, no cache) sending the same requests
-   as scorer, at the same concurrency;
+   as scorer, at the same concurrency; and the same loop on the SDK's
+   aiohttp transport (``openai.DefaultAioHttpClient``);
 2. ``scorer batch papers.csv -o out.csv`` with an empty cache, on its
    default transport (aiohttp) and with ``--transport httpx``: papers/s, the
    ratio to the bare loop and to the ideal ``concurrency / latency``;
 3. the same command again, every paper cached;
 4. ``scorer batch`` over a ``--big``-row CSV whose papers are all in the
    cache: wall time and peak memory (ru_maxrss of the child process);
-5. with ``--profile``: CPU time per scored paper of the bare loop and of an
+5. with ``--profile``: CPU time per scored paper of the bare loops and of an
    in-process batch on each transport, and each batch's CPU split by the
    package the time is spent in (cProfile).
 
@@ -53,6 +54,7 @@ from scorer.prompt._messages import load_prompt
 
 RUBRIC = "llm-inference"
 TRANSPORTS = ("aiohttp", "httpx")  # scorer's default first
+BARE_TRANSPORTS = ("httpx", "aiohttp")  # the SDK's default first
 CACHED_TARGET = 20_000  # papers/s of an all-cached re-run (issue 16)
 LAST_CPU_S = 0.0  # CPU seconds of the last run_batch_cli command
 WORDS = [
@@ -110,15 +112,25 @@ def fake_server(latency: float) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-async def bare_sdk_loop(base_url: str, n: int, concurrency: int, rubric: Rubric) -> float:
-    """The same chat requests scorer makes, through the bare SDK: papers/s."""
+async def bare_sdk_loop(
+    base_url: str, n: int, concurrency: int, rubric: Rubric, http: str = "httpx"
+) -> float:
+    """The same chat requests scorer makes, through the bare SDK: papers/s.
+
+    ``http``: the SDK's default transport (httpx) or its aiohttp one.
+    """
     template = load_prompt()
     schema = response_model_for(rubric).model_json_schema()
     response_format = {
         "type": "json_schema",
         "json_schema": {"name": "Answer", "schema": schema, "strict": True},
     }
-    client = openai.AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+    client = openai.AsyncOpenAI(
+        base_url=base_url,
+        api_key="bench",
+        max_retries=0,
+        http_client=openai.DefaultAioHttpClient() if http == "aiohttp" else None,
+    )
     gate = asyncio.Semaphore(concurrency)
     sampling = Settings().sampling.as_request()
 
@@ -233,15 +245,17 @@ async def _in_process_batch(
 def cpu_per_paper(base_url: str, source: Path, work: Path, n: int, concurrency: int) -> None:
     """CPU ms per paper of the bare loop and of run_batch on each transport (no profiler)."""
     rubric = load_rubric(RUBRIC)
-    cpu0 = time.process_time()
-    asyncio.run(bare_sdk_loop(base_url, n, concurrency, rubric))
-    line = f"\nCPU per paper: bare SDK loop {(time.process_time() - cpu0) / n * 1000:.2f} ms"
+    line = "\nCPU per paper:"
+    for http in BARE_TRANSPORTS:
+        cpu0 = time.process_time()
+        asyncio.run(bare_sdk_loop(base_url, n, concurrency, rubric, http))
+        line += f" bare SDK loop ({http}) {(time.process_time() - cpu0) / n * 1000:.2f} ms,"
     for transport in TRANSPORTS:
         cache = work / f"cpu-cache-{transport}"
         cpu0 = time.process_time()
         scored = asyncio.run(_in_process_batch(base_url, source, cache, concurrency, transport))
-        line += f", run_batch on {transport} {(time.process_time() - cpu0) / scored * 1000:.2f} ms"
-    print(line)
+        line += f" run_batch on {transport} {(time.process_time() - cpu0) / scored * 1000:.2f} ms,"
+    print(line.rstrip(","))
 
 
 def profile_in_process(
@@ -305,12 +319,18 @@ def main() -> None:
         print(f"ideal: {ideal:.0f} papers/s")
 
         bares: list[float] = []
+        bare_aiohttp: list[float] = []
         ours: dict[str, list[float]] = {t: [] for t in TRANSPORTS}
         walls: dict[str, list[float]] = {t: [] for t in TRANSPORTS}
         # The sides alternate, so drift hits every side alike.
         for run in range(args.repeat if "uncached" in args.parts else 0):
             bares.append(
                 asyncio.run(bare_sdk_loop(base_url, args.papers, args.concurrency, rubric))
+            )
+            bare_aiohttp.append(
+                asyncio.run(
+                    bare_sdk_loop(base_url, args.papers, args.concurrency, rubric, "aiohttp")
+                )
             )
             for transport in TRANSPORTS:
                 run_env = {**env, "SCORER_CACHE_DIR": str(work / f"cache-{transport}{run}")}
@@ -324,11 +344,17 @@ def main() -> None:
                 f"bare AsyncOpenAI loop (httpx): {bare:7.0f} papers/s ({bare / ideal:.2f} x ideal)"
                 f"   runs: {', '.join(f'{b:.0f}' for b in bares)}"
             )
+            aio = statistics.median(bare_aiohttp)
+            print(
+                f"bare AsyncOpenAI loop (aiohttp): {aio:5.0f} papers/s ({aio / bare:.2f} x bare "
+                f"SDK, {aio / ideal:.2f} x ideal)   runs: "
+                f"{', '.join(f'{b:.0f}' for b in bare_aiohttp)}"
+            )
         for transport in TRANSPORTS if bares else ():
             rate = statistics.median(ours[transport])
             print(
                 f"scorer batch on {transport:<7}:  {rate:7.0f} papers/s ({rate / bare:.2f} x bare "
-                f"SDK, {rate / ideal:.2f} x ideal)   runs: "
+                f"SDK, {rate / aio:.2f} x bare aiohttp SDK, {rate / ideal:.2f} x ideal)   runs: "
                 f"{', '.join(f'{o:.0f}' for o in ours[transport])}; "
                 f"command wall {statistics.median(walls[transport]):.1f} s"
             )

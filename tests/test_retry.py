@@ -25,7 +25,13 @@ from scorer._errors import (
     RetryExhausted,
 )
 from scorer._settings import RetryPolicy, Settings
-from scorer.backends._retry import is_transient, retry_after_seconds, retrying, to_backend_error
+from scorer.backends._retry import (
+    is_transient,
+    retry_after_seconds,
+    retrying,
+    to_backend_error,
+    with_retries,
+)
 
 URL = "http://127.0.0.1:9/v1/chat/completions"
 REQUEST = httpx2.Request("POST", URL)
@@ -196,7 +202,8 @@ def run_failing(
 ) -> tuple[int, list[float], BaseException]:
     """Drive ``retrying(policy)`` over an operation that always fails with ``error(attempt)``.
 
-    Returns the attempts made, the waits asked of the injected sleep, and what was raised.
+    Returns the attempts made, the waits asked of the injected sleep, and what was raised;
+    :func:`with_retries` (the backend's way in) must make the same attempts and waits.
     """
     waits: list[float] = []
     attempts = 0
@@ -204,16 +211,55 @@ def run_failing(
     async def sleep(seconds: float) -> None:
         waits.append(seconds)
 
-    async def go() -> None:
+    async def fail() -> None:
         nonlocal attempts
+        attempts += 1
+        raise error(attempts)
+
+    async def go() -> None:
         async for attempt in retrying(policy, sleep):
             with attempt:
-                attempts += 1
-                raise error(attempts)
+                await fail()
 
     with pytest.raises(Exception) as info:
         asyncio.run(go())
+    by_tenacity = attempts, waits, info.value
+
+    waits, attempts = [], 0
+    with pytest.raises(Exception) as info:
+        asyncio.run(with_retries(policy, sleep, fail))
+    assert attempts == by_tenacity[0]
+    assert len(waits) == len(by_tenacity[1])
+    if policy.jitter == 0:
+        assert waits == by_tenacity[1]
+    assert type(info.value) is type(by_tenacity[2])
+    assert str(info.value) == str(by_tenacity[2])
     return attempts, waits, info.value
+
+
+def test_with_retries_returns_the_first_success() -> None:
+    policy = RetryPolicy(max_attempts=5, initial_wait=1.0, max_wait=10.0, jitter=0)
+    waits: list[float] = []
+    failures = [status_error(503), openai.APIConnectionError(request=REQUEST)]
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async def send() -> str:
+        if failures:
+            raise failures.pop(0)
+        return "answer"
+
+    assert asyncio.run(with_retries(policy, sleep, send)) == "answer"
+    assert waits == [1.0, 2.0]
+    assert asyncio.run(with_retries(policy, sleep, send)) == "answer"
+    assert waits == [1.0, 2.0]  # a first success waits for nothing
+
+
+def test_with_retries_of_one_attempt_raises_the_first_failure() -> None:
+    attempts, waits, last = run_failing(RetryPolicy(max_attempts=1), lambda _: status_error(503))
+    assert (attempts, waits) == (1, [])
+    assert isinstance(last, openai.InternalServerError)
 
 
 def test_retry_after_is_honoured() -> None:

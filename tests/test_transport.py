@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -82,3 +83,43 @@ def test_clients_share_one_tls_context_until_the_certificate_setting_changes(
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))
     with pytest.raises(FileNotFoundError):
         tls_context()
+
+
+@pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+def test_requests_go_through_the_proxy_the_environment_names_unless_no_proxy_says(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path, transport: str
+) -> None:
+    # An endpoint only the proxy could reach; the fake plays the proxy, and answers
+    # the absolute URL a proxy is sent with its "Invalid URL" 404.
+    papers = write_papers(tmp_path / "in.jsonl", 3)
+    proxy = fake.base_url.removesuffix("/v1")
+    env = {
+        "OPENAI_BASE_URL": "http://endpoint.scorer-test.invalid/v1",
+        "OPENAI_API_KEY": "k",
+        "SCORER_TRANSPORT": transport,
+        "HTTP_PROXY": proxy,
+        "http_proxy": proxy,
+        "NO_PROXY": "",
+        "no_proxy": "",
+    }
+    argv = ["batch", str(papers), "-r", "llm-inference", "-o", str(tmp_path / "out.csv")]
+    result = CliRunner().invoke(cli, argv, env=env)
+    assert result.exit_code == 3, result.output
+    assert "POST /http://endpoint.scorer-test.invalid/v1/chat/completions" in result.stderr
+
+    # The fake itself, with a proxy that refuses connections: NO_PROXY sends them direct.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    env.update(
+        OPENAI_BASE_URL=fake.base_url,
+        HTTP_PROXY=dead,
+        http_proxy=dead,
+        NO_PROXY="127.0.0.1",
+        no_proxy="127.0.0.1",
+        SCORER_CACHE_DIR=str(tmp_path / "another-cache"),
+    )
+    result = CliRunner().invoke(cli, argv, env=env)
+    assert result.exit_code == 0, result.output
+    assert "scored 3" in result.stderr
+    assert fake.count == 3

@@ -225,6 +225,11 @@ class ModeChoice:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(self._probe_wait):
                 await probe.done.wait()
+        # One more turn of the loop before sending: what the verdict's own turn set off
+        # (the first answer handed out, a consumer closing the batch on it) cancels this
+        # paper before, not after, its request goes out. Sending may not yield at all
+        # on a kept-alive connection.
+        await asyncio.sleep(0)
         if probe.fatal is not None:
             # It hit an error every request gets (a bad key, no quota): not one more request.
             raise copy.copy(probe.fatal)

@@ -37,7 +37,7 @@ from scorer._rubric import Rubric
 from scorer._settings import Settings
 from scorer._trusted import trusted
 from scorer.backends import Backend, backend_for
-from scorer.engine._cache import Claimed, ResultCache, cache_key, cache_keys
+from scorer.engine._cache import Claimed, ResultCache, cache_keys
 from scorer.engine._fan_out import async_iter, fan_out
 from scorer.engine._lru import LRU
 from scorer.engine._panel import Panel
@@ -178,16 +178,8 @@ class Scorer:
         """
         method = self.method(rubric)
         sent = bounded_paper(paper, self.settings.paper_limits, method.prompt.paper_fields)
-        key = cache_key(
-            sent,
-            rubric,
-            prompt_hash=method.prompt.content_hash,
-            model_id=self.model_id,
-            sampling=self.settings.sampling,
-            method=str(method.spec),
-            mode=self._mode_for(method),
-        )
-        return key, sent
+        # cache_key()'s key, from the layout made once per rubric (about 25 us less a paper).
+        return self._keys_for(rubric)(sent.title, sent.abstract), sent
 
     async def aanswer(self, paper: Paper, rubric: Rubric) -> tuple[Score, bool]:
         """This model's validated answer for ``paper`` and whether it came from the cache.
