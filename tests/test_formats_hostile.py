@@ -13,6 +13,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 import rispy
 from bibtexparser.entrypoint import parse_string
 from bibtexparser.middlewares import LatexDecodingMiddleware
@@ -292,18 +293,27 @@ def test_a_bibtex_entry_with_a_line_too_long_to_read_is_reported_not_lost(
     assert "scanned 1," in err
 
 
-def test_quotes_and_dashes_read_back_as_they_were_written(
-    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
+# LaTeX reads -- as an en dash and '' or `` as curly quotes, and the encoder
+# wrote " as '': titles came back from scorer's own .bib changed. pylatexenc
+# wrote "^" as \textasciicircum and read that back as U+02C6, a modifier
+# letter; U+02DC came back as "~" and a square root with "()".
+QUOTES_AND_DASHES = [
+    {
+        "title": 'The "best" tool -- a study & more',
+        "abstract": "Use --verbose or ''x'' `` y, why?` not!`",
+    },
+    {"title": 'Plain "quotes" -- too', "abstract": "x -- y"},
+]
+CARETS_AND_TILDES = [
+    {"title": "O(n^2) caches ^ x", "abstract": "a \N{MODIFIER LETTER CIRCUMFLEX ACCENT} b"},
+    {"title": "Tilde \N{SMALL TILDE} and ~", "abstract": "\N{SQUARE ROOT}2 speed-up"},
+]
+
+
+@pytest.mark.parametrize("papers", [QUOTES_AND_DASHES, CARETS_AND_TILDES])
+def test_text_reads_back_from_scorers_bibtex_as_it_was_written(
+    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path, papers: list[dict[str, str]]
 ) -> None:
-    # LaTeX reads -- as an en dash and '' or `` as curly quotes, and the
-    # encoder wrote " as '': titles came back from scorer's own .bib changed.
-    papers = [
-        {
-            "title": 'The "best" tool -- a study & more',
-            "abstract": "Use --verbose or ''x'' `` y, why?` not!`",
-        },
-        {"title": 'Plain "quotes" -- too', "abstract": "x -- y"},
-    ]
     source = write_jsonl(tmp_path / "papers.jsonl", papers)
     out, rows = tmp_path / "out.bib", tmp_path / "again.jsonl"
 
@@ -395,26 +405,3 @@ def test_an_error_text_cannot_change_the_results_read_back_from_a_note() -> None
     assert columns["status"] == "failed"
     assert "relevance" not in columns and "hype" not in columns
     assert columns["error"] == error
-
-
-def test_carets_tildes_and_roots_read_back_as_they_were_written(
-    fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
-) -> None:
-    # pylatexenc wrote "^" as \textasciicircum and read that back as U+02C6, a
-    # modifier letter; U+02DC came back as "~" and a square root with "()".
-    papers = [
-        {"title": "O(n^2) caches ^ x", "abstract": "a \N{MODIFIER LETTER CIRCUMFLEX ACCENT} b"},
-        {"title": "Tilde \N{SMALL TILDE} and ~", "abstract": "\N{SQUARE ROOT}2 speed-up"},
-    ]
-    source = write_jsonl(tmp_path / "papers.jsonl", papers)
-    out, rows = tmp_path / "out.bib", tmp_path / "again.jsonl"
-
-    code, err = run(["batch", str(source), "-r", RUBRIC, "-o", str(out)], fake, isolated_env)
-    assert code == 0, err
-    code, err = run(["batch", str(out), "-r", RUBRIC, "-o", str(rows)], fake, isolated_env)
-
-    assert code == 0, err
-    again = [json.loads(line) for line in rows.read_text(encoding="utf-8").splitlines()]
-    assert sorted((r["title"], r["abstract"]) for r in again) == sorted(
-        (p["title"], p["abstract"]) for p in papers
-    )
