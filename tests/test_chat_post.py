@@ -342,3 +342,25 @@ def test_with_the_sdks_debug_log_on_every_request_is_logged_by_the_sdk(
 
     sent = [r for r in caplog.records if r.getMessage().startswith("Sending HTTP Request: POST")]
     assert len(sent) == 3
+
+
+def test_what_a_warmed_up_post_holds_shows_no_api_key(fake: FakeOpenAI) -> None:
+    # The request template keeps the client's headers, Authorization among them;
+    # a log line or a traceback's locals showing it must not show the key.
+    async def run() -> str:
+        sdk = openai.AsyncOpenAI(
+            base_url=fake.base_url, api_key="sk-test-0123456789abcdef", max_retries=0
+        )
+        post = ChatPost(sdk)
+        try:
+            await post(BODY)
+            await post(BODY)  # through the template
+            return repr(vars(post))
+        finally:
+            await post.close()
+
+    shown = asyncio.run(run())
+
+    assert fake.count == 2
+    assert "_Template(" in shown
+    assert "0123456789abcdef" not in shown

@@ -30,7 +30,7 @@ identity).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx2
@@ -52,7 +52,9 @@ class _Template:
     """What every request of one client shares (see :func:`_template`)."""
 
     url: httpx2.URL
-    headers: list[tuple[bytes, bytes]]
+    # The API key is among them: a template shown in a log or a traceback's locals
+    # must not show it.
+    headers: list[tuple[bytes, bytes]] = field(repr=False)
     extensions: dict[str, Any]
     options: FinalRequestOptions
 
