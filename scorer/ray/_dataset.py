@@ -159,15 +159,8 @@ def scored_results(
     import ray
 
     resolved = settings if settings is not None else Settings.resolve(**options)
-    if concurrency < 1:
-        raise ConfigError("concurrency must be at least 1")
-    limited = resolved.limits != RateLimits()
-    if limited and resolved.uses_embedded:
-        raise ConfigError(
-            "--rpm/--tpm on a Ray cluster need an endpoint (OPENAI_BASE_URL); each worker's "
-            "embedded model is limited by its own machine"
-        )
-    count = workers if workers is not None else max(1, len(_alive_nodes(ray)))
+    limited = check_cluster_settings(resolved, concurrency)
+    count = workers if workers is not None else max(1, len(alive_nodes(ray)))
     if batch_size is None:
         batch_size = 16 * concurrency
         if papers is not None:
@@ -198,7 +191,24 @@ def scored_results(
     )
 
 
-def _alive_nodes(ray: Any) -> list[dict[str, Any]]:
+def check_cluster_settings(settings: Settings, concurrency: int) -> bool:
+    """Refuse what cannot run on a cluster; whether the run is rate-limited.
+
+    For both routes (``scorer batch --ray`` and :func:`score_dataset`).
+    """
+    if concurrency < 1:
+        raise ConfigError("concurrency must be at least 1")
+    limited = settings.limits != RateLimits()
+    if limited and settings.uses_embedded:
+        raise ConfigError(
+            "--rpm/--tpm on a Ray cluster need an endpoint (OPENAI_BASE_URL); each worker's "
+            "embedded model is limited by its own machine"
+        )
+    return limited
+
+
+def alive_nodes(ray: Any) -> list[dict[str, Any]]:
+    """The cluster's nodes that are up."""
     return [node for node in ray.nodes() if node.get("Alive")]
 
 

@@ -28,11 +28,16 @@ from typing import Any
 from scorer._errors import ConfigError, ScorerError
 from scorer._models import Paper, ScoredPaper
 from scorer._rubric import Rubric
-from scorer._settings import RateLimits, Settings
+from scorer._settings import Settings
 from scorer.engine._pipeline import BatchSummary
 from scorer.io._writers import ResultWriter
 from scorer.ray._bucket import permit_actor
-from scorer.ray._dataset import INSTALL_HINT, papers_as_keyed
+from scorer.ray._dataset import (
+    INSTALL_HINT,
+    alive_nodes,
+    check_cluster_settings,
+    papers_as_keyed,
+)
 from scorer.ray._worker import PaperScorer
 
 __all__ = ["connect", "run_batch_on_ray"]
@@ -138,15 +143,8 @@ def _scored_on_actors(
     leave slots idle, are a small part of it. An actor that dies is restarted
     by Ray and its batches run again there; what it had finished is cached.
     """
-    if concurrency < 1:
-        raise ConfigError("concurrency must be at least 1")
-    limited = settings.limits != RateLimits()
-    if limited and settings.uses_embedded:
-        raise ConfigError(
-            "--rpm/--tpm on a Ray cluster need an endpoint (OPENAI_BASE_URL); each worker's "
-            "embedded model is limited by its own machine"
-        )
-    nodes = [node["NodeID"] for node in _alive_nodes(ray)]
+    limited = check_cluster_settings(settings, concurrency)
+    nodes = [node["NodeID"] for node in alive_nodes(ray)]
     count = workers if workers is not None else max(1, len(nodes))
     size = max(concurrency, min(16 * concurrency, -(-len(rows) // count)))
     batches = [rows[i : i + size] for i in range(0, len(rows), size)]
@@ -192,10 +190,6 @@ def _actor(ray: Any, node: str | None) -> Any:
     return ray.remote(PaperScorer).options(
         num_cpus=0, max_restarts=-1, max_task_retries=-1, scheduling_strategy=strategy
     )
-
-
-def _alive_nodes(ray: Any) -> list[dict[str, Any]]:
-    return [node for node in ray.nodes() if node.get("Alive")]
 
 
 def _results_of(ray: Any, done: Any) -> list[str | None]:
