@@ -15,7 +15,9 @@ import sys
 
 import pytest
 
-from scorer._settings import RateLimits
+from scorer._errors import ConfigError
+from scorer._settings import RateLimits, Settings
+from scorer.ray._dataset import check_cluster_settings
 from scorer.ray._permits import ClusterGate, PermitBucket
 
 
@@ -118,3 +120,15 @@ def test_the_ray_driver_does_not_load_openai() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "openai" not in set(json.loads(done.stdout))
+
+
+def test_a_cluster_run_refuses_no_concurrency_and_limits_on_the_embedded_model() -> None:
+    # Both routes (--ray and score_dataset) check this before Ray is asked for anything.
+    endpoint = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
+    limits = RateLimits(rpm=60)
+    with pytest.raises(ConfigError, match="concurrency must be at least 1"):
+        check_cluster_settings(Settings.resolve(env=endpoint), 0)
+    with pytest.raises(ConfigError, match="need an endpoint"):
+        check_cluster_settings(Settings.resolve(env={}, limits=limits), 16)
+    assert check_cluster_settings(Settings.resolve(env=endpoint, limits=limits), 16) is True
+    assert check_cluster_settings(Settings.resolve(env=endpoint), 16) is False
