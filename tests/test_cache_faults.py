@@ -152,16 +152,21 @@ def test_cached_values_that_are_not_scores_are_scored_again_with_one_warning(
 # -- a cache that cannot be opened: one line, exit 4, nothing paid ------------------------------
 
 
+def garble(database: Path) -> None:
+    """Random bytes over a SQLite file's inside; the header and last page kept, so the
+    file still looks like SQLite."""
+    data = bytearray(database.read_bytes())
+    page = 4096
+    data[page:-page] = os.urandom(len(data) - 2 * page)
+    database.write_bytes(bytes(data))
+
+
 def test_a_cache_file_with_garbage_inside_is_one_line_and_exit_4(
     fake: FakeOpenAI, isolated_env: Path, tmp_path: Path
 ) -> None:
     papers = write_papers(tmp_path / "in.jsonl", 8)
     populate(fake, isolated_env, papers)
-    database = isolated_env / "cache.db"
-    data = bytearray(database.read_bytes())
-    page = 4096  # keep the header and the last page: the file still looks like SQLite
-    data[page:-page] = os.urandom(len(data) - 2 * page)
-    database.write_bytes(bytes(data))
+    garble(isolated_env / "cache.db")
     fake.reset()
 
     done = batch(fake, isolated_env, papers, tmp_path / "out.jsonl")
@@ -206,10 +211,7 @@ def test_a_cache_that_cannot_be_opened_is_closed_again(
     # not hold the file (a read-only mount could not be unmounted, a file not replaced).
     papers = write_papers(tmp_path / "in.jsonl", 3)
     populate(fake, isolated_env, papers)
-    database = isolated_env / "cache.db"
-    data = bytearray(database.read_bytes())
-    data[4096:-4096] = os.urandom(len(data) - 2 * 4096)
-    database.write_bytes(bytes(data))
+    garble(isolated_env / "cache.db")
     fake.reset()
 
     with no_garbage_collection():
