@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import cpu_report
 import pytest
 
 from scorer import RetryPolicy, Settings
@@ -38,6 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
     ``__pycache__`` as the variable intends, and is shared by the workers and
     the commands the tests start, which inherit this environment.
     """
+    cpu_report.configure(config)  # off unless SCORER_TEST_CPU is set
     if not sys.dont_write_bytecode or sys.prefix == sys.base_prefix:
         return  # bytecode is cached already, or there is no virtualenv of ours to keep it in
     prefix = os.environ.get("PYTHONPYCACHEPREFIX") or str(Path(sys.prefix) / "pycache")
@@ -72,6 +74,34 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # which it writes to Item._nodeid, an attribute pytest 9.2 no longer reads.
         if hasattr(config, "workerinput") and config.getoption("loadgroup", False):
             _set_nodeid(item, f"{item.nodeid}@{group}")
+    if config.getoption("dist", "no") == "loadgroup":
+        items[:] = _longest_first(items)
+
+
+# The groups whose tests take the longest in a row (mostly waiting for processes they
+# start), handed out first: started last, either would run alone at the end while the
+# other workers sit idle (the Ray cluster module went last, after 100 s, under
+# pytest-xdist's own order: most tests first).
+STARTS_FIRST = ("embedded", "test_ray_cluster.py")
+
+
+def _longest_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """``items`` by group: STARTS_FIRST's, then the groups with the most tests.
+
+    pytest-xdist hands groups out in the order of their first test
+    (``--no-loadscope-reorder``), one or two to each worker at first, then
+    one more to each worker that runs short.
+    """
+    groups: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        marker = item.get_closest_marker("xdist_group")
+        groups.setdefault(marker.args[0] if marker else "", []).append(item)
+
+    def rank(group: str) -> tuple[int, int]:
+        first = STARTS_FIRST.index(group) if group in STARTS_FIRST else len(STARTS_FIRST)
+        return first, -len(groups[group])
+
+    return [item for group in sorted(groups, key=rank) for item in groups[group]]
 
 
 def _set_nodeid(item: pytest.Item, nodeid: str) -> None:

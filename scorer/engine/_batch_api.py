@@ -99,6 +99,9 @@ async def submit_or_collect(
             }
             await job.submit(state, fresh, max_requests)
             delay = FIRST_POLL_S
+            if wait and job.blocking(state):
+                # A small batch can end within a second: look before the first sleep.
+                await job.collect_finished(state, requests)
             while wait and job.blocking(state):
                 await sleep(delay)
                 delay = min(2 * delay, LAST_POLL_S)
