@@ -232,7 +232,7 @@ class Settings:
         ``SCORER_METHOD``, ``SCORER_MODE``, ``SCORER_TRANSPORT`` (``aiohttp`` or ``httpx``),
         ``SCORER_MAX_TITLE_CHARS``, ``SCORER_MAX_ABSTRACT_CHARS``, ``SCORER_MAX_AUTHORS``,
         ``SCORER_MAX_AUTHOR_CHARS``, ``SCORER_REVIEWERS``, ``SCORER_CASCADE`` (two models
-        each, comma-separated), ``SCORER_MARGIN``, and the retry policy's
+        each, comma-separated), ``SCORER_MARGIN``, ``SCORER_PROBE_WAIT``, and the retry policy's
         ``SCORER_MAX_ATTEMPTS``, ``SCORER_RETRY_MAX_WAIT``, ``SCORER_MAX_CONSECUTIVE_TIMEOUTS``
         (see :meth:`RetryPolicy.from_env`).
 
@@ -316,6 +316,7 @@ _ENV_VARS = {
     "reviewers": "SCORER_REVIEWERS",
     "cascade": "SCORER_CASCADE",
     "margin": "SCORER_MARGIN",
+    "probe_wait": "SCORER_PROBE_WAIT",
 }
 
 _LIMITS = ("max_title_chars", "max_abstract_chars", "max_authors", "max_author_chars")

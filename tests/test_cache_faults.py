@@ -325,6 +325,9 @@ def start_batch(
         # Held requests wait for the other process to start (seconds on a busy machine);
         # a timeout there would retry, and a retry is a request paid twice.
         "SCORER_TIMEOUT": "600",
+        # A held first request gives no verdict on the answer format: the other papers
+        # go at once instead of after waiting 2 s for it.
+        "SCORER_PROBE_WAIT": "0",
     }
     argv = [SCORER, "batch", str(papers), "-r", "llm-inference", "-o", str(out), *args]
     return started(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

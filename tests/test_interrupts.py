@@ -97,7 +97,9 @@ def test_ctrl_c_in_score_stops_its_request(
 def test_ctrl_c_in_score_many_is_a_keyboard_interrupt_and_stops_the_requests(
     fake: FakeOpenAI, ctrl_c: Callable[[Callable[[], bool]], None], transport: str
 ) -> None:
-    options = hanging(fake)
+    # Both slots' requests at once: the papers after the first do not wait up to
+    # probe_wait (2 s) for its verdict on the answer format, which never comes.
+    options = {**hanging(fake), "probe_wait": 0.0}
     papers = [{"title": f"Paper {i}", "abstract": f"Abstract {i}."} for i in range(6)]
     ctrl_c(lambda: fake.in_flight == 2)
 

@@ -582,6 +582,29 @@ def test_cli_mode_from_the_environment_and_a_bad_mode_is_one_line(
     assert "xml" in flag.output
 
 
+def test_probe_wait_from_the_environment_and_a_bad_one_is_one_line(
+    fake: FakeOpenAI, isolated_env: Path, papers_file: Path, tmp_path: Path
+) -> None:
+    assert Settings.resolve(env={"SCORER_PROBE_WAIT": "0"}).probe_wait == 0.0
+    assert Settings.resolve(env={"SCORER_PROBE_WAIT": " 0.5 "}).probe_wait == 0.5
+    assert Settings.resolve(env={}).probe_wait == 2.0
+    assert Settings.resolve(env={"SCORER_PROBE_WAIT": "0"}, probe_wait=3.0).probe_wait == 3.0
+
+    fake.hold()  # the first request's verdict never comes before all four are sent
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        args = (fake, isolated_env, papers_file, tmp_path / "out.jsonl", "--concurrency", "4")
+        future = pool.submit(batch, *args, SCORER_PROBE_WAIT="0")
+        wait_until(lambda: fake.in_flight == 4)
+        fake.release()
+        assert future.result().exit_code == 0
+
+    for value in ("soon", "-1"):
+        bad = batch(fake, isolated_env, papers_file, tmp_path / "b.jsonl", SCORER_PROBE_WAIT=value)
+        assert bad.exit_code == 2, bad.output
+        assert "probe_wait must be a number" in bad.stderr
+        assert "Traceback" not in bad.output
+
+
 # -- the README's example ----------------------------------------------------------------------
 
 

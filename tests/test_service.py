@@ -303,7 +303,9 @@ def test_batch_streams_each_result_as_it_finishes(
     arrivals: list[tuple[bool, dict[str, Any]]] = []  # (slow paper answered yet?, line)
     # Time enough for the four quick answers on a busy machine: the gate, not a
     # timeout, decides when the slow paper is answered.
-    patient = replace(fake_settings, timeout=120.0)
+    # probe_wait 0: the quick papers need not wait for the slow one's verdict on the
+    # answer format (for at most 2 s) before they are asked.
+    patient = replace(fake_settings, timeout=120.0, probe_wait=0.0)
     with serving(patient) as client:
         body = {"papers": papers(5), "rubric": "llm-inference"}
         with client.stream("POST", "/v1/score/batch", json=body) as answer:

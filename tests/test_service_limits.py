@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,6 +64,7 @@ def test_concurrent_batches_and_single_calls_share_one_cap(
 
 
 def test_cache_hits_do_not_wait_for_the_cap(fake: FakeOpenAI, fake_settings: Settings) -> None:
+    done = threading.Event()
     with serving(fake_settings, max_inflight=1) as base_url:
 
         async def scenario() -> tuple[httpx.Response, int]:
@@ -71,7 +73,9 @@ def test_cache_hits_do_not_wait_for_the_cap(fake: FakeOpenAI, fake_settings: Set
             ) as ac:
                 body = {"paper": PAPER, "rubric": "llm-inference"}
                 assert (await ac.post("/v1/score", json=body)).status_code == 200
-                fake.enqueue(Reply.hanging())  # holds the only slot until we hang up
+                # Holds the only slot until the test is done with it (then answers, so
+                # the service has no request left to wait for as it shuts down).
+                fake.enqueue(Reply(gate=done))
                 other = {"title": "Another paper", "abstract": "Something else."}
                 stuck = asyncio.create_task(
                     ac.post("/v1/score", json={"paper": other, "rubric": "llm-inference"})
@@ -81,9 +85,8 @@ def test_cache_hits_do_not_wait_for_the_cap(fake: FakeOpenAI, fake_settings: Set
                     await asyncio.sleep(0.01)
                 hit = await ac.post("/v1/score", json=body)
                 holding = fake.in_flight
-                stuck.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await stuck
+                done.set()
+                await stuck
                 return hit, holding
 
         hit, holding = asyncio.run(scenario())
