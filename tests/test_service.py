@@ -408,12 +408,26 @@ def test_batch_fatal_error_later_ends_the_stream_with_an_error_line(
 def test_batch_concurrency_is_capped_by_the_server(
     fake: FakeOpenAI, fake_settings: Settings
 ) -> None:
-    fake.latency = 0.3  # long enough for three requests to overlap on a busy machine
-    with serving(fake_settings, concurrency=3) as client:
+    # The first requests are held until three are in flight, so three do overlap however
+    # busy the machine; the others' answers wait for no format verdict (probe_wait 0).
+    fake.hold()
+    releaser = threading.Thread(target=release_when_in_flight, args=(fake, 3), daemon=True)
+    releaser.start()
+    settings = replace(fake_settings, timeout=60.0, probe_wait=0.0)
+    with serving(settings, concurrency=3) as client:
         body = {"papers": papers(12), "rubric": "llm-inference", "concurrency": 100}
         lines = ndjson(client.post("/v1/score/batch", json=body))
+    releaser.join()
     assert len(lines) == 13
     assert fake.peak_in_flight == 3
+
+
+def release_when_in_flight(fake: FakeOpenAI, count: int) -> None:
+    """Release the held fake once ``count`` requests are in flight (60 s: a hang guard)."""
+    deadline = time.monotonic() + 60
+    while fake.in_flight < count and time.monotonic() < deadline:
+        time.sleep(0.005)
+    fake.release()
 
 
 def test_empty_batch_is_just_a_summary(fake: FakeOpenAI, fake_settings: Settings) -> None:
