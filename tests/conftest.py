@@ -74,8 +74,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # which it writes to Item._nodeid, an attribute pytest 9.2 no longer reads.
         if hasattr(config, "workerinput") and config.getoption("loadgroup", False):
             _set_nodeid(item, f"{item.nodeid}@{group}")
-    if config.getoption("dist", "no") == "loadgroup":
-        items[:] = _longest_first(items)
+    if hasattr(config, "workerinput") and config.getoption("loadgroup", False):
+        items[:] = _longest_first(items)  # the order the workers report, which xdist follows
 
 
 # The groups whose tests take the longest in a row (mostly waiting for processes they
