@@ -31,7 +31,8 @@ from typing import Any
 
 import pytest
 from in_process import run_scorer
-from subprocesses import run, started
+from subprocesses import PYTHON, run, started
+from subprocesses import SCORER as PRESTARTED_SCORER
 
 from scorer.testing import FakeOpenAI
 
@@ -39,7 +40,10 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = ROOT / "fixtures" / "seed_papers.csv"  # 50 records, 43 papers (duplicates included)
-SCORER = [sys.executable, "-c", "from scorer.cli import main; main()"]
+# The drivers are `scorer` processes forked from the worker's prestarted interpreter
+# (tests/prestarted.py): what a driver is about is Ray, not a fresh interpreter's
+# imports (about 1.2 s of CPU each; the README's own command still starts one).
+SCORER = [PRESTARTED_SCORER]
 RAY = str(Path(sys.executable).with_name("ray"))
 NODE_IP = "127.0.0.2"
 # What a paper's result is, whichever route scored it (status and tokens say how).
@@ -372,11 +376,9 @@ def test_score_dataset_merges_duplicates_across_the_cluster(
         records.append({"n": n, "id": ident, **text, "Venue": f"venue {n}"})
     records.append({"n": 12, "title": "No abstract"})
     source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    script = tmp_path / "library.py"
-    script.write_text(LIBRARY, encoding="utf-8")
 
     done = run(
-        [sys.executable, str(script), cluster.address, str(source)],
+        [PYTHON, "-c", LIBRARY, cluster.address, str(source)],
         env=_env(fake, tmp_path / "cache"),
         timeout=900,
     )
