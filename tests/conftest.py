@@ -104,6 +104,19 @@ def _longest_first(items: list[pytest.Item]) -> list[pytest.Item]:
     return [item for group in sorted(groups, key=rank) for item in groups[group]]
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the fork server of tests/prestarted.py now, as a fork of this process.
+
+    Collection has imported scorer and openai here already, and no test has
+    started a thread yet (a server, scorer's background loop): a fork now
+    costs a fraction of the new interpreter multiprocessing would start.
+    """
+    prestarted = sys.modules.get("prestarted")
+    if prestarted is not None and session.items and not session.config.option.collectonly:
+        prestarted.start_server_here()
+
+
 def _set_nodeid(item: pytest.Item, nodeid: str) -> None:
     """Give ``item`` the id ``nodeid`` (pytest >= 9.2 keeps it as a NodeId in ``_id``)."""
     current = getattr(item, "_id", None)

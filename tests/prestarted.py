@@ -20,16 +20,21 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import faulthandler
 import io
+import logging
 import multiprocessing
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
-from multiprocessing import forkserver, reduction
+from multiprocessing import connection, forkserver, reduction, resource_tracker
+from pathlib import Path
 from typing import IO, Any
 
 # What `scorer batch`, `score`, `serve` and `daily` import before their first request.
@@ -65,6 +70,77 @@ def _context() -> Any:
         # every command forked from it counts in this process's children (time -v).
         atexit.register(forkserver._forkserver._stop)
     return _CONTEXT
+
+
+def start_server_here() -> None:
+    """Start the fork server as a fork of this process, if it does not run yet.
+
+    multiprocessing starts it as a new interpreter that imports PRELOAD (about
+    4 s of CPU, openai alone 2.4 s); a test worker that has collected the
+    suite has imported nearly all of it already. Call this while the process
+    has no thread of its own running (after collection, before the first
+    test): the server then starts as this process's copy, which needs only
+    the few modules collection did not import, and is made to look like the
+    new interpreter it replaces (see :func:`_as_a_new_interpreter`).
+    """
+    context = _context()
+    server = forkserver._forkserver
+    with server._lock:
+        if server._forkserver_pid is not None:
+            return
+        resource_tracker.ensure_running()  # as ForkServer.ensure_running does first
+        listener = socket.socket(socket.AF_UNIX)
+        address = connection.arbitrary_address("AF_UNIX")  # type: ignore[attr-defined]
+        listener.bind(address)
+        Path(address).chmod(0o600)
+        listener.listen()
+        alive_r, alive_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the server: it never returns into the test runner
+            try:
+                os.close(alive_w)
+                _as_a_new_interpreter()
+                forkserver.main(listener.fileno(), alive_r, context._forkserver_preload)
+            except BaseException:  # its SystemExit when this process goes away, included
+                pass
+            finally:
+                os._exit(0)
+        os.close(alive_r)
+        listener.close()
+        server._forkserver_address = address
+        server._forkserver_alive_fd = alive_w
+        server._forkserver_pid = pid
+
+
+def _as_a_new_interpreter() -> None:
+    """Undo in the forked server what the test runner set up in its own process.
+
+    A command forked from it must find what a new interpreter that imported
+    PRELOAD would have: logging without the runner's capture handler,
+    Python's default warning filters, no exit functions or fault handler of
+    the runner's.
+    """
+    root = logging.getLogger()
+    for handler in root.handlers[:]:
+        root.removeHandler(handler)
+    root.setLevel(logging.WARNING)
+    warnings.resetwarnings()
+    for action, category in _DEFAULT_FILTERS:
+        warnings.simplefilter(action, category, append=True)
+    warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
+    warnings._processoptions(sys.warnoptions)  # type: ignore[attr-defined]
+    atexit._clear()
+    atexit.register(logging.shutdown)
+    faulthandler.disable()
+
+
+# A release build's filters before -W and PYTHONWARNINGS (warnings.filters in a new `python`).
+_DEFAULT_FILTERS = [
+    ("ignore", DeprecationWarning),
+    ("ignore", PendingDeprecationWarning),
+    ("ignore", ImportWarning),
+    ("ignore", ResourceWarning),
+]
 
 
 def stop_server() -> None:
