@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 import cpu_report
 import pytest
 
-from scorer import RetryPolicy, Settings
-from scorer.testing import FakeOpenAI
-
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
+
+    from scorer import Settings
+    from scorer.testing import FakeOpenAI
 
 ROOT = Path(__file__).resolve().parent.parent
 # What tools themselves keep in a checkout; anything else new in it came from a test.
@@ -153,6 +153,10 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def fake_server() -> Iterator[FakeOpenAI]:
+    # Imported here, not at the top: pytest-xdist's controller imports this file too,
+    # and runs no test (scorer and the fake's server stack cost it about 0.8 s of CPU).
+    from scorer.testing import FakeOpenAI
+
     with FakeOpenAI() as fake:
         yield fake
 
@@ -220,6 +224,8 @@ def sleeps() -> SleepRecorder:
 @pytest.fixture
 def fake_settings(fake: FakeOpenAI, isolated_env: Path) -> Settings:
     """Settings pointing at the fake server, with a short timeout and quick retries."""
+    from scorer import RetryPolicy, Settings
+
     return Settings.resolve(
         env={},
         base_url=fake.base_url,
