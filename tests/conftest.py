@@ -68,12 +68,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # keys the work by id) ran one of the six operations and dropped the rest.
         if item.name.endswith("]") and not item.nodeid.endswith("]"):
             _set_nodeid(item, item.nodeid + item.name[item.name.index("[") :])
-        if item.get_closest_marker("embedded"):
-            group = "embedded"
-        elif item.path.name in BROWSER_FILES:
-            group = "browser"  # one worker, one Chromium for both files (see ``chromium``)
-        else:
-            group = item.path.name
+        group = "embedded" if item.get_closest_marker("embedded") else item.path.name
         item.add_marker(pytest.mark.xdist_group(group))
         # pytest-xdist's loadgroup reads the group from an "@group" suffix of the id,
         # which it writes to Item._nodeid, an attribute pytest 9.2 no longer reads.
@@ -83,8 +78,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = _longest_first(items)  # the order the workers report, which xdist follows
 
 
-# The files whose tests drive Chromium: on one worker, which launches it once.
-BROWSER_FILES = ("test_digest_html.py", "test_eval_report.py")
 # The groups whose tests take the longest in a row (mostly waiting for processes they
 # start), handed out first: started last, either would run alone at the end while the
 # other workers sit idle (the Ray cluster module went last, after 100 s, under
@@ -188,13 +181,12 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
-    """The system Chromium under playwright, launched once per test worker.
+    """The system Chromium under playwright, launched once per test file.
 
-    A launch (playwright's driver and the browser) costs 2-3 CPU seconds;
-    every test still gets fresh contexts and pages through ``browser``. The
-    files that use it share a pytest-xdist worker (BROWSER_FILES).
+    A launch (playwright's driver and the browser) costs a few CPU seconds;
+    every test still gets fresh contexts and pages through ``browser``.
     """
     if shutil.which("chromium") is None or not Path(CHROMIUM).exists():
         pytest.skip(f"the browser tests drive the system Chromium, and {CHROMIUM} is missing")
