@@ -83,7 +83,7 @@ def start_server_here() -> None:
     the few modules collection did not import, and is made to look like the
     new interpreter it replaces (see :func:`_as_a_new_interpreter`).
     """
-    context = _context()
+    _context()  # its preload list, and its stop as this process ends
     server = forkserver._forkserver
     with server._lock:
         if server._forkserver_pid is not None:
@@ -100,7 +100,7 @@ def start_server_here() -> None:
             try:
                 os.close(alive_w)
                 _as_a_new_interpreter()
-                forkserver.main(listener.fileno(), alive_r, context._forkserver_preload)
+                forkserver.main(listener.fileno(), alive_r, server._preload_modules)
             except BaseException:  # its SystemExit when this process goes away, included
                 pass
             finally:
