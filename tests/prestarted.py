@@ -5,8 +5,10 @@ first argument (``openai.types`` alone builds over a thousand pydantic
 models), and most of the tests that start one need a process for what a
 process has and this one does not: a pid to signal or kill, a process group,
 a file-size limit, several runs on one cache at once. Those run here: a
-multiprocessing fork server imports scorer and its client libraries once per
-test worker, and each command is a fork of it that sets up what a shell
+multiprocessing fork server holds scorer and its client libraries, once per
+test worker (a fork of the worker itself after collection, which imported
+them already: :func:`start_server_here`; else a new interpreter importing
+them), and each command is a fork of it that sets up what a shell
 would have given a fresh ``scorer`` (its own session, standard streams,
 environment, working folder, SIGINT at Python's default and nothing
 blocked) and runs the console script's ``main()``.
@@ -31,6 +33,7 @@ import socket
 import subprocess
 import sys
 import threading
+import traceback
 import warnings
 from collections.abc import Mapping, Sequence
 from multiprocessing import connection, forkserver, reduction, resource_tracker
@@ -77,11 +80,13 @@ def start_server_here() -> None:
 
     multiprocessing starts it as a new interpreter that imports PRELOAD (about
     4 s of CPU, openai alone 2.4 s); a test worker that has collected the
-    suite has imported nearly all of it already. Call this while the process
-    has no thread of its own running (after collection, before the first
-    test): the server then starts as this process's copy, which needs only
-    the few modules collection did not import, and is made to look like the
-    new interpreter it replaces (see :func:`_as_a_new_interpreter`).
+    suite has imported nearly all of it already. Call this before any test has
+    started a thread (after collection, before the first test): the server
+    then starts as this process's copy, which needs only the few modules
+    collection did not import, and is made to look like the
+    new interpreter it replaces (see :func:`_as_a_new_interpreter`). Should
+    the forked server fail, multiprocessing starts a new interpreter instead
+    (slower, not wrong), and the failure is printed.
     """
     _context()  # its preload list, and its stop as this process ends
     server = forkserver._forkserver
@@ -101,8 +106,10 @@ def start_server_here() -> None:
                 os.close(alive_w)
                 _as_a_new_interpreter()
                 forkserver.main(listener.fileno(), alive_r, server._preload_modules)
-            except BaseException:  # its SystemExit when this process goes away, included
+            except SystemExit:  # how it ends when this process goes away
                 pass
+            except BaseException:
+                traceback.print_exc()
             finally:
                 os._exit(0)
         os.close(alive_r)
@@ -232,8 +239,6 @@ def _run_in_child(
             print(stop.code, file=sys.stderr)
             status = 1
     except BaseException as error:
-        import traceback
-
         traceback.print_exc()
         status = 1
         if isinstance(error, KeyboardInterrupt):
