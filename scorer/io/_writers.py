@@ -2,11 +2,12 @@
 
 A row written to a stream someone may be reading (standard output) is
 flushed as soon as it is written. A staged output file (``flush_each=False``)
-is flushed once the event loop next gets control: while a run waits for the
-model, every finished row is on disk as before (a ``kill -9`` leaves them in
-the temporary file), and a burst of rows (a cached re-run answers hundreds
-at once) costs one write instead of one per row. The cache makes a re-run
-send only what is missing.
+gets its rows written and flushed once the event loop next gets control, or
+a few dozen at a time: while a run waits for the model, every finished row
+is on disk as before (a ``kill -9`` leaves them in the temporary file), and a
+burst of rows (a cached re-run answers hundreds at once) costs one write
+call per few dozen rows instead of one per row; ``finish()`` writes the rows
+still held. The cache makes a re-run send only what is missing.
 
 A row holds the paper's columns (the batch columns, ``categories`` when the
 paper has any, then every other input column under its own name), then
@@ -96,6 +97,8 @@ _FORMULA_STARTS = frozenset("'=+-@\t\r")
 _NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
 # json.dumps(value, ensure_ascii=False, default=str), without a new encoder per call (a row each).
 _to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
+# Rows a staged output holds before writing them (see _Rows): a few dozen KiB at most.
+_ROWS_HELD = 64
 
 
 class ResultWriter(Protocol):
@@ -232,15 +235,18 @@ class JsonlWriter:
         """``flush_each``: flush after every row (see the module docstring)."""
         self._stream = stream
         self._rubric = rubric
-        self._flushed = _Flusher(stream, at_once=flush_each)
+        self._rows = _Rows(stream, at_once=flush_each)
         self.renamed: set[str] = set()  # result columns written under a prefixed name
 
     def write(self, result: ScoredPaper) -> None:
         row = result_row(result, self._rubric)
         names = result_names(self._rubric, result)
         self.renamed.update(n for n in names if RESULT_PREFIX + n in row)
-        self._stream.write(_to_json(row) + "\n")
-        self._flushed.row_written()
+        self._rows.write(_to_json(row) + "\n")
+
+    def finish(self) -> None:
+        """Write the rows still held (a staged output holds a few dozen; see :class:`_Rows`)."""
+        self._rows.finish()
 
 
 class CsvWriter:
@@ -262,7 +268,7 @@ class CsvWriter:
         """``flush_each``: flush after every row (see the module docstring)."""
         self._stream = stream
         self._rubric = rubric
-        self._flushed = _Flusher(stream, at_once=flush_each)
+        self._rows = _Rows(stream, at_once=flush_each)
         self._known = list(input_columns) if input_columns is not None else None
         self._plan: _CsvPlan | None = None  # set by the first row
         self.renamed: set[str] = set()
@@ -294,13 +300,16 @@ class CsvWriter:
         elif unannounced:
             raise ValueError(f"columns not announced in input_columns: {', '.join(unannounced)}")
         starts = _FORMULA_STARTS
-        self._stream.write(
+        self._rows.write(
             csv_record(
                 # Plain text that cannot start a formula, inline: most cells of most rows.
                 [v if type(v) is str and (not v or v[0] not in starts) else _cell(v) for v in cells]
             )
         )
-        self._flushed.row_written()
+
+    def finish(self) -> None:
+        """Write the rows still held (a staged output holds a few dozen; see :class:`_Rows`)."""
+        self._rows.finish()
 
     def _start(self, first: Mapping[str, Any], result: ScoredPaper) -> _CsvPlan:
         known = self._known if self._known is not None else list(first)
@@ -373,31 +382,57 @@ class _CsvPlan:
         return cells, unannounced
 
 
-class _Flusher:
-    """Flushes a stream after each row, or once the running event loop next gets control."""
+class _Rows:
+    """Rows on their way to a stream: written and flushed at once, or a few dozen at a time.
+
+    ``at_once``: each row is written and flushed as it comes (a stream someone
+    reads). Otherwise rows are held until the running event loop next gets
+    control (then written and flushed) or until ``_ROWS_HELD`` wait, so a burst
+    of cached rows costs one write call per few dozen rows, and the rows held
+    stay a few dozen however long the burst. :meth:`finish` writes what is
+    held; with no running loop each row is written and flushed at once.
+    """
 
     def __init__(self, stream: TextIO, *, at_once: bool) -> None:
         self._stream = stream
         self._at_once = at_once
+        self._held: list[str] = []
         self._due = False  # a flush is scheduled
 
-    def row_written(self) -> None:
+    def write(self, row: str) -> None:
+        """Write ``row`` (see the class docstring for when)."""
         if self._at_once:
+            self._stream.write(row)
             self._stream.flush()
             return
+        held = self._held
+        held.append(row)
+        if len(held) >= _ROWS_HELD:
+            self._write_held()
         if self._due:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # written from plain code: nothing to wait for
-            self._stream.flush()
+            self._flush()
             return
         self._due = True
         loop.call_soon(self._flush)
 
+    def finish(self) -> None:
+        """Write and flush the rows still held."""
+        self._flush()
+
+    def _write_held(self) -> None:
+        held = self._held
+        if held:
+            self._stream.write("".join(held))
+            held.clear()
+
     def _flush(self) -> None:
         self._due = False
         with contextlib.suppress(ValueError):  # already closed: closing flushed it
+            self._write_held()
             self._stream.flush()
 
 
