@@ -245,6 +245,7 @@ class Scorer:
         dimensions = {d.name for d in rubric.dimensions}
         validate = Score.model_validate_json
         latency_s = round(time.perf_counter() - started, 4)  # one look-up answered them all
+        result = self._result
         for i, key in wanted.items():
             raw = found.get(key)
             if raw is None:
@@ -254,9 +255,8 @@ class Scorer:
             except ValueError:  # ValidationError too: ascore() drops it and says so once
                 continue
             if score.scores.keys() == dimensions:
-                paper = papers[i]
-                assert isinstance(paper, Paper)  # only Papers were looked up
-                results[i] = self._result(paper, rubric, score, cached=True, latency_s=latency_s)
+                # Only Papers were looked up (wanted): no isinstance() again.
+                results[i] = result(papers[i], rubric, score, True, latency_s)  # type: ignore[arg-type]
         return results
 
     def _mode_for(self, method: ScoringMethod) -> str | None:
@@ -284,11 +284,11 @@ class Scorer:
     ) -> ScoredPaper:
         """The result for ``paper``: the same whether the answer was asked or cached."""
         latency_s = round(time.perf_counter() - started, 4)
-        return self._result(paper, rubric, score, cached=cached, latency_s=latency_s)
+        return self._result(paper, rubric, score, cached, latency_s)
 
     @staticmethod
     def _result(
-        paper: Paper, rubric: Rubric, score: Score, *, cached: bool, latency_s: float
+        paper: Paper, rubric: Rubric, score: Score, cached: bool, latency_s: float
     ) -> ScoredPaper:
         """See :meth:`_scored`."""
         # Both parts were validated already (the Paper when read, the Score when it was
