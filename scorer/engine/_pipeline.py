@@ -233,27 +233,30 @@ async def score_stream(
         # Closed with this generator: a consumer that stops early stops the requests.
         async with aclosing(scored):
             async for key, result in scored:
-                if result.error is not None:
+                # The fields from the model's __dict__: a pydantic model's attributes are
+                # read through its __getattr__ hook, a few times a dict look-up's cost.
+                field = result.__dict__
+                if field["error"] is not None:
                     counts.failed += 1
                     error = f"{result.paper.id or result.paper.title}: {result.error}"
                     counts.errors.append(error)
                 else:
-                    if result.cached:
+                    if field["cached"]:
                         tally["cached"] += 1
                         marked.add("cached")
                     else:
                         counts.scored += 1
-                    if result.scores[primary] >= gate:
+                    if field["scores"][primary] >= gate:
                         tally["above_threshold"] += 1
                         marked.add("above_threshold")
                 # Cache hits spent nothing: no pydantic __setattr__ and no new object for them.
-                usage = result.usage
+                usage = field["usage"]
                 tokens = usage.prompt_tokens + usage.completion_tokens  # usage.total_tokens
                 if tokens:
                     counts.tokens += tokens
                 if usage.requests:
                     counts.usage = counts.usage + usage
-                if result.reviews:  # only a panel's results have any (see count_panel)
+                if field["reviews"]:  # only a panel's results have any (see count_panel)
                     counts.count_panel(result)
                 while notes:
                     yield notes.popleft()

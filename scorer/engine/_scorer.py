@@ -233,12 +233,11 @@ class Scorer:
         for i, paper in enumerate(papers):
             # Within the limits, the text sent (and keyed) is the paper's own; a longer
             # one goes through bounded_paper in ascore(), which says what it cut.
-            if (
-                isinstance(paper, Paper)
-                and len(paper.title) <= limits.title
-                and len(paper.abstract) <= limits.abstract
-            ):
-                wanted[i] = keys_for(paper.title, paper.abstract)
+            if isinstance(paper, Paper):
+                field = paper.__dict__  # not four reads through pydantic's __getattr__ hook
+                title, abstract = field["title"], field["abstract"]
+                if len(title) <= limits.title and len(abstract) <= limits.abstract:
+                    wanted[i] = keys_for(title, abstract)
         found = self._guarded(cache.get_many, list(wanted.values())) if wanted else None
         if not found:
             return results
@@ -254,7 +253,7 @@ class Scorer:
                 score = validate(raw)
             except ValueError:  # ValidationError too: ascore() drops it and says so once
                 continue
-            if score.scores.keys() == dimensions:
+            if score.__dict__["scores"].keys() == dimensions:
                 # Only Papers were looked up (wanted): no isinstance() again.
                 results[i] = result(papers[i], rubric, score, True, latency_s)  # type: ignore[arg-type]
         return results
@@ -293,19 +292,22 @@ class Scorer:
         """See :meth:`_scored`."""
         # Both parts were validated already (the Paper when read, the Score when it was
         # answered or read from the cache): a cached re-run makes 100,000 of these.
+        # The Score's fields from its __dict__, not through pydantic's __getattr__ hook.
+        field = score.__dict__
+        scores = field["scores"]
         values = {
             "paper": paper,
             "rubric": rubric.name,
             "rubric_fingerprint": rubric.fingerprint,
-            "model": score.model,
-            "scores": dict(score.scores),
-            "justification": score.justification,
-            "passed": score.scores[rubric.primary.name] >= rubric.threshold,
+            "model": field["model"],
+            "scores": dict(scores),
+            "justification": field["justification"],
+            "passed": scores[rubric.primary.name] >= rubric.threshold,
             "cached": cached,
-            "usage": _NOTHING_SPENT if cached else score.usage,
+            "usage": _NOTHING_SPENT if cached else field["usage"],
             "latency_s": latency_s,
             "error": None,
-            "certainty": score.certainty,
+            "certainty": field["certainty"],
             "reviews": (),
             "needs_human": False,
         }

@@ -281,16 +281,17 @@ class CsvWriter:
         cells, unannounced = plan.paper_cells(paper)
         if plan.plain_results:
             # As text already (what _cell makes of an int or a bool); the guard below still
-            # looks at each cell's first character.
-            scores = result.scores
+            # looks at each cell's first character. Fields from __dict__ (see paper_cells).
+            field = result.__dict__
+            scores, error, usage = field["scores"], field["error"], field["usage"]
             cells += [str(scores.get(name, "")) for name in plan.dimensions]
             cells += [
-                result.justification,
-                str(result.passed),
-                status_of(result),
-                result.error or "",
-                result.model,
-                str(result.usage.total_tokens),
+                field["justification"],
+                str(field["passed"]),
+                "failed" if error is not None else "cached" if field["cached"] else "scored",
+                error or "",
+                field["model"],
+                str(usage.total_tokens),
             ]
         else:
             values = _result_values(result, self._rubric)
@@ -357,19 +358,22 @@ class _CsvPlan:
 
     def paper_cells(self, paper: Paper) -> tuple[list[Any], dict[str, Any]]:
         """The paper's cells (as :func:`input_row` has them), and its fields the header lacks."""
-        published = paper.published
+        # The fields from the model's __dict__: a pydantic model's attributes are read
+        # through its __getattr__ hook, a few times a dict look-up's cost (a row per paper).
+        field = paper.__dict__
+        published = field["published"]
         extra = paper.__pydantic_extra__ or {}
         cells: list[Any] = [
-            paper.id or "",
-            paper.title,
-            paper.abstract,
-            "; ".join(paper.authors),
+            field["id"] or "",
+            field["title"],
+            field["abstract"],
+            "; ".join(field["authors"]),
             published.isoformat() if published else "",
-            paper.url or "",
-            paper.pdf_url or "",
+            field["url"] or "",
+            field["pdf_url"] or "",
         ]
         if self._extras:
-            categories = "; ".join(paper.categories)
+            categories = "; ".join(field["categories"])
             cells += [
                 categories if column == "categories" else extra.get(column, "")
                 for column in self._extras
