@@ -27,7 +27,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import aclosing
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 
@@ -63,6 +63,19 @@ _NOTHING_SPENT = Usage()  # what a cached answer cost (frozen: one for all)
 # The fields of a result that _scored names (the rest keep their defaults).
 _SCORED_GIVEN = frozenset(ScoredPaper.model_fields) - {"error", "reviews", "needs_human"}
 _LAST_POLL_S = 1.0
+
+
+class _RubricParts(NamedTuple):
+    """What a result takes from its rubric, read once for many results (not per paper)."""
+
+    name: str
+    fingerprint: str
+    primary: str  # the dimension the threshold applies to
+    threshold: int
+
+    @classmethod
+    def of(cls, rubric: Rubric) -> _RubricParts:
+        return cls(rubric.name, rubric.fingerprint, rubric.primary.name, rubric.threshold)
 
 
 def to_paper(paper: PaperLike) -> Paper:
@@ -244,7 +257,7 @@ class Scorer:
         dimensions = {d.name for d in rubric.dimensions}
         validate = Score.model_validate_json
         latency_s = round(time.perf_counter() - started, 4)  # one look-up answered them all
-        result = self._result
+        result, parts = self._result, _RubricParts.of(rubric)
         for i, key in wanted.items():
             raw = found.get(key)
             if raw is None:
@@ -255,7 +268,7 @@ class Scorer:
                 continue
             if score.__dict__["scores"].keys() == dimensions:
                 # Only Papers were looked up (wanted): no isinstance() again.
-                results[i] = result(papers[i], rubric, score, True, latency_s)  # type: ignore[arg-type]
+                results[i] = result(papers[i], parts, score, True, latency_s)  # type: ignore[arg-type]
         return results
 
     def _mode_for(self, method: ScoringMethod) -> str | None:
@@ -283,13 +296,13 @@ class Scorer:
     ) -> ScoredPaper:
         """The result for ``paper``: the same whether the answer was asked or cached."""
         latency_s = round(time.perf_counter() - started, 4)
-        return self._result(paper, rubric, score, cached, latency_s)
+        return self._result(paper, _RubricParts.of(rubric), score, cached, latency_s)
 
     @staticmethod
     def _result(
-        paper: Paper, rubric: Rubric, score: Score, cached: bool, latency_s: float
+        paper: Paper, parts: _RubricParts, score: Score, cached: bool, latency_s: float
     ) -> ScoredPaper:
-        """See :meth:`_scored`."""
+        """See :meth:`_scored`; ``parts`` what the result takes from the rubric."""
         # Both parts were validated already (the Paper when read, the Score when it was
         # answered or read from the cache): a cached re-run makes 100,000 of these.
         # The Score's fields from its __dict__, not through pydantic's __getattr__ hook.
@@ -297,12 +310,12 @@ class Scorer:
         scores = field["scores"]
         values = {
             "paper": paper,
-            "rubric": rubric.name,
-            "rubric_fingerprint": rubric.fingerprint,
+            "rubric": parts.name,
+            "rubric_fingerprint": parts.fingerprint,
             "model": field["model"],
             "scores": dict(scores),
             "justification": field["justification"],
-            "passed": scores[rubric.primary.name] >= rubric.threshold,
+            "passed": scores[parts.primary] >= parts.threshold,
             "cached": cached,
             "usage": _NOTHING_SPENT if cached else field["usage"],
             "latency_s": latency_s,
