@@ -136,7 +136,8 @@ def test_each_csv_row_is_the_paper_validation_makes(tmp_path: Path) -> None:
 
 def test_rows_held_by_a_staged_output_reach_the_file(tmp_path: Path) -> None:
     # A staged output holds rows for a few dozen at a time: every row reaches the file
-    # when the loop next gets control, or at finish(), however long the burst.
+    # when the loop next gets control, or at finish(), however long the burst; a writer
+    # that does not hold rows writes each to the stream as it comes.
     from scorer._models import ScoredPaper
 
     rubric = load_rubric("llm-inference")
@@ -155,7 +156,7 @@ def test_rows_held_by_a_staged_output_reach_the_file(tmp_path: Path) -> None:
 
     async def burst(finish: bool) -> int:
         with path.open("w", encoding="utf-8", newline="") as stream:
-            writer = CsvWriter(stream, rubric, input_columns=[], flush_each=False)
+            writer = CsvWriter(stream, rubric, input_columns=[], flush_each=False, hold_rows=True)
             for result in results:  # no await: the loop does not get control meanwhile
                 writer.write(result)
             if finish:
@@ -167,3 +168,13 @@ def test_rows_held_by_a_staged_output_reach_the_file(tmp_path: Path) -> None:
 
     assert asyncio.run(burst(finish=True)) == 150
     assert asyncio.run(burst(finish=False)) == 150
+
+    async def closed_at_once() -> None:
+        # Without hold_rows (a library caller's writer), closing the stream is enough.
+        with path.open("w", encoding="utf-8", newline="") as stream:
+            writer = CsvWriter(stream, rubric, input_columns=[], flush_each=False)
+            for result in results:
+                writer.write(result)
+
+    asyncio.run(closed_at_once())
+    assert len(_rows(path)) == 150

@@ -2,12 +2,14 @@
 
 A row written to a stream someone may be reading (standard output) is
 flushed as soon as it is written. A staged output file (``flush_each=False``)
-gets its rows written and flushed once the event loop next gets control, or
-a few dozen at a time: while a run waits for the model, every finished row
-is on disk as before (a ``kill -9`` leaves them in the temporary file), and a
-burst of rows (a cached re-run answers hundreds at once) costs one write
-call per few dozen rows instead of one per row; ``finish()`` writes the rows
-still held. The cache makes a re-run send only what is missing.
+is flushed once the event loop next gets control: while a run waits for the
+model, every finished row is on disk as before (a ``kill -9`` leaves them in
+the temporary file), and a burst of rows (a cached re-run answers hundreds
+at once) costs one flush instead of one per row. With ``hold_rows`` too (as
+``scorer batch``'s staged outputs), rows are written to the stream a few
+dozen at a time as well, one write call for them; the caller then calls
+``finish()`` before closing the stream. The cache makes a re-run send only
+what is missing.
 
 A row holds the paper's columns (the batch columns, ``categories`` when the
 paper has any, then every other input column under its own name), then
@@ -231,11 +233,13 @@ def result_row(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
 class JsonlWriter:
     """One JSON object per line; each record's colliding result columns are prefixed."""
 
-    def __init__(self, stream: TextIO, rubric: Rubric, *, flush_each: bool = True) -> None:
-        """``flush_each``: flush after every row (see the module docstring)."""
+    def __init__(
+        self, stream: TextIO, rubric: Rubric, *, flush_each: bool = True, hold_rows: bool = False
+    ) -> None:
+        """``flush_each``, ``hold_rows``: when rows are written (see the module docstring)."""
         self._stream = stream
         self._rubric = rubric
-        self._rows = _Rows(stream, at_once=flush_each)
+        self._rows = _Rows(stream, at_once=flush_each, hold=hold_rows)
         self.renamed: set[str] = set()  # result columns written under a prefixed name
 
     def write(self, result: ScoredPaper) -> None:
@@ -264,11 +268,12 @@ class CsvWriter:
         *,
         input_columns: Iterable[str] | None = None,
         flush_each: bool = True,
+        hold_rows: bool = False,
     ) -> None:
-        """``flush_each``: flush after every row (see the module docstring)."""
+        """``flush_each``, ``hold_rows``: when rows are written (see the module docstring)."""
         self._stream = stream
         self._rubric = rubric
-        self._rows = _Rows(stream, at_once=flush_each)
+        self._rows = _Rows(stream, at_once=flush_each, hold=hold_rows)
         self._known = list(input_columns) if input_columns is not None else None
         self._plan: _CsvPlan | None = None  # set by the first row
         self.renamed: set[str] = set()
@@ -387,19 +392,21 @@ class _CsvPlan:
 
 
 class _Rows:
-    """Rows on their way to a stream: written and flushed at once, or a few dozen at a time.
+    """Rows on their way to a stream: flushed at once, at the next loop turn, or held.
 
     ``at_once``: each row is written and flushed as it comes (a stream someone
-    reads). Otherwise rows are held until the running event loop next gets
-    control (then written and flushed) or until ``_ROWS_HELD`` wait, so a burst
-    of cached rows costs one write call per few dozen rows, and the rows held
-    stay a few dozen however long the burst. :meth:`finish` writes what is
-    held; with no running loop each row is written and flushed at once.
+    reads). Otherwise each row is written, and flushed once the running event
+    loop next gets control; with ``hold`` rows are also held until then (or
+    until ``_ROWS_HELD`` wait), so a burst of cached rows costs one write call
+    per few dozen rows, and the rows held stay a few dozen however long the
+    burst; :meth:`finish` writes what is held. With no running loop each row
+    is written and flushed at once.
     """
 
-    def __init__(self, stream: TextIO, *, at_once: bool) -> None:
+    def __init__(self, stream: TextIO, *, at_once: bool, hold: bool = False) -> None:
         self._stream = stream
         self._at_once = at_once
+        self._hold = hold
         self._held: list[str] = []
         self._due = False  # a flush is scheduled
 
@@ -409,10 +416,13 @@ class _Rows:
             self._stream.write(row)
             self._stream.flush()
             return
-        held = self._held
-        held.append(row)
-        if len(held) >= _ROWS_HELD:
-            self._write_held()
+        if self._hold:
+            held = self._held
+            held.append(row)
+            if len(held) >= _ROWS_HELD:
+                self._write_held()
+        else:
+            self._stream.write(row)
         if self._due:
             return
         try:
