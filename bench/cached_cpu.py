@@ -6,7 +6,8 @@
 Writes ``--rows`` synthetic papers to a CSV, puts every one in a fresh cache,
 then runs what ``scorer batch papers.csv -o out.csv -o out.jsonl -o out.md``
 runs after start-up: ``read_input`` (the survey pass and the lazy reader),
-``open_sinks`` (staged outputs), ``run_batch`` and the move into place. Each
+``open_sinks`` (staged outputs), ``run_batch`` (with the command's garbage
+collection threshold) and the move into place. Each
 run is a child process, so imports and start-up stay out of the number:
 the child takes its user+sys CPU time (``resource.getrusage``) around that
 work only, and its peak RSS.
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import json
 import os
 import pstats
@@ -68,9 +70,14 @@ def child(source: Path, cache_dir: Path, work: Path, outputs: list[str], profile
         papers, columns = read_input(source)
         marks.append(resource.getrusage(resource.RUSAGE_SELF))
         with open_sinks(paths, rubric, inputs=[source], input_columns=columns) as out:
-            summary = asyncio.run(
-                run_batch(papers, rubric, Scorer(settings), sinks=out.sinks, concurrency=64)
-            )
+            collect_at = gc.get_threshold()
+            gc.set_threshold(10_000, *collect_at[1:])  # as scorer batch runs it (batch_cmd.py)
+            try:
+                summary = asyncio.run(
+                    run_batch(papers, rubric, Scorer(settings), sinks=out.sinks, concurrency=64)
+                )
+            finally:
+                gc.set_threshold(*collect_at)
         assert summary.cached == summary.unique, summary
         return summary.cached, time.perf_counter() - started
 

@@ -17,17 +17,21 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import operator
 import re
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from scorer._models import Paper
 from scorer._trusted import trusted
 
-__all__ = ["plain_paper"]
+__all__ = ["plain_paper", "plain_rows"]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _FIELDS = frozenset(Paper.model_fields)
+# The fields _built takes, in its order.
+_ROW_FIELDS = ("title", "abstract", "id", "authors", "published", "url", "pdf_url", "categories")
 
 
 def plain_paper(record: dict[str, Any]) -> Paper | None:
@@ -49,20 +53,67 @@ def plain_paper(record: dict[str, Any]) -> Paper | None:
         if type(value) is not str or not (value.isascii() or _SURROGATE.search(value) is None):
             return None
     get = record.get
-    title, abstract = get("title"), get("abstract")
+    return _built(
+        tuple(map(get, _ROW_FIELDS)),
+        set(record),  # validation counts extra keys as set too
+        {key: value for key, value in record.items() if key not in _FIELDS},
+    )
+
+
+def plain_rows(
+    fields: Mapping[str, int], extras: Sequence[tuple[int, str]]
+) -> Callable[[list[str]], Paper | None]:
+    """:func:`plain_paper` for the rows of a table, as ``paper_of(cells)``.
+
+    ``fields`` maps Paper fields to cell positions and ``extras`` names the
+    other cells (what :func:`scorer.io._columns.resolve_columns` and
+    ``extra_columns`` say of a header): ``paper_of(row)`` is
+    ``plain_paper({field: row[i] ..., key: row[i] ...})``, without making that
+    record (one a row of a 100,000-row CSV). Every cell is a field or an extra.
+
+    >>> paper_of = plain_rows({"title": 0, "abstract": 1}, [(2, "notes")])
+    >>> paper_of(["T", "A", "n"]) == plain_paper({"title": "T", "abstract": "A", "notes": "n"})
+    True
+    """
+    where = [fields.get(name) for name in _ROW_FIELDS]
+    if where[0] is None or where[1] is None:
+        raise ValueError("a table needs title and abstract columns")
+    named = frozenset([*fields, *(key for _, key in extras)])
+    keys = [key for _, key in extras]
+    places = [i for i, _ in extras]
+    # A missing column reads as "" from a cell added at the end (index -1): _built makes
+    # of "" what it makes of a record's missing key (None, [] or no date).
+    missing = None in where
+    pick = operator.itemgetter(*(-1 if i is None else i for i in where))
+
+    def paper_of(row: list[str]) -> Paper | None:
+        # Every value is a str already (a CSV cell): one scan of the row for surrogates.
+        text = "".join(row)
+        if not (text.isascii() or _SURROGATE.search(text) is None):
+            return None
+        values = pick([*row, ""] if missing else row)
+        extra = dict(zip(keys, [row[i] for i in places], strict=True))
+        return _built(values, set(named), extra)
+
+    return paper_of
+
+
+def _built(values: tuple[Any, ...], fields_set: set[str], extra: dict[str, Any]) -> Paper | None:
+    """The Paper of plain text ``values`` (see :func:`plain_paper`), or None if they need more.
+
+    ``values`` are the ``_ROW_FIELDS``' in order, None (or "") where the record has none.
+    """
+    title, abstract, ident, authors, day, url, pdf_url, categories = values
     if not title or not abstract or title[0].isspace() or title[-1].isspace():
         return None
     if abstract[0].isspace() or abstract[-1].isspace():
         return None
     published: dt.date | None = None
-    day = get("published")
     if day is not None and day.strip():
         published = _day(day)
         if published is None:
             return None
-    authors, categories = get("authors"), get("categories")
     # As Paper's validators: text stripped, blank (or missing) is None.
-    ident, url, pdf_url = get("id"), get("url"), get("pdf_url")
     return trusted(
         Paper,
         {
@@ -75,8 +126,8 @@ def plain_paper(record: dict[str, Any]) -> Paper | None:
             "pdf_url": (pdf_url and pdf_url.strip()) or None,
             "categories": _split_list(categories) if categories else [],
         },
-        set(record),  # validation counts extra keys as set too
-        {key: value for key, value in record.items() if key not in _FIELDS},
+        fields_set,
+        extra,
     )
 
 

@@ -41,7 +41,7 @@ def _arxiv_id(text: str) -> str | None:
 
 
 def _doi(text: str) -> str | None:
-    if "/" not in text:  # no DOI without one: most ids are arXiv's, read a paper at a time
+    if "/" not in text:  # no DOI without one
         return None
     match = _DOI.search(text)
     return match.group(1).rstrip(".,;").lower() if match else None
@@ -55,10 +55,11 @@ def paper_identity(paper: Paper) -> str:
     >>> paper_identity(Paper(title="t", abstract="a", id="https://doi.org/10.1145/ABC.1"))
     'doi:10.1145/abc.1'
     """
-    for text in (paper.id, paper.url, paper.pdf_url):
+    field = paper.__dict__  # not three reads through pydantic's __getattr__ hook
+    for text in (field["id"], field["url"], field["pdf_url"]):
         if not text:
             continue
-        doi = _doi(text)
+        doi = _doi(text) if "/" in text else None  # no DOI without one (most ids: arXiv's)
         if doi and "arxiv" not in doi:
             return f"doi:{doi}"
         arxiv = _arxiv_id(text)
@@ -67,7 +68,7 @@ def paper_identity(paper: Paper) -> str:
         if doi:  # arXiv's own DOIs (10.48550/arXiv.2602.21548) carry the arXiv id
             inner = _arxiv_id(doi.split("arxiv.", 1)[-1])
             return f"arxiv:{inner}" if inner else f"doi:{doi}"
-    return "title:" + _NOT_WORD.sub(" ", normalize_text(paper.title)).strip()
+    return "title:" + _NOT_WORD.sub(" ", normalize_text(field["title"])).strip()
 
 
 def dedupe_papers(papers: Iterable[Paper]) -> Iterator[Paper]:

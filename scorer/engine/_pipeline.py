@@ -187,7 +187,8 @@ async def score_stream(
         tally["scanned"] += 1
         marked.add("scanned")
         if isinstance(record, Unreadable):
-            counts.invalid += 1
+            tally["invalid"] += 1
+            marked.add("invalid")
             if every_position:
                 notes.append(Unscored(position, problem=record.message))
             return None
@@ -200,7 +201,8 @@ async def score_stream(
             tally["unique"] += 1
             marked.add("unique")
             return key, paper
-        counts.duplicates += 1
+        tally["duplicates"] += 1
+        marked.add("duplicates")
         running = waiting.get(key)
         if running is not None:
             running.append(position)
@@ -231,23 +233,31 @@ async def score_stream(
         # Closed with this generator: a consumer that stops early stops the requests.
         async with aclosing(scored):
             async for key, result in scored:
-                if result.error is not None:
+                # The fields from the model's __dict__: a pydantic model's attributes are
+                # read through its __getattr__ hook, a few times a dict look-up's cost.
+                field = result.__dict__
+                if field["error"] is not None:
                     counts.failed += 1
                     error = f"{result.paper.id or result.paper.title}: {result.error}"
                     counts.errors.append(error)
-                elif result.cached:
-                    tally["cached"] += 1
-                    marked.add("cached")
                 else:
-                    counts.scored += 1
-                if result.ok and result.scores[primary] >= gate:
-                    counts.above_threshold += 1
-                tokens = result.usage.total_tokens
-                if tokens:  # cache hits spent none: no pydantic __setattr__ for them
+                    if field["cached"]:
+                        tally["cached"] += 1
+                        marked.add("cached")
+                    else:
+                        counts.scored += 1
+                    if field["scores"][primary] >= gate:
+                        tally["above_threshold"] += 1
+                        marked.add("above_threshold")
+                # Cache hits spent nothing: no pydantic __setattr__ and no new object for them.
+                usage = field["usage"]
+                tokens = usage.prompt_tokens + usage.completion_tokens  # usage.total_tokens
+                if tokens:
                     counts.tokens += tokens
-                counts.count_panel(result)
-                if result.usage.requests:  # cache hits spent nothing: no new object each
-                    counts.usage = counts.usage + result.usage
+                if usage.requests:
+                    counts.usage = counts.usage + usage
+                if field["reviews"]:  # only a panel's results have any (see count_panel)
+                    counts.count_panel(result)
                 while notes:
                     yield notes.popleft()
                 yield Scored(tuple(waiting.pop(key)), result)

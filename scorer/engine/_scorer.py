@@ -27,7 +27,7 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import aclosing
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from pydantic import ValidationError
 
@@ -63,6 +63,19 @@ _NOTHING_SPENT = Usage()  # what a cached answer cost (frozen: one for all)
 # The fields of a result that _scored names (the rest keep their defaults).
 _SCORED_GIVEN = frozenset(ScoredPaper.model_fields) - {"error", "reviews", "needs_human"}
 _LAST_POLL_S = 1.0
+
+
+class _RubricParts(NamedTuple):
+    """What a result takes from its rubric, read once for many results (not per paper)."""
+
+    name: str
+    fingerprint: str
+    primary: str  # the dimension the threshold applies to
+    threshold: int
+
+    @classmethod
+    def of(cls, rubric: Rubric) -> _RubricParts:
+        return cls(rubric.name, rubric.fingerprint, rubric.primary.name, rubric.threshold)
 
 
 def to_paper(paper: PaperLike) -> Paper:
@@ -233,18 +246,19 @@ class Scorer:
         for i, paper in enumerate(papers):
             # Within the limits, the text sent (and keyed) is the paper's own; a longer
             # one goes through bounded_paper in ascore(), which says what it cut.
-            if (
-                isinstance(paper, Paper)
-                and len(paper.title) <= limits.title
-                and len(paper.abstract) <= limits.abstract
-            ):
-                wanted[i] = keys_for(paper.title, paper.abstract)
+            if isinstance(paper, Paper):
+                field = paper.__dict__  # not four reads through pydantic's __getattr__ hook
+                title, abstract = field["title"], field["abstract"]
+                if len(title) <= limits.title and len(abstract) <= limits.abstract:
+                    wanted[i] = keys_for(title, abstract)
         found = self._guarded(cache.get_many, list(wanted.values())) if wanted else None
         if not found:
             return results
         dimensions = {d.name for d in rubric.dimensions}
-        validate = Score.model_validate_json
+        # What Score.model_validate_json calls, without its Python layer (a call per hit).
+        validate = Score.__pydantic_validator__.validate_json
         latency_s = round(time.perf_counter() - started, 4)  # one look-up answered them all
+        result, parts = self._result, _RubricParts.of(rubric)
         for i, key in wanted.items():
             raw = found.get(key)
             if raw is None:
@@ -253,10 +267,9 @@ class Scorer:
                 score = validate(raw)
             except ValueError:  # ValidationError too: ascore() drops it and says so once
                 continue
-            if score.scores.keys() == dimensions:
-                paper = papers[i]
-                assert isinstance(paper, Paper)  # only Papers were looked up
-                results[i] = self._result(paper, rubric, score, cached=True, latency_s=latency_s)
+            if score.__dict__["scores"].keys() == dimensions:
+                # Only Papers were looked up (wanted): no isinstance() again.
+                results[i] = result(papers[i], parts, score, True, latency_s)  # type: ignore[arg-type]
         return results
 
     def _mode_for(self, method: ScoringMethod) -> str | None:
@@ -284,28 +297,31 @@ class Scorer:
     ) -> ScoredPaper:
         """The result for ``paper``: the same whether the answer was asked or cached."""
         latency_s = round(time.perf_counter() - started, 4)
-        return self._result(paper, rubric, score, cached=cached, latency_s=latency_s)
+        return self._result(paper, _RubricParts.of(rubric), score, cached, latency_s)
 
     @staticmethod
     def _result(
-        paper: Paper, rubric: Rubric, score: Score, *, cached: bool, latency_s: float
+        paper: Paper, parts: _RubricParts, score: Score, cached: bool, latency_s: float
     ) -> ScoredPaper:
-        """See :meth:`_scored`."""
+        """See :meth:`_scored`; ``parts`` what the result takes from the rubric."""
         # Both parts were validated already (the Paper when read, the Score when it was
         # answered or read from the cache): a cached re-run makes 100,000 of these.
+        # The Score's fields from its __dict__, not through pydantic's __getattr__ hook.
+        field = score.__dict__
+        scores = field["scores"]
         values = {
             "paper": paper,
-            "rubric": rubric.name,
-            "rubric_fingerprint": rubric.fingerprint,
-            "model": score.model,
-            "scores": dict(score.scores),
-            "justification": score.justification,
-            "passed": score.scores[rubric.primary.name] >= rubric.threshold,
+            "rubric": parts.name,
+            "rubric_fingerprint": parts.fingerprint,
+            "model": field["model"],
+            "scores": dict(scores),
+            "justification": field["justification"],
+            "passed": scores[parts.primary] >= parts.threshold,
             "cached": cached,
-            "usage": _NOTHING_SPENT if cached else score.usage,
+            "usage": _NOTHING_SPENT if cached else field["usage"],
             "latency_s": latency_s,
             "error": None,
-            "certainty": score.certainty,
+            "certainty": field["certainty"],
             "reviews": (),
             "needs_human": False,
         }

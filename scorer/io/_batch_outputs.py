@@ -92,10 +92,14 @@ def _row_writer(
     if is_asreview(path.name):
         return AsreviewWriter(stream, rubric)
     kind = ROW_WRITERS.get(suffix)
+    # A staged file's rows are also held a few dozen at a time: __exit__ calls finish().
+    hold = not flush_each
     if kind is CsvWriter:
-        return CsvWriter(stream, rubric, input_columns=columns, flush_each=flush_each)
+        return CsvWriter(
+            stream, rubric, input_columns=columns, flush_each=flush_each, hold_rows=hold
+        )
     if kind is JsonlWriter:
-        return JsonlWriter(stream, rubric, flush_each=flush_each)
+        return JsonlWriter(stream, rubric, flush_each=flush_each, hold_rows=hold)
     return None
 
 

@@ -38,7 +38,7 @@ from pydantic import ValidationError
 
 from scorer._errors import InputError
 from scorer._models import MAX_NESTING, Paper, clean_value
-from scorer._plain_paper import plain_paper
+from scorer._plain_paper import plain_paper, plain_rows
 from scorer.io._columns import check_overrides, extra_columns, missing_required, resolve_columns
 from scorer.io._csv_records import csv_records
 
@@ -308,6 +308,7 @@ def _read_csv(
     # C call per row (title and abstract are always there: never a single index).
     names = [*fields, *(key for _, key in extras)]
     pick = operator.itemgetter(*fields.values(), *(i for i, _ in extras))
+    plain = plain_rows(fields, extras)  # most rows: a Paper without making the record first
     width = len(header)
     last_line = read[0]
     for row in records:
@@ -333,8 +334,10 @@ def _read_csv(
                 )
                 continue
             row += [""] * (width - len(row))
-        record: dict[str, Any] = dict(zip(names, pick(row), strict=True))
-        paper = paper_from_record(record, start, report)
+        paper = plain(row)
+        if paper is None:
+            record: dict[str, Any] = dict(zip(names, pick(row), strict=True))
+            paper = paper_from_record(record, start, report)
         if paper is not None:
             yield paper
 

@@ -5,8 +5,11 @@ flushed as soon as it is written. A staged output file (``flush_each=False``)
 is flushed once the event loop next gets control: while a run waits for the
 model, every finished row is on disk as before (a ``kill -9`` leaves them in
 the temporary file), and a burst of rows (a cached re-run answers hundreds
-at once) costs one write instead of one per row. The cache makes a re-run
-send only what is missing.
+at once) costs one flush instead of one per row. With ``hold_rows`` too (as
+``scorer batch``'s staged outputs), rows are written to the stream a few
+dozen at a time as well, one write call for them; the caller then calls
+``finish()`` before closing the stream. The cache makes a re-run send only
+what is missing.
 
 A row holds the paper's columns (the batch columns, ``categories`` when the
 paper has any, then every other input column under its own name), then
@@ -96,6 +99,8 @@ _FORMULA_STARTS = frozenset("'=+-@\t\r")
 _NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
 # json.dumps(value, ensure_ascii=False, default=str), without a new encoder per call (a row each).
 _to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
+# Rows a staged output holds before writing them (see _Rows): a few dozen KiB at most.
+_ROWS_HELD = 64
 
 
 class ResultWriter(Protocol):
@@ -228,19 +233,24 @@ def result_row(result: ScoredPaper, rubric: Rubric) -> dict[str, Any]:
 class JsonlWriter:
     """One JSON object per line; each record's colliding result columns are prefixed."""
 
-    def __init__(self, stream: TextIO, rubric: Rubric, *, flush_each: bool = True) -> None:
-        """``flush_each``: flush after every row (see the module docstring)."""
+    def __init__(
+        self, stream: TextIO, rubric: Rubric, *, flush_each: bool = True, hold_rows: bool = False
+    ) -> None:
+        """``flush_each``, ``hold_rows``: when rows are written (see the module docstring)."""
         self._stream = stream
         self._rubric = rubric
-        self._flushed = _Flusher(stream, at_once=flush_each)
+        self._rows = _Rows(stream, at_once=flush_each, hold=hold_rows)
         self.renamed: set[str] = set()  # result columns written under a prefixed name
 
     def write(self, result: ScoredPaper) -> None:
         row = result_row(result, self._rubric)
         names = result_names(self._rubric, result)
         self.renamed.update(n for n in names if RESULT_PREFIX + n in row)
-        self._stream.write(_to_json(row) + "\n")
-        self._flushed.row_written()
+        self._rows.write(_to_json(row) + "\n")
+
+    def finish(self) -> None:
+        """Write the rows still held (a staged output holds a few dozen; see :class:`_Rows`)."""
+        self._rows.finish()
 
 
 class CsvWriter:
@@ -258,11 +268,12 @@ class CsvWriter:
         *,
         input_columns: Iterable[str] | None = None,
         flush_each: bool = True,
+        hold_rows: bool = False,
     ) -> None:
-        """``flush_each``: flush after every row (see the module docstring)."""
+        """``flush_each``, ``hold_rows``: when rows are written (see the module docstring)."""
         self._stream = stream
         self._rubric = rubric
-        self._flushed = _Flusher(stream, at_once=flush_each)
+        self._rows = _Rows(stream, at_once=flush_each, hold=hold_rows)
         self._known = list(input_columns) if input_columns is not None else None
         self._plan: _CsvPlan | None = None  # set by the first row
         self.renamed: set[str] = set()
@@ -275,16 +286,17 @@ class CsvWriter:
         cells, unannounced = plan.paper_cells(paper)
         if plan.plain_results:
             # As text already (what _cell makes of an int or a bool); the guard below still
-            # looks at each cell's first character.
-            scores = result.scores
+            # looks at each cell's first character. Fields from __dict__ (see paper_cells).
+            field = result.__dict__
+            scores, error, usage = field["scores"], field["error"], field["usage"]
             cells += [str(scores.get(name, "")) for name in plan.dimensions]
             cells += [
-                result.justification,
-                str(result.passed),
-                status_of(result),
-                result.error or "",
-                result.model,
-                str(result.usage.total_tokens),
+                field["justification"],
+                str(field["passed"]),
+                "failed" if error is not None else "cached" if field["cached"] else "scored",
+                error or "",
+                field["model"],
+                str(usage.total_tokens),
             ]
         else:
             values = _result_values(result, self._rubric)
@@ -294,13 +306,16 @@ class CsvWriter:
         elif unannounced:
             raise ValueError(f"columns not announced in input_columns: {', '.join(unannounced)}")
         starts = _FORMULA_STARTS
-        self._stream.write(
+        self._rows.write(
             csv_record(
                 # Plain text that cannot start a formula, inline: most cells of most rows.
                 [v if type(v) is str and (not v or v[0] not in starts) else _cell(v) for v in cells]
             )
         )
-        self._flushed.row_written()
+
+    def finish(self) -> None:
+        """Write the rows still held (a staged output holds a few dozen; see :class:`_Rows`)."""
+        self._rows.finish()
 
     def _start(self, first: Mapping[str, Any], result: ScoredPaper) -> _CsvPlan:
         known = self._known if self._known is not None else list(first)
@@ -348,19 +363,22 @@ class _CsvPlan:
 
     def paper_cells(self, paper: Paper) -> tuple[list[Any], dict[str, Any]]:
         """The paper's cells (as :func:`input_row` has them), and its fields the header lacks."""
-        published = paper.published
+        # The fields from the model's __dict__: a pydantic model's attributes are read
+        # through its __getattr__ hook, a few times a dict look-up's cost (a row per paper).
+        field = paper.__dict__
+        published = field["published"]
         extra = paper.__pydantic_extra__ or {}
         cells: list[Any] = [
-            paper.id or "",
-            paper.title,
-            paper.abstract,
-            "; ".join(paper.authors),
+            field["id"] or "",
+            field["title"],
+            field["abstract"],
+            "; ".join(field["authors"]),
             published.isoformat() if published else "",
-            paper.url or "",
-            paper.pdf_url or "",
+            field["url"] or "",
+            field["pdf_url"] or "",
         ]
         if self._extras:
-            categories = "; ".join(paper.categories)
+            categories = "; ".join(field["categories"])
             cells += [
                 categories if column == "categories" else extra.get(column, "")
                 for column in self._extras
@@ -373,31 +391,62 @@ class _CsvPlan:
         return cells, unannounced
 
 
-class _Flusher:
-    """Flushes a stream after each row, or once the running event loop next gets control."""
+class _Rows:
+    """Rows on their way to a stream: flushed at once, at the next loop turn, or held.
 
-    def __init__(self, stream: TextIO, *, at_once: bool) -> None:
+    ``at_once``: each row is written and flushed as it comes (a stream someone
+    reads). Otherwise each row is written, and flushed once the running event
+    loop next gets control; with ``hold`` rows are also held until then (or
+    until ``_ROWS_HELD`` wait), so a burst of cached rows costs one write call
+    per few dozen rows, and the rows held stay a few dozen however long the
+    burst; :meth:`finish` writes what is held. With no running loop each row
+    is written and flushed at once.
+    """
+
+    def __init__(self, stream: TextIO, *, at_once: bool, hold: bool = False) -> None:
         self._stream = stream
         self._at_once = at_once
+        self._hold = hold
+        self._held: list[str] = []
         self._due = False  # a flush is scheduled
 
-    def row_written(self) -> None:
+    def write(self, row: str) -> None:
+        """Write ``row`` (see the class docstring for when)."""
         if self._at_once:
+            self._stream.write(row)
             self._stream.flush()
             return
+        if self._hold:
+            held = self._held
+            held.append(row)
+            if len(held) >= _ROWS_HELD:
+                self._write_held()
+        else:
+            self._stream.write(row)
         if self._due:
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # written from plain code: nothing to wait for
-            self._stream.flush()
+            self._flush()
             return
         self._due = True
         loop.call_soon(self._flush)
 
+    def finish(self) -> None:
+        """Write and flush the rows still held."""
+        self._flush()
+
+    def _write_held(self) -> None:
+        held = self._held
+        if held:
+            self._stream.write("".join(held))
+            held.clear()
+
     def _flush(self) -> None:
         self._due = False
         with contextlib.suppress(ValueError):  # already closed: closing flushed it
+            self._write_held()
             self._stream.flush()
 
 
