@@ -18,13 +18,11 @@ Extra arguments go to pytest, e.g. ``tests/test_cli.py`` or ``-k cache``.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Generator
-from pathlib import Path
 
 import pytest
 
@@ -43,15 +41,7 @@ def cpu_seconds() -> tuple[float, float]:
 def fork_server_cpu() -> float:
     """CPU seconds of the running fork server and its reaped forks (0 when none runs)."""
     prestarted = sys.modules.get("prestarted")
-    pid = prestarted.server_pid() if prestarted is not None else None
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    # utime, stime, cutime, cstime: fields 14-17 of proc(5), counted after the ")".
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return prestarted.server_cpu() if prestarted is not None else 0.0
 
 
 def stop_fork_server() -> None:

@@ -38,14 +38,7 @@ def _children_cpu() -> float:
 
 def _fork_server_cpu() -> float:
     prestarted = sys.modules.get("prestarted")
-    pid = prestarted.server_pid() if prestarted is not None else None
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return prestarted.server_cpu() if prestarted is not None else 0.0
 
 
 def _machine_busy() -> float:

@@ -160,6 +160,23 @@ def server_pid() -> int | None:
     return forkserver._forkserver._forkserver_pid  # type: ignore[no-any-return]
 
 
+def server_cpu() -> float:
+    """CPU seconds of the running fork server and its reaped forks (0 when none runs).
+
+    For the CPU counts of tests/cpu_report.py and bench/test_suite_time.py: the
+    ``scorer`` commands forked from the server are its children, not the test's.
+    """
+    pid = server_pid()
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # utime, stime, cutime, cstime: fields 14-17 of proc(5), counted after the ")".
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 class _Fd:
     """A file descriptor handed to the forked child (dup'ed into it by the fork server)."""
 
