@@ -41,7 +41,7 @@ def _arxiv_id(text: str) -> str | None:
 
 
 def _doi(text: str) -> str | None:
-    if "/" not in text:  # no DOI without one
+    if "/" not in text:  # no DOI without one: most ids are arXiv's, read a paper at a time
         return None
     match = _DOI.search(text)
     return match.group(1).rstrip(".,;").lower() if match else None
@@ -59,7 +59,7 @@ def paper_identity(paper: Paper) -> str:
     for text in (field["id"], field["url"], field["pdf_url"]):
         if not text:
             continue
-        doi = _doi(text) if "/" in text else None  # no DOI without one (most ids: arXiv's)
+        doi = _doi(text)
         if doi and "arxiv" not in doi:
             return f"doi:{doi}"
         arxiv = _arxiv_id(text)

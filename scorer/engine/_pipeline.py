@@ -251,7 +251,7 @@ async def score_stream(
                         marked.add("above_threshold")
                 # Cache hits spent nothing: no pydantic __setattr__ and no new object for them.
                 usage = field["usage"]
-                tokens = usage.prompt_tokens + usage.completion_tokens  # usage.total_tokens
+                tokens = usage.total_tokens
                 if tokens:
                     counts.tokens += tokens
                 if usage.requests:
