@@ -91,9 +91,9 @@ def plain_rows(
         text = "".join(row)
         if not (text.isascii() or _SURROGATE.search(text) is None):
             return None
-        values = pick([*row, ""] if missing else row)
-        extra = dict(zip(keys, [row[i] for i in places], strict=True))
-        return _built(values, set(named), extra)
+        # A literal {} when the table has no extra column: no comprehension to call.
+        extra = {key: row[i] for key, i in zip(keys, places, strict=True)} if keys else {}
+        return _built(pick([*row, ""] if missing else row), set(named), extra)
 
     return paper_of
 
@@ -104,14 +104,14 @@ def _built(values: tuple[Any, ...], fields_set: set[str], extra: dict[str, Any])
     ``values`` are the ``_ROW_FIELDS``' in order, None (or "") where the record has none.
     """
     title, abstract, ident, authors, day, url, pdf_url, categories = values
-    if not title or not abstract or title[0].isspace() or title[-1].isspace():
-        return None
-    if abstract[0].isspace() or abstract[-1].isspace():
+    # str.strip returns the text itself when there is nothing to strip: one call tells
+    # whether either end is whitespace (str.isspace's idea of it, as validation's).
+    if not title or not abstract or title.strip() != title or abstract.strip() != abstract:
         return None
     published: dt.date | None = None
-    if day is not None and day.strip():
+    if day:
         published = _day(day)
-        if published is None:
+        if published is None and day.strip():  # a date Paper reads otherwise, or not at all
             return None
     # As Paper's validators: text stripped, blank (or missing) is None.
     return trusted(
@@ -119,11 +119,11 @@ def _built(values: tuple[Any, ...], fields_set: set[str], extra: dict[str, Any])
         {
             "title": title,
             "abstract": abstract,
-            "id": (ident and ident.strip()) or None,
+            "id": (ident.strip() or None) if ident else None,
             "authors": _split_list(authors) if authors else [],
             "published": published,
-            "url": (url and url.strip()) or None,
-            "pdf_url": (pdf_url and pdf_url.strip()) or None,
+            "url": (url.strip() or None) if url else None,
+            "pdf_url": (pdf_url.strip() or None) if pdf_url else None,
             "categories": _split_list(categories) if categories else [],
         },
         fields_set,
