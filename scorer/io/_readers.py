@@ -424,15 +424,20 @@ def _read_csv(
     plain = plain_rows(fields, extras)  # most rows: a Paper without making the record first
     width = len(header)
     last_line = read[0]
+    error = csv.Error
     for row in records:
         start, last_line = last_line + 1, read[0]
-        if isinstance(row, csv.Error):
-            # The reader starts afresh at the next line: one bad record, not a bad file.
-            report(RowProblem(start, _bad_in(bad, start, last_line) or str(row)))
-            continue
-        trouble = _bad_in(bad, start, last_line) if bad else None
-        if trouble is not None:
-            report(RowProblem(start, trouble))
+        if bad:
+            if isinstance(row, error):
+                # The reader starts afresh at the next line: one bad record, not a bad file.
+                report(RowProblem(start, _bad_in(bad, start, last_line) or str(row)))
+                continue
+            trouble = _bad_in(bad, start, last_line)
+            if trouble is not None:
+                report(RowProblem(start, trouble))
+                continue
+        elif isinstance(row, error):
+            report(RowProblem(start, str(row)))
             continue
         if not (row and row[0].strip()) and not any(cell.strip() for cell in row):
             continue  # a blank row
@@ -448,9 +453,11 @@ def _read_csv(
                 continue
             row += [""] * (width - len(row))
         paper = plain(row)
-        if paper is None:
-            record: dict[str, Any] = dict(zip(names, pick(row), strict=True))
-            paper = paper_from_record(record, start, report)
+        if paper is not None:
+            yield paper
+            continue
+        record: dict[str, Any] = dict(zip(names, pick(row), strict=True))
+        paper = paper_from_record(record, start, report)
         if paper is not None:
             yield paper
 
