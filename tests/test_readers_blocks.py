@@ -19,16 +19,8 @@ from typing import Any
 import pytest
 
 from scorer import InputError
-from scorer.io._readers import (
-    _BLOCK_BYTES,
-    MAX_LINE_BYTES,
-    RowProblem,
-    _raw_blocks,
-    _raw_lines,
-    _read_csv,
-    _stream_lines,
-    read_papers,
-)
+from scorer.io._lines import _BLOCK_BYTES, MAX_LINE_BYTES, _raw_blocks, _raw_lines, stream_lines
+from scorer.io._readers import RowProblem, _notice, _read_csv, read_papers
 
 Outcome = tuple[list[dict[str, Any]], list[RowProblem], str | None]
 
@@ -48,7 +40,7 @@ def _by_lines(path: Path, encoding: str | None) -> Outcome:
     bad: dict[int, str] = {}
     with path.open("rb") as raw:
         stdin: Any = SimpleNamespace(buffer=raw)
-        lines = _stream_lines(stdin, str(path), encoding, problems.append, bad)
+        lines = stream_lines(stdin, str(path), encoding, _notice(problems.append), bad)
         try:
             papers = list(_read_csv(lines, bad, str(path), ",", {}, problems.append))
         except InputError as exc:

@@ -17,24 +17,21 @@ bytes on the first line), or a CSV header that cannot be read.
 >>> [(p.title, p.abstract) for p in papers]
 [('T', 'S')]
 
-Over 300 lines: CSV and JSONL share the line screening (NUL bytes, long lines,
-decoding) that reports a bad row with its line number; split, each half would
-import the other's.
+The lines themselves (decoding, NUL bytes, long lines, by number) come from
+:mod:`scorer.io._lines`.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import io
-import itertools
 import json
 import operator
 import sys
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TextIO
+from typing import Any, TextIO
 
 from pydantic import ValidationError
 
@@ -43,13 +40,9 @@ from scorer._models import MAX_NESTING, Paper, clean_value
 from scorer._plain_paper import plain_paper, plain_rows
 from scorer.io._columns import check_overrides, extra_columns, missing_required, resolve_columns
 from scorer.io._csv_records import csv_records
+from scorer.io._lines import MAX_LINE_BYTES, TOO_LONG, BadLines, Notice, file_lines, stream_lines
 
 __all__ = ["MAX_LINE_BYTES", "ProblemHandler", "RowProblem", "paper_from_record", "read_papers"]
-
-MAX_LINE_BYTES = 16 * 1024 * 1024
-"""Longest line read, in bytes; a longer one is a bad row (and never held in memory whole)."""
-
-_TOO_LONG = f"line longer than {MAX_LINE_BYTES // 2**20} MiB"
 
 
 @dataclass(frozen=True)
@@ -69,11 +62,6 @@ class RowProblem:
 ProblemHandler = Callable[[RowProblem], None]
 
 SUPPORTED_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".ndjson", ".ris", ".bib", ".xlsx")
-
-_ICONV_HINT = "re-save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`"
-# A file saved as UTF-16 ("Unicode text" in Excel) needs the other conversion.
-_UTF16_HINT = "re-save it as UTF-8, e.g. `iconv -f utf-16 -t utf-8`"
-_NOT_TEXT = "{name}: not UTF-8 text (NUL byte at line 1: UTF-16 or binary?); " + _UTF16_HINT
 
 
 def read_papers(
@@ -111,10 +99,10 @@ def read_papers(
         except LookupError as exc:
             raise InputError(f"unknown encoding {encoding!r}") from exc
     report = on_problem or _ignore
-    bad: _BadLines = {}
+    bad: BadLines = {}
     if str(source) == "-":
         stream = stdin if stdin is not None else sys.stdin
-        lines = _stream_lines(stream, "<stdin>", encoding, report, bad)
+        lines = stream_lines(stream, "<stdin>", encoding, _notice(report), bad)
         return _read_jsonl(lines, bad, "<stdin>", overrides, report)
     path = Path(source)
     suffix = path.suffix.lower()
@@ -129,14 +117,11 @@ def read_papers(
         raise InputError(f"{path}: not a file")
     if suffix in _REFERENCE_READERS:
         return _REFERENCE_READERS[suffix](path, encoding, overrides, report)
+    lines = file_lines(path, encoding, _notice(report), bad)
     if suffix in (".jsonl", ".ndjson"):
-        return _read_jsonl(
-            _file_lines(path, encoding, report, bad), bad, str(path), overrides, report
-        )
+        return _read_jsonl(lines, bad, str(path), overrides, report)
     delimiter = "\t" if suffix == ".tsv" else ","
-    return _read_csv(
-        _file_lines(path, encoding, report, bad), bad, str(path), delimiter, overrides, report
-    )
+    return _read_csv(lines, bad, str(path), delimiter, overrides, report)
 
 
 def _read_ris(
@@ -144,8 +129,10 @@ def _read_ris(
 ) -> Iterator[Paper]:
     from scorer.io._ris import read_ris  # rispy is imported only when a RIS file is read
 
-    bad: _BadLines = {}
-    yield from read_ris(_file_lines(path, encoding, report, bad), bad, str(path), overrides, report)
+    bad: BadLines = {}
+    yield from read_ris(
+        file_lines(path, encoding, _notice(report), bad), bad, str(path), overrides, report
+    )
 
 
 def _read_bibtex(
@@ -153,9 +140,9 @@ def _read_bibtex(
 ) -> Iterator[Paper]:
     from scorer.io._bibtex import read_bibtex
 
-    bad: _BadLines = {}
-    text = "".join(_file_lines(path, encoding, report, bad))
-    cut = {line for line, problem in bad.items() if problem == _TOO_LONG}  # read past, not kept
+    bad: BadLines = {}
+    text = "".join(file_lines(path, encoding, _notice(report), bad))
+    cut = {line for line, problem in bad.items() if problem == TOO_LONG}  # read past, not kept
     for line, problem in sorted(bad.items()):  # the parser sees the text whole: say where
         if line not in cut:
             report(RowProblem(line, problem, skipped=False))
@@ -173,221 +160,22 @@ def _read_xlsx(
 _REFERENCE_READERS = {".ris": _read_ris, ".bib": _read_bibtex, ".xlsx": _read_xlsx}
 
 
-# Lines that cannot be part of a paper, by line number, with the reason. The
-# line readers fill it as they go; the record readers, which know where a
-# record starts and ends, report and skip the records that hold such a line.
-_BadLines = dict[int, str]
-
-
 def _ignore(problem: RowProblem) -> None:
     pass
 
 
-def _file_lines(
-    path: Path, encoding: str | None, report: ProblemHandler, bad: _BadLines
-) -> Iterator[str]:
-    # The lines of whole blocks, chained in C: no Python frame per line on a clean file.
-    return itertools.chain.from_iterable(_file_blocks(path, encoding, report, bad))
+def _notice(report: ProblemHandler) -> Notice:
+    """``report``, told of text that was read all the same, as the line readers tell it."""
 
+    def notice(line: int, message: str) -> None:
+        report(RowProblem(line, message, skipped=False))
 
-def _file_blocks(
-    path: Path, encoding: str | None, report: ProblemHandler, bad: _BadLines
-) -> Iterator[Iterable[str]]:
-    """The lines of ``path`` as :class:`_LineDecoder` reads them, a block at a time.
-
-    A block of whole lines with no NUL byte whose every line decodes strictly
-    is read at C speed: ``io.BytesIO`` splits it on ``b"\n"`` as ``readline``
-    does, and each line is decoded as :class:`_LineDecoder` would. The first
-    line, a line over the limit and any other block go through
-    :class:`_LineDecoder` itself, lazily, line by line: errors, notices, bad
-    lines and their numbers stay what they were.
-    """
-    decoder = _LineDecoder(str(path), encoding, report, bad)
-    decode = operator.methodcaller("decode", encoding or "utf-8")  # strict, as the decoder
-    fast = codecs.lookup(encoding or "utf-8").name in _BLOCK_CODECS
-    number = 0  # lines handed on so far
-    with path.open("rb") as raw:
-        for block in _raw_blocks(raw, MAX_LINE_BYTES):
-            if block is None:
-                number += 1
-                yield (decoder.line(number, None),)
-                continue
-            if number == 0:  # the first line: BOMs and NUL bytes say what the file is
-                cut = block.find(b"\n") + 1 or len(block)
-                number += 1
-                yield (decoder.line(number, block[:cut]),)
-                block = block[cut:]
-                if not block:
-                    continue
-            if fast and b"\0" not in block:
-                try:
-                    lines = list(map(decode, io.BytesIO(block)))
-                except UnicodeDecodeError:
-                    pass
-                else:
-                    number += len(lines)
-                    yield lines
-                    continue
-            yield decoder.lines(number, block)
-            number += block.count(b"\n")  # (one not ending in b"\n" is the file's last)
-
-
-# Codecs (codecs.lookup names) in which a NUL character is a NUL byte, so a block
-# without b"\0" needs no screening. Not so in e.g. UTF-7 ("+AAA-") or unicode_escape.
-_BLOCK_CODECS = frozenset({"utf-8", "ascii", "iso8859-1", "cp1252"})
-# 64 KiB: bigger blocks were slower (1 MiB: 0.90 us a line, 64 KiB: 0.47, per line 0.75):
-# their lines leave the CPU caches, and past malloc's mmap threshold (128 KiB) each
-# read maps fresh pages.
-_BLOCK_BYTES = 1 << 16
-
-
-def _raw_blocks(raw: IO[bytes], limit: int, size: int = _BLOCK_BYTES) -> Iterator[bytes | None]:
-    """The bytes of ``raw`` in blocks of whole lines, as :func:`_raw_lines` splits them.
-
-    Each block ends with ``b"\n"`` (but the file's last) and holds no line
-    longer than ``limit``; None stands for such a line, read past, never held
-    whole. A line longer than a block is gathered from its pieces.
-    """
-    size = min(size, limit)  # a line inside one read is never over the limit
-    held: list[bytes] = []  # the start of a line that began in an earlier read
-    length = 0  # of held
-    skipping = False  # past the limit: reading to the end of that line
-    while chunk := raw.read(size):
-        if skipping:
-            cut = chunk.find(b"\n") + 1
-            if not cut:
-                continue
-            skipping, chunk = False, chunk[cut:]
-        end = chunk.rfind(b"\n") + 1
-        if held and end:
-            first = chunk.find(b"\n") + 1
-            if length + first - 1 > limit:
-                yield None
-            else:
-                yield b"".join([*held, chunk[:first]])
-            held, length = [], 0
-            chunk, end = chunk[first:], end - first
-        if end:
-            yield chunk[:end]
-        if end < len(chunk):
-            held.append(chunk[end:])
-            length += len(chunk) - end
-            if length > limit:
-                yield None
-                held, length, skipping = [], 0, True
-    if held:
-        yield b"".join(held)
-
-
-class _LineDecoder:
-    """Lines of bytes as text: strictly in an explicit encoding, else UTF-8 or Windows-1252.
-
-    Splitting bytes on b"\n" is safe: no byte of a multi-byte UTF-8 (or
-    Windows-1252) character is 0x0A. Decoding line by line lets an error name
-    its line. A line that does not decode is bad in an explicit encoding, and
-    read as Windows-1252 with one notice otherwise; NUL bytes on the first
-    line (or a UTF-16 BOM) mean the file is not text at all.
-    """
-
-    def __init__(self, name: str, encoding: str | None, report: ProblemHandler, bad: _BadLines):
-        self.name, self.encoding, self.report, self.bad = name, encoding, report, bad
-        self.fell_back = False
-
-    def lines(self, before: int, block: bytes) -> Iterator[str]:
-        """The lines of ``block``, whose first is line ``before + 1``, one at a time."""
-        for number, line in enumerate(io.BytesIO(block), start=before + 1):
-            yield self.line(number, line)
-
-    def line(self, number: int, line: bytes | None) -> str:
-        """Line ``number`` (None: one over the limit) decoded, its NUL bytes noted and dropped."""
-        text = self._decoded(number, line)
-        if "\0" in text:
-            if number == 1:
-                raise InputError(_NOT_TEXT.format(name=self.name), line=1)
-            self.bad.setdefault(number, "NUL byte in the line (a damaged file?)")
-            text = text.replace("\0", "")
-        return text
-
-    def _decoded(self, number: int, line: bytes | None) -> str:
-        if line is None:
-            self.bad[number] = _TOO_LONG
-            return "\n"
-        name, encoding = self.name, self.encoding
-        if number == 1:
-            if line.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-                raise InputError(f"{name}: UTF-16 text, not UTF-8; {_UTF16_HINT}", line=1)
-            line = line.removeprefix(codecs.BOM_UTF8)
-            if b"\0" in line:  # before any decoding notice: the file is not text
-                raise InputError(_NOT_TEXT.format(name=name), line=1)
-        try:
-            return line.decode(encoding or "utf-8")
-        except UnicodeDecodeError as exc:
-            where = f"byte 0x{line[exc.start]:02x} at line {number}"
-            if encoding is not None:
-                self.bad[number] = f"not {encoding} text ({where}); {_ICONV_HINT}"
-                return line.decode(encoding, errors="replace")
-            if not self.fell_back:
-                self.fell_back = True
-                self.report(
-                    RowProblem(
-                        number,
-                        f"not UTF-8 text ({where}); reading such lines as Windows-1252. "
-                        "If characters look wrong, re-save the file as UTF-8",
-                        skipped=False,
-                    )
-                )
-            return line.decode("cp1252", errors="replace")
-
-
-def _stream_lines(
-    stream: TextIO, name: str, encoding: str | None, report: ProblemHandler, bad: _BadLines
-) -> Iterator[str]:
-    raw = getattr(stream, "buffer", None)
-    if raw is not None:  # a real stdin: decode its bytes the same way as a file's
-        decoder = _LineDecoder(name, encoding, report, bad)
-        for number, line in enumerate(_raw_lines(raw, MAX_LINE_BYTES), start=1):
-            yield decoder.line(number, line)  # line by line: a pipe is read as it comes
-        return
-    yield from _screened(_text_lines(stream, name, bad), name, bad)
-
-
-def _text_lines(stream: TextIO, name: str, bad: _BadLines) -> Iterator[str]:
-    number = 0
-    try:
-        for number, line in enumerate(stream, start=1):
-            if len(line) > MAX_LINE_BYTES:
-                bad[number] = _TOO_LONG
-                line = "\n"
-            yield line.removeprefix("\ufeff") if number == 1 else line
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{name}: not UTF-8 text (after line {number}); {_ICONV_HINT}") from exc
-
-
-def _screened(lines: Iterable[str], name: str, bad: _BadLines) -> Iterator[str]:
-    """Lines with NUL bytes marked bad; NULs on the first line mean UTF-16 or binary."""
-    for number, line in enumerate(lines, start=1):
-        if "\0" in line:
-            if number == 1:
-                raise InputError(_NOT_TEXT.format(name=name), line=1)
-            bad.setdefault(number, "NUL byte in the line (a damaged file?)")
-            line = line.replace("\0", "")
-        yield line
-
-
-def _raw_lines(raw: IO[bytes], limit: int) -> Iterator[bytes | None]:
-    """The lines of ``raw``; None for a line longer than ``limit``, which is read past, not kept."""
-    while line := raw.readline(limit + 1):
-        if len(line) <= limit or line.endswith(b"\n"):
-            yield line
-            continue
-        while (rest := raw.readline(limit)) and not rest.endswith(b"\n"):
-            pass
-        yield None
+    return notice
 
 
 def _read_csv(
     lines: Iterator[str],
-    bad: _BadLines,
+    bad: BadLines,
     name: str,
     delimiter: str,
     overrides: Mapping[str, str],
@@ -462,7 +250,7 @@ def _read_csv(
             yield paper
 
 
-def _bad_in(bad: _BadLines, start: int, last_line: int) -> str | None:
+def _bad_in(bad: BadLines, start: int, last_line: int) -> str | None:
     """The problem of the record on lines ``start``..``last_line``: its first bad line's."""
     if not bad:
         return None
@@ -486,7 +274,7 @@ def _allow_long_fields() -> None:
 
 def _read_jsonl(
     lines: Iterator[str],
-    bad: _BadLines,
+    bad: BadLines,
     name: str,
     overrides: Mapping[str, str],
     report: ProblemHandler,
