@@ -47,6 +47,12 @@ _NOT_TEXT = "{name}: not UTF-8 text (NUL byte at line 1: UTF-16 or binary?); " +
 
 
 def file_lines(path: Path, encoding: str | None, notice: Notice, bad: BadLines) -> Iterator[str]:
+    """The lines of the file at ``path``, lazily, with their line breaks, screened.
+
+    ``encoding`` None is UTF-8, and Windows-1252 for a line that is not
+    (``notice`` is told once); an explicit one is strict (a line that does
+    not decode is bad). Bad lines go into ``bad``; see the module's text.
+    """
     # The lines of whole blocks, chained in C: no Python frame per line on a clean file.
     return itertools.chain.from_iterable(_file_blocks(path, encoding, notice, bad))
 
@@ -57,7 +63,7 @@ def _file_blocks(
     """The lines of ``path`` as :class:`_LineDecoder` reads them, a block at a time.
 
     A block of whole lines with no NUL byte whose every line decodes strictly
-    is read at C speed: ``io.BytesIO`` splits it on ``b"\n"`` as ``readline``
+    is read at C speed: ``io.BytesIO`` splits it on ``b"\\n"`` as ``readline``
     does, and each line is decoded as :class:`_LineDecoder` would. The first
     line, a line over the limit and any other block go through
     :class:`_LineDecoder` itself, lazily, line by line: errors, notices, bad
@@ -96,7 +102,7 @@ def _file_blocks(
 # Codecs (codecs.lookup names) in which a NUL character is a NUL byte, so a block
 # without b"\0" needs no screening. Not so in e.g. UTF-7 ("+AAA-") or unicode_escape.
 _BLOCK_CODECS = frozenset({"utf-8", "ascii", "iso8859-1", "cp1252"})
-# 64 KiB: bigger blocks were slower (1 MiB: 0.90 us a line, 64 KiB: 0.47, per line 0.75):
+# 64 KiB: bigger blocks were slower (1 MiB: 0.90 us a line, 64 KiB: 0.47; readline: 0.75):
 # their lines leave the CPU caches, and past malloc's mmap threshold (128 KiB) each
 # read maps fresh pages.
 _BLOCK_BYTES = 1 << 16
@@ -105,7 +111,7 @@ _BLOCK_BYTES = 1 << 16
 def _raw_blocks(raw: IO[bytes], limit: int, size: int = _BLOCK_BYTES) -> Iterator[bytes | None]:
     """The bytes of ``raw`` in blocks of whole lines, as :func:`_raw_lines` splits them.
 
-    Each block ends with ``b"\n"`` (but the file's last) and holds no line
+    Each block ends with ``b"\\n"`` (but the file's last) and holds no line
     longer than ``limit``; None stands for such a line, read past, never held
     whole. A line longer than a block is gathered from its pieces.
     """
@@ -143,7 +149,7 @@ def _raw_blocks(raw: IO[bytes], limit: int, size: int = _BLOCK_BYTES) -> Iterato
 class _LineDecoder:
     """Lines of bytes as text: strictly in an explicit encoding, else UTF-8 or Windows-1252.
 
-    Splitting bytes on b"\n" is safe: no byte of a multi-byte UTF-8 (or
+    Splitting bytes on ``b"\\n"`` is safe: no byte of a multi-byte UTF-8 (or
     Windows-1252) character is 0x0A. Decoding line by line lets an error name
     its line. A line that does not decode is bad in an explicit encoding, and
     read as Windows-1252 with one notice otherwise; NUL bytes on the first
@@ -200,6 +206,7 @@ class _LineDecoder:
 def stream_lines(
     stream: TextIO, name: str, encoding: str | None, notice: Notice, bad: BadLines
 ) -> Iterator[str]:
+    """:func:`file_lines` of ``stream`` (standard input, called ``name``), read line by line."""
     raw = getattr(stream, "buffer", None)
     if raw is not None:  # a real stdin: decode its bytes the same way as a file's
         decoder = _LineDecoder(name, encoding, notice, bad)
