@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pydantic import BaseModel, Field, PrivateAttr
 
@@ -118,12 +119,13 @@ class Unreadable:
     message: str
 
 
-@dataclass(frozen=True)
-class Scored:
+class Scored(NamedTuple):
     """A result and the input positions (0-based, input order) it answers.
 
     ``positions`` are the paper's first record and the duplicates of it read
-    while it was being scored.
+    while it was being scored. A named tuple, not a frozen dataclass: one is
+    made per result (100,000 in a cached re-run), and a dataclass's
+    ``__init__`` costs two ``object.__setattr__`` calls.
     """
 
     positions: tuple[int, ...]
