@@ -48,7 +48,7 @@ from scorer.methods._spec import MethodSpec
 from scorer.prompt._messages import PromptTemplate
 from scorer.prompt._paper_limits import bounded_paper
 
-__all__ = ["PaperLike", "Scorer", "to_paper"]
+__all__ = ["NOTHING_SPENT", "PaperLike", "Scorer", "to_paper"]
 
 PaperLike = Paper | Mapping[str, Any]
 
@@ -59,7 +59,8 @@ _Tag = TypeVar("_Tag")
 # Polling for another process's answer: soon at first (answers take about a
 # second), then at most once a second.
 _FIRST_POLL_S = 0.05
-_NOTHING_SPENT = Usage()  # what a cached answer cost (frozen: one for all)
+NOTHING_SPENT = Usage()
+"""What a cached answer cost: one frozen ``Usage`` for all of them."""
 # The fields of a result that _scored names (the rest keep their defaults).
 _SCORED_GIVEN = frozenset(ScoredPaper.model_fields) - {"error", "reviews", "needs_human"}
 _LAST_POLL_S = 1.0
@@ -267,9 +268,11 @@ class Scorer:
                 score = validate(raw)
             except ValueError:  # ValidationError too: ascore() drops it and says so once
                 continue
-            if score.__dict__["scores"].keys() == dimensions:
-                # Only Papers were looked up (wanted): no isinstance() again.
-                results[i] = result(papers[i], parts, score, True, latency_s)  # type: ignore[arg-type]
+            scores = score.__dict__["scores"]
+            if scores.keys() == dimensions:
+                # Only Papers were looked up (wanted): no isinstance() again. The Score was
+                # made here and is dropped: the result takes its scores without a copy.
+                results[i] = result(papers[i], parts, score, scores, True, latency_s)  # type: ignore[arg-type]
         return results
 
     def _mode_for(self, method: ScoringMethod) -> str | None:
@@ -297,28 +300,36 @@ class Scorer:
     ) -> ScoredPaper:
         """The result for ``paper``: the same whether the answer was asked or cached."""
         latency_s = round(time.perf_counter() - started, 4)
-        return self._result(paper, _RubricParts.of(rubric), score, cached, latency_s)
+        scores = dict(score.__dict__["scores"])  # the Score may be shared (single-flight)
+        return self._result(paper, _RubricParts.of(rubric), score, scores, cached, latency_s)
 
     @staticmethod
     def _result(
-        paper: Paper, parts: _RubricParts, score: Score, cached: bool, latency_s: float
+        paper: Paper,
+        parts: _RubricParts,
+        score: Score,
+        scores: dict[str, int],
+        cached: bool,
+        latency_s: float,
     ) -> ScoredPaper:
-        """See :meth:`_scored`; ``parts`` what the result takes from the rubric."""
+        """See :meth:`_scored`; ``parts`` what the result takes from the rubric.
+
+        ``scores`` are ``score.scores`` as the result's own: a dict nothing else holds.
+        """
         # Both parts were validated already (the Paper when read, the Score when it was
         # answered or read from the cache): a cached re-run makes 100,000 of these.
         # The Score's fields from its __dict__, not through pydantic's __getattr__ hook.
         field = score.__dict__
-        scores = field["scores"]
         values = {
             "paper": paper,
             "rubric": parts.name,
             "rubric_fingerprint": parts.fingerprint,
             "model": field["model"],
-            "scores": dict(scores),
+            "scores": scores,
             "justification": field["justification"],
             "passed": scores[parts.primary] >= parts.threshold,
             "cached": cached,
-            "usage": _NOTHING_SPENT if cached else field["usage"],
+            "usage": NOTHING_SPENT if cached else field["usage"],
             "latency_s": latency_s,
             "error": None,
             "certainty": field["certainty"],
