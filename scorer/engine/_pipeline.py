@@ -28,7 +28,7 @@ from scorer._models import Paper, ScoredPaper, Usage
 from scorer._rubric import Rubric
 from scorer.engine._identity import paper_identity
 from scorer.engine._panel_spec import PanelSpec, panel_spec_for
-from scorer.engine._scorer import PaperLike, Scorer, to_paper
+from scorer.engine._scorer import NOTHING_SPENT, PaperLike, Scorer, to_paper
 from scorer.eval._agreement import Agreement
 
 __all__ = ["BatchSummary", "Outcome", "Scored", "Unreadable", "Unscored", "score_stream"]
@@ -176,7 +176,11 @@ async def score_stream(
     counts.use_panel(panel_spec_for(scorer.settings, rubric))
     primary = rubric.primary.name
     first: dict[str, int] = {}  # identity -> position of the paper's first record
-    waiting: dict[str, list[int]] = {}  # identity -> positions its running request answers
+    # identity -> (position,) of a paper whose request is running: the tuple a Scored
+    # takes, so the common paper (no duplicate) makes no list to copy; the duplicates
+    # read meanwhile go to `later`, appended in O(1) (a file may repeat one paper often).
+    waiting: dict[str, tuple[int]] = {}
+    later: dict[str, list[int]] = {}
     notes: deque[Unscored] = deque()  # late duplicates and bad records, for every_position
     # The per-paper counts go straight into the summary's fields (and its fields set, as
     # pydantic's __setattr__ does): three __setattr__ calls a paper are a cached re-run's
@@ -199,15 +203,14 @@ async def score_stream(
         seen = first.get(key)
         if seen is None:
             first[key] = position
-            waiting[key] = [position]
+            waiting[key] = (position,)
             tally["unique"] += 1
             marked.add("unique")
             return key, paper
         tally["duplicates"] += 1
         marked.add("duplicates")
-        running = waiting.get(key)
-        if running is not None:
-            running.append(position)
+        if key in waiting:
+            later.setdefault(key, []).append(position)
         elif every_position:
             notes.append(Unscored(position, duplicate_of=seen))
         return None
@@ -253,16 +256,20 @@ async def score_stream(
                         marked.add("above_threshold")
                 # Cache hits spent nothing: no pydantic __setattr__ and no new object for them.
                 usage = field["usage"]
-                tokens = usage.total_tokens
-                if tokens:
-                    counts.tokens += tokens
-                if usage.requests:
-                    counts.usage = counts.usage + usage
+                if usage is not NOTHING_SPENT:  # every cache hit's, one object: no reads
+                    tokens = usage.total_tokens
+                    if tokens:
+                        counts.tokens += tokens
+                    if usage.requests:
+                        counts.usage = counts.usage + usage
                 if field["reviews"]:  # only a panel's results have any (see count_panel)
                     counts.count_panel(result)
                 while notes:
                     yield notes.popleft()
-                yield Scored(tuple(waiting.pop(key)), result)
+                positions: tuple[int, ...] = waiting.pop(key)
+                if later and key in later:
+                    positions += tuple(later.pop(key))
+                yield Scored(positions, result)
         while notes:
             yield notes.popleft()
     finally:
