@@ -8,6 +8,7 @@ before. Real HTTP to the fake server, real cache folders.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import random
 from pathlib import Path
@@ -19,6 +20,7 @@ from in_process import run_scorer
 
 import scorer
 from scorer import Paper, Sampling, Score, ScoredPaper, Usage, load_rubric
+from scorer.engine import Scorer
 from scorer.engine._cache import ResultCache, cache_key, cache_keys
 from scorer.testing import FakeOpenAI
 
@@ -209,3 +211,25 @@ def test_results_asked_and_cached_are_what_validation_builds(
         assert result.model_fields_set == validated.model_fields_set
         assert list(result.__dict__) == list(ScoredPaper.model_fields)
         assert result.model_dump_json() == validated.model_dump_json()
+
+
+def test_cached_papers_read_before_an_invalid_one_are_answered_before_its_error(
+    fake: FakeOpenAI, fake_settings: scorer.Settings
+) -> None:
+    # Hits are handed out a window at a time; a record that is not a paper still stops
+    # the run where it was read, after the answers of the records read before it.
+    rubric = load_rubric("llm-inference")
+    cached = [Paper.model_validate(record) for record in papers(2)]
+    items = [(0, cached[0]), (1, cached[1]), (2, {"title": "", "abstract": "untitled"})]
+    got: list[int] = []
+
+    async def run(tagged: list[tuple[int, Any]]) -> None:
+        async for tag, _ in Scorer(fake_settings).ascore_tagged(tagged, rubric):
+            got.append(tag)
+
+    asyncio.run(run(items[:2]))  # fills the cache
+    got.clear()
+    with pytest.raises(scorer.InputError, match="title"):
+        asyncio.run(run(items))
+    assert got == [0, 1]
+    assert fake.count == 2

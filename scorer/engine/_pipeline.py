@@ -233,43 +233,45 @@ async def score_stream(
         unique = filter(None, itertools.starmap(admitted, enumerate(records)))
 
     started = time.perf_counter()
-    scored = scorer.ascore_tagged(unique, rubric, concurrency=concurrency)
+    # Results in lists: a run of cache hits is one step of the engine's generator.
+    scored = scorer.ascore_tagged_batches(unique, rubric, concurrency=concurrency)
     try:
         # Closed with this generator: a consumer that stops early stops the requests.
         async with aclosing(scored):
-            async for key, result in scored:
-                # The fields from the model's __dict__: a pydantic model's attributes are
-                # read through its __getattr__ hook, a few times a dict look-up's cost.
-                field = result.__dict__
-                if field["error"] is not None:
-                    counts.failed += 1
-                    error = f"{result.paper.id or result.paper.title}: {result.error}"
-                    counts.errors.append(error)
-                else:
-                    if field["cached"]:
-                        tally["cached"] += 1
-                        marked.add("cached")
+            async for batch in scored:
+                for key, result in batch:
+                    # The fields from the model's __dict__: a pydantic model's attributes are
+                    # read through its __getattr__ hook, a few times a dict look-up's cost.
+                    field = result.__dict__
+                    if field["error"] is not None:
+                        counts.failed += 1
+                        error = f"{result.paper.id or result.paper.title}: {result.error}"
+                        counts.errors.append(error)
                     else:
-                        counts.scored += 1
-                    if field["scores"][primary] >= gate:
-                        tally["above_threshold"] += 1
-                        marked.add("above_threshold")
-                # Cache hits spent nothing: no pydantic __setattr__ and no new object for them.
-                usage = field["usage"]
-                if usage is not NOTHING_SPENT:  # every cache hit's, one object: no reads
-                    tokens = usage.total_tokens
-                    if tokens:
-                        counts.tokens += tokens
-                    if usage.requests:
-                        counts.usage = counts.usage + usage
-                if field["reviews"]:  # only a panel's results have any (see count_panel)
-                    counts.count_panel(result)
-                while notes:
-                    yield notes.popleft()
-                positions: tuple[int, ...] = waiting.pop(key)
-                if later and key in later:
-                    positions += tuple(later.pop(key))
-                yield Scored(positions, result)
+                        if field["cached"]:
+                            tally["cached"] += 1
+                            marked.add("cached")
+                        else:
+                            counts.scored += 1
+                        if field["scores"][primary] >= gate:
+                            tally["above_threshold"] += 1
+                            marked.add("above_threshold")
+                    # Cache hits spent nothing: no pydantic __setattr__ and no new object for them.
+                    usage = field["usage"]
+                    if usage is not NOTHING_SPENT:  # every cache hit's, one object: no reads
+                        tokens = usage.total_tokens
+                        if tokens:
+                            counts.tokens += tokens
+                        if usage.requests:
+                            counts.usage = counts.usage + usage
+                    if field["reviews"]:  # only a panel's results have any (see count_panel)
+                        counts.count_panel(result)
+                    while notes:
+                        yield notes.popleft()
+                    positions: tuple[int, ...] = waiting.pop(key)
+                    if later and key in later:
+                        positions += tuple(later.pop(key))
+                    yield Scored(positions, result)
         while notes:
             yield notes.popleft()
     finally:

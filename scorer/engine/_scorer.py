@@ -38,7 +38,7 @@ from scorer._settings import Settings
 from scorer._trusted import trusted
 from scorer.backends import Backend, backend_for
 from scorer.engine._cache import Claimed, ResultCache, cache_keys
-from scorer.engine._fan_out import async_iter, fan_out
+from scorer.engine._fan_out import async_iter, fan_out, fan_out_batches
 from scorer.engine._lru import LRU
 from scorer.engine._panel import Panel
 from scorer.engine._panel_spec import PanelSpec, panel_spec_for
@@ -388,6 +388,36 @@ class Scorer:
         The tag is the caller's way back to where the paper came from (input
         positions, a label), so nothing has to be matched by object identity.
         """
+        source, start, window, slots, cached = self._fanned(items, rubric, concurrency)
+        return fan_out(source, start, window=window, slots=slots, ready=cached)
+
+    def ascore_tagged_batches(
+        self,
+        items: Iterable[tuple[_Tag, PaperLike]] | AsyncIterable[tuple[_Tag, PaperLike]],
+        rubric: Rubric,
+        *,
+        concurrency: int = 8,
+    ) -> AsyncGenerator[list[tuple[_Tag, ScoredPaper]], None]:
+        """:meth:`ascore_tagged`, its results in lists: a run of cache hits is one step.
+
+        See :func:`scorer.engine._fan_out.fan_out_batches`.
+        """
+        source, start, window, slots, cached = self._fanned(items, rubric, concurrency)
+        return fan_out_batches(source, start, window=window, slots=slots, ready=cached)
+
+    def _fanned(
+        self,
+        items: Iterable[tuple[_Tag, PaperLike]] | AsyncIterable[tuple[_Tag, PaperLike]],
+        rubric: Rubric,
+        concurrency: int,
+    ) -> tuple[
+        Iterable[tuple[_Tag, PaperLike]] | AsyncIterable[tuple[_Tag, PaperLike]],
+        Callable[[PaperLike], Coroutine[Any, Any, ScoredPaper]],
+        int,
+        RequestSlots,
+        Callable[[Sequence[PaperLike]], list[ScoredPaper | None]],
+    ]:
+        """What :func:`fan_out` takes to score ``items`` under ``rubric``."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._connections = max(self._connections or 0, concurrency)
@@ -408,7 +438,7 @@ class Scorer:
         def cached(papers: Sequence[PaperLike]) -> list[ScoredPaper | None]:
             return self.cached_results(papers, rubric)
 
-        return fan_out(items, start, window=2 * concurrency, slots=slots, ready=cached)
+        return items, start, 2 * concurrency, slots, cached
 
     async def _single_flight(
         self, key: str, paper: Paper, rubric: Rubric, method: ScoringMethod
