@@ -233,3 +233,40 @@ def test_cached_papers_read_before_an_invalid_one_are_answered_before_its_error(
         asyncio.run(run(items))
     assert got == [0, 1]
     assert fake.count == 2
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"scores": {"relevance": 90, "hype": 10}, "justification": "j", "model": "m"}',
+        '{"scores": {"relevance": "90"}, "justification": "j", "model": "m", "extra": 1}',
+        '{"scores": {"relevance": 90}, "justification": "j", "model": "m", "certainty": 0.5,'
+        ' "usage": {"prompt_tokens": 3, "completion_tokens": 4, "requests": 1}}',
+        '{"scores": {"relevance": 101}, "justification": "j", "model": "m"}',
+        '{"scores": {"relevance": -1}, "justification": "j", "model": "m"}',
+        '{"scores": {"relevance": 9.5}, "justification": "j", "model": "m"}',
+        '{"scores": {"relevance": 90}, "model": "m"}',
+        '{"scores": {"relevance": 90}, "justification": "j", "model": "m", "certainty": 2}',
+        '{"scores": {"relevance": 90}, "justification": "j", "model": "m",'
+        ' "usage": {"requests": "x"}}',
+        '{"scores": [], "justification": "j", "model": "m"}',
+        '{"scores": {"relevance": 90}, "justification": "j", "model": "m"',
+        "[]",
+    ],
+)
+def test_a_cached_entry_is_read_as_score_validation_reads_it(raw: str) -> None:
+    # The hit path validates a cached Score's fields without making the Score:
+    # the same entries must pass (with the same values) and fail.
+    from pydantic import ValidationError
+
+    from scorer.engine._scorer import _SCORE_FIELDS
+
+    try:
+        expected: dict[str, Any] | None = Score.model_validate_json(raw).__dict__
+    except ValidationError:
+        expected = None
+    try:
+        got: dict[str, Any] | None = _SCORE_FIELDS.validate_json(raw)[0]
+    except ValidationError:
+        got = None
+    assert got == expected

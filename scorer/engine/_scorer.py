@@ -30,6 +30,7 @@ from contextlib import aclosing
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from pydantic import ValidationError
+from pydantic_core import SchemaValidator
 
 from scorer._errors import BackendError, CacheError, FatalBackendError, InputError
 from scorer._models import Paper, Score, ScoredPaper, Usage
@@ -64,6 +65,11 @@ NOTHING_SPENT = Usage()
 # The fields of a result that _scored names (the rest keep their defaults).
 _SCORED_GIVEN = frozenset(ScoredPaper.model_fields) - {"error", "reviews", "needs_human"}
 _LAST_POLL_S = 1.0
+# A cached Score's JSON validated as Score.model_validate_json does, the fields left in
+# a dict instead of set on a Score made per hit: the model schema's own fields schema.
+_SCORE_FIELDS = SchemaValidator(
+    Score.__pydantic_core_schema__["schema"], Score.__pydantic_core_schema__.get("config")
+)
 
 
 class _RubricParts(NamedTuple):
@@ -256,8 +262,7 @@ class Scorer:
         if not found:
             return results
         dimensions = {d.name for d in rubric.dimensions}
-        # What Score.model_validate_json calls, without its Python layer (a call per hit).
-        validate = Score.__pydantic_validator__.validate_json
+        validate = _SCORE_FIELDS.validate_json
         latency_s = round(time.perf_counter() - started, 4)  # one look-up answered them all
         result, parts = self._result, _RubricParts.of(rubric)
         for i, key in wanted.items():
@@ -265,14 +270,14 @@ class Scorer:
             if raw is None:
                 continue
             try:
-                score = validate(raw)
+                field = validate(raw)[0]  # (fields, extra, fields set)
             except ValueError:  # ValidationError too: ascore() drops it and says so once
                 continue
-            scores = score.__dict__["scores"]
+            scores = field["scores"]
             if scores.keys() == dimensions:
-                # Only Papers were looked up (wanted): no isinstance() again. The Score was
-                # made here and is dropped: the result takes its scores without a copy.
-                results[i] = result(papers[i], parts, score, scores, True, latency_s)  # type: ignore[arg-type]
+                # Only Papers were looked up (wanted): no isinstance() again. The fields were
+                # made here and are dropped: the result takes their scores without a copy.
+                results[i] = result(papers[i], parts, field, scores, True, latency_s)  # type: ignore[arg-type]
         return results
 
     def _mode_for(self, method: ScoringMethod) -> str | None:
@@ -301,25 +306,25 @@ class Scorer:
         """The result for ``paper``: the same whether the answer was asked or cached."""
         latency_s = round(time.perf_counter() - started, 4)
         scores = dict(score.__dict__["scores"])  # the Score may be shared (single-flight)
-        return self._result(paper, _RubricParts.of(rubric), score, scores, cached, latency_s)
+        parts = _RubricParts.of(rubric)
+        return self._result(paper, parts, score.__dict__, scores, cached, latency_s)
 
     @staticmethod
     def _result(
         paper: Paper,
         parts: _RubricParts,
-        score: Score,
+        field: dict[str, Any],
         scores: dict[str, int],
         cached: bool,
         latency_s: float,
     ) -> ScoredPaper:
         """See :meth:`_scored`; ``parts`` what the result takes from the rubric.
 
-        ``scores`` are ``score.scores`` as the result's own: a dict nothing else holds.
+        ``field`` are a Score's fields (its ``__dict__``, or what :data:`_SCORE_FIELDS`
+        read), ``scores`` its ``scores`` as the result's own: a dict nothing else holds.
         """
         # Both parts were validated already (the Paper when read, the Score when it was
         # answered or read from the cache): a cached re-run makes 100,000 of these.
-        # The Score's fields from its __dict__, not through pydantic's __getattr__ hook.
-        field = score.__dict__
         values = {
             "paper": paper,
             "rubric": parts.name,
