@@ -8,6 +8,7 @@ before. Real HTTP to the fake server, real cache folders.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import random
 from pathlib import Path
@@ -19,6 +20,7 @@ from in_process import run_scorer
 
 import scorer
 from scorer import Paper, Sampling, Score, ScoredPaper, Usage, load_rubric
+from scorer.engine import Scorer
 from scorer.engine._cache import ResultCache, cache_key, cache_keys
 from scorer.testing import FakeOpenAI
 
@@ -209,3 +211,62 @@ def test_results_asked_and_cached_are_what_validation_builds(
         assert result.model_fields_set == validated.model_fields_set
         assert list(result.__dict__) == list(ScoredPaper.model_fields)
         assert result.model_dump_json() == validated.model_dump_json()
+
+
+def test_cached_papers_read_before_an_invalid_one_are_answered_before_its_error(
+    fake: FakeOpenAI, fake_settings: scorer.Settings
+) -> None:
+    # Hits are handed out a window at a time; a record that is not a paper still stops
+    # the run where it was read, after the answers of the records read before it.
+    rubric = load_rubric("llm-inference")
+    cached = [Paper.model_validate(record) for record in papers(2)]
+    items = [(0, cached[0]), (1, cached[1]), (2, {"title": "", "abstract": "untitled"})]
+    got: list[int] = []
+
+    async def run(tagged: list[tuple[int, Any]]) -> None:
+        async for tag, _ in Scorer(fake_settings).ascore_tagged(tagged, rubric):
+            got.append(tag)
+
+    asyncio.run(run(items[:2]))  # fills the cache
+    got.clear()
+    with pytest.raises(scorer.InputError, match="title"):
+        asyncio.run(run(items))
+    assert got == [0, 1]
+    assert fake.count == 2
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"scores": {"relevance": 90, "hype": 10}, "justification": "j", "model": "m"}',
+        '{"scores": {"relevance": "90"}, "justification": "j", "model": "m", "extra": 1}',
+        '{"scores": {"relevance": 90}, "justification": "j", "model": "m", "certainty": 0.5,'
+        ' "usage": {"prompt_tokens": 3, "completion_tokens": 4, "requests": 1}}',
+        '{"scores": {"relevance": 101}, "justification": "j", "model": "m"}',
+        '{"scores": {"relevance": -1}, "justification": "j", "model": "m"}',
+        '{"scores": {"relevance": 9.5}, "justification": "j", "model": "m"}',
+        '{"scores": {"relevance": 90}, "model": "m"}',
+        '{"scores": {"relevance": 90}, "justification": "j", "model": "m", "certainty": 2}',
+        '{"scores": {"relevance": 90}, "justification": "j", "model": "m",'
+        ' "usage": {"requests": "x"}}',
+        '{"scores": [], "justification": "j", "model": "m"}',
+        '{"scores": {"relevance": 90}, "justification": "j", "model": "m"',
+        "[]",
+    ],
+)
+def test_a_cached_entry_is_read_as_score_validation_reads_it(raw: str) -> None:
+    # The hit path validates a cached Score's fields without making the Score:
+    # the same entries must pass (with the same values) and fail.
+    from pydantic import ValidationError
+
+    from scorer.engine._scorer import _SCORE_FIELDS
+
+    try:
+        expected: dict[str, Any] | None = Score.model_validate_json(raw).__dict__
+    except ValidationError:
+        expected = None
+    try:
+        got: dict[str, Any] | None = _SCORE_FIELDS.validate_json(raw)[0]
+    except ValidationError:
+        got = None
+    assert got == expected

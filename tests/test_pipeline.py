@@ -122,3 +122,21 @@ def test_score_stream_answers_every_position(fake: FakeOpenAI, fake_settings: Se
     }
     assert fake.count == 2
     assert (summary.scanned, summary.unique, summary.duplicates, summary.invalid) == (5, 2, 2, 1)
+
+
+def test_duplicates_read_while_scored_join_its_result_in_input_order(
+    fake: FakeOpenAI, fake_settings: Settings
+) -> None:
+    """Every record of a paper read before its answer comes back is answered by that one result."""
+    dual, knap, revised = papers()
+    records = [dual, knap, revised, dual, knap, revised, revised]
+
+    async def outcomes() -> list[Scored | Unscored]:
+        stream = score_stream(records, RUBRIC, Scorer(fake_settings), every_position=True)
+        return [outcome async for outcome in stream]
+
+    found = asyncio.run(outcomes())
+    positions = {o.result.paper.title: o.positions for o in found if isinstance(o, Scored)}
+    assert positions == {"DualPath": (0, 2, 3, 5, 6), "KnapSpec": (1, 4)}
+    assert len(found) == 2
+    assert fake.count == 2

@@ -279,15 +279,15 @@ class ResultCache:
             execute = self._store._sql  # diskcache's connection for this thread and process
             for start in range(0, len(keys), _KEYS_PER_QUERY):
                 chunk = keys[start : start + _KEYS_PER_QUERY]
-                rows = execute(
-                    "SELECT key, mode, value FROM Cache WHERE raw = 1 "
-                    f"AND key IN ({','.join('?' * len(chunk))}) "
-                    "AND (expire_time IS NULL OR expire_time > ?)",
-                    (*chunk, time.time()),
-                ).fetchall()
-                for key, mode, value in rows:
-                    if mode == _RAW_MODE and isinstance(value, str) and value.startswith("{"):
-                        found[key] = value
+                found.update(
+                    execute(
+                        "SELECT key, value FROM Cache WHERE raw = 1 "
+                        f"AND key IN ({','.join('?' * len(chunk))}) "
+                        "AND (expire_time IS NULL OR expire_time > ?) "
+                        "AND mode = ? AND typeof(value) = 'text' AND substr(value, 1, 1) = '{'",
+                        (*chunk, time.time(), _RAW_MODE),
+                    )
+                )
         except _STORE_ERRORS as exc:
             raise self._failed("read from", exc) from exc
         return found

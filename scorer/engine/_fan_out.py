@@ -21,12 +21,13 @@ from collections.abc import (
     Iterable,
     Sequence,
 )
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 from scorer.backends._stop import STOP
 from scorer.engine._request_slots import REQUEST_SLOTS, RequestSlots
 
-__all__ = ["async_iter", "fan_out"]
+__all__ = ["async_iter", "fan_out", "fan_out_batches"]
 
 _T = TypeVar("_T")
 _Tag = TypeVar("_Tag")
@@ -42,7 +43,28 @@ async def fan_out(
     slots: RequestSlots,
     ready: Callable[[Sequence[_In]], Sequence[_Out | None]] | None = None,
 ) -> AsyncGenerator[tuple[_Tag, _Out], None]:
-    """Run ``start(item)`` for each ``(tag, item)``, ``window`` at once; yield ``(tag, result)``.
+    """:func:`fan_out_batches`, one ``(tag, result)`` at a time."""
+    batches = fan_out_batches(items, start, window=window, slots=slots, ready=ready)
+    async with aclosing(batches):  # closed with this generator: its tasks are cancelled
+        async for batch in batches:
+            for pair in batch:
+                yield pair
+
+
+async def fan_out_batches(
+    items: Iterable[tuple[_Tag, _In]] | AsyncIterable[tuple[_Tag, _In]],
+    start: Callable[[_In], Coroutine[Any, Any, _Out]],
+    *,
+    window: int,
+    slots: RequestSlots,
+    ready: Callable[[Sequence[_In]], Sequence[_Out | None]] | None = None,
+) -> AsyncGenerator[list[tuple[_Tag, _Out]], None]:
+    """Run ``start(item)`` for each ``(tag, item)``, ``window`` at once; yield ``[(tag, result)]``.
+
+    Results come in lists, so a consumer takes a run of cache hits with one
+    step of this generator, not one per hit (a cached re-run has 100,000):
+    the hits answered by ``ready`` from one read together, or one finished
+    task's result.
 
     ``start`` is called as each item is read, so an error it raises (a bad
     record) stops the run at that item. The tasks share ``slots``.
@@ -68,14 +90,20 @@ async def fan_out(
                 batch = await read(window - len(pending))
                 exhausted = not batch
                 answers = ready([item for _, item in batch]) if ready and batch else ()
+                hits: list[tuple[_Tag, _Out]] = []
                 for i, (tag, item) in enumerate(batch):
                     answer = answers[i] if answers else None
                     if answer is not None:
-                        yield tag, answer
+                        hits.append((tag, answer))
                         continue
+                    if hits:  # handed out before start() may raise for this item
+                        yield hits
+                        hits = []
                     task = asyncio.create_task(start(item), context=context)
                     task.add_done_callback(finished.put_nowait)
                     pending[task] = tag
+                if hits:
+                    yield hits
                 if pending and answers:
                     await asyncio.sleep(0)  # a long run of hits lets the requests go on
             if not pending:
@@ -85,7 +113,7 @@ async def fan_out(
             error = task.exception()
             if error is not None:
                 raise error
-            yield tag, task.result()
+            yield [(tag, task.result())]
     finally:
         for task in pending:
             task.cancel()

@@ -11,12 +11,16 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from scorer._models import Paper
 from scorer._whitespace import one_line
 
 __all__ = ["dedupe_papers", "normalize_text", "paper_identity"]
 
+# A bare new-style arXiv id, the whole text ("2602.21548", "2602.21548v2"): what most
+# ids are. The general search below finds the same id in it (it cannot start with "10.").
+_ARXIV_BARE = re.compile(r"(\d{4}\.\d{4,5})(?:v\d+)?", re.IGNORECASE)
 _ARXIV_NEW = re.compile(r"(?<![\d.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\d])", re.IGNORECASE)
 _ARXIV_OLD = re.compile(r"\b([a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?\b", re.IGNORECASE)
 _DOI = re.compile(r"\b(10\.\d{4,9}/\S+)", re.IGNORECASE)
@@ -56,6 +60,16 @@ def paper_identity(paper: Paper) -> str:
     'doi:10.1145/abc.1'
     """
     field = paper.__dict__  # not three reads through pydantic's __getattr__ hook
+    text = field["id"]
+    if text:
+        bare = _ARXIV_BARE.fullmatch(text)
+        if bare is not None:  # one match instead of lower(), two `in` and two searches
+            return "arxiv:" + bare[1]
+    return _searched_identity(field)
+
+
+def _searched_identity(field: dict[str, Any]) -> str:
+    """:func:`paper_identity` for any paper: ids, URLs and DOIs searched in each field."""
     for text in (field["id"], field["url"], field["pdf_url"]):
         if not text:
             continue

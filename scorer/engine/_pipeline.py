@@ -20,6 +20,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from pydantic import BaseModel, Field, PrivateAttr
 
@@ -27,7 +28,7 @@ from scorer._models import Paper, ScoredPaper, Usage
 from scorer._rubric import Rubric
 from scorer.engine._identity import paper_identity
 from scorer.engine._panel_spec import PanelSpec, panel_spec_for
-from scorer.engine._scorer import PaperLike, Scorer, to_paper
+from scorer.engine._scorer import NOTHING_SPENT, PaperLike, Scorer, to_paper
 from scorer.eval._agreement import Agreement
 
 __all__ = ["BatchSummary", "Outcome", "Scored", "Unreadable", "Unscored", "score_stream"]
@@ -118,12 +119,13 @@ class Unreadable:
     message: str
 
 
-@dataclass(frozen=True)
-class Scored:
+class Scored(NamedTuple):
     """A result and the input positions (0-based, input order) it answers.
 
     ``positions`` are the paper's first record and the duplicates of it read
-    while it was being scored.
+    while it was being scored. A named tuple, not a frozen dataclass: one is
+    made per result (100,000 in a cached re-run), and a dataclass's
+    ``__init__`` costs two ``object.__setattr__`` calls.
     """
 
     positions: tuple[int, ...]
@@ -174,7 +176,11 @@ async def score_stream(
     counts.use_panel(panel_spec_for(scorer.settings, rubric))
     primary = rubric.primary.name
     first: dict[str, int] = {}  # identity -> position of the paper's first record
-    waiting: dict[str, list[int]] = {}  # identity -> positions its running request answers
+    # identity -> (position,) of a paper whose request is running: the tuple a Scored
+    # takes, so the common paper (no duplicate) makes no list to copy; the duplicates
+    # read meanwhile go to `later`, appended in O(1) (a file may repeat one paper often).
+    waiting: dict[str, tuple[int]] = {}
+    later: dict[str, list[int]] = {}
     notes: deque[Unscored] = deque()  # late duplicates and bad records, for every_position
     # The per-paper counts go straight into the summary's fields (and its fields set, as
     # pydantic's __setattr__ does): three __setattr__ calls a paper are a cached re-run's
@@ -197,15 +203,14 @@ async def score_stream(
         seen = first.get(key)
         if seen is None:
             first[key] = position
-            waiting[key] = [position]
+            waiting[key] = (position,)
             tally["unique"] += 1
             marked.add("unique")
             return key, paper
         tally["duplicates"] += 1
         marked.add("duplicates")
-        running = waiting.get(key)
-        if running is not None:
-            running.append(position)
+        if key in waiting:
+            later.setdefault(key, []).append(position)
         elif every_position:
             notes.append(Unscored(position, duplicate_of=seen))
         return None
@@ -228,39 +233,45 @@ async def score_stream(
         unique = filter(None, itertools.starmap(admitted, enumerate(records)))
 
     started = time.perf_counter()
-    scored = scorer.ascore_tagged(unique, rubric, concurrency=concurrency)
+    # Results in lists: a run of cache hits is one step of the engine's generator.
+    scored = scorer.ascore_tagged_batches(unique, rubric, concurrency=concurrency)
     try:
         # Closed with this generator: a consumer that stops early stops the requests.
         async with aclosing(scored):
-            async for key, result in scored:
-                # The fields from the model's __dict__: a pydantic model's attributes are
-                # read through its __getattr__ hook, a few times a dict look-up's cost.
-                field = result.__dict__
-                if field["error"] is not None:
-                    counts.failed += 1
-                    error = f"{result.paper.id or result.paper.title}: {result.error}"
-                    counts.errors.append(error)
-                else:
-                    if field["cached"]:
-                        tally["cached"] += 1
-                        marked.add("cached")
+            async for batch in scored:
+                for key, result in batch:
+                    # The fields from the model's __dict__: a pydantic model's attributes are
+                    # read through its __getattr__ hook, a few times a dict look-up's cost.
+                    field = result.__dict__
+                    if field["error"] is not None:
+                        counts.failed += 1
+                        error = f"{result.paper.id or result.paper.title}: {result.error}"
+                        counts.errors.append(error)
                     else:
-                        counts.scored += 1
-                    if field["scores"][primary] >= gate:
-                        tally["above_threshold"] += 1
-                        marked.add("above_threshold")
-                # Cache hits spent nothing: no pydantic __setattr__ and no new object for them.
-                usage = field["usage"]
-                tokens = usage.total_tokens
-                if tokens:
-                    counts.tokens += tokens
-                if usage.requests:
-                    counts.usage = counts.usage + usage
-                if field["reviews"]:  # only a panel's results have any (see count_panel)
-                    counts.count_panel(result)
-                while notes:
-                    yield notes.popleft()
-                yield Scored(tuple(waiting.pop(key)), result)
+                        if field["cached"]:
+                            tally["cached"] += 1
+                            marked.add("cached")
+                        else:
+                            counts.scored += 1
+                        if field["scores"][primary] >= gate:
+                            tally["above_threshold"] += 1
+                            marked.add("above_threshold")
+                    # Cache hits spent nothing: no pydantic __setattr__ and no new object for them.
+                    usage = field["usage"]
+                    if usage is not NOTHING_SPENT:  # every cache hit's, one object: no reads
+                        tokens = usage.total_tokens
+                        if tokens:
+                            counts.tokens += tokens
+                        if usage.requests:
+                            counts.usage = counts.usage + usage
+                    if field["reviews"]:  # only a panel's results have any (see count_panel)
+                        counts.count_panel(result)
+                    while notes:
+                        yield notes.popleft()
+                    positions: tuple[int, ...] = waiting.pop(key)
+                    if later and key in later:
+                        positions += tuple(later.pop(key))
+                    yield Scored(positions, result)
         while notes:
             yield notes.popleft()
     finally:

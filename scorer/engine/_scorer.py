@@ -30,6 +30,7 @@ from contextlib import aclosing
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from pydantic import ValidationError
+from pydantic_core import SchemaValidator
 
 from scorer._errors import BackendError, CacheError, FatalBackendError, InputError
 from scorer._models import Paper, Score, ScoredPaper, Usage
@@ -38,7 +39,7 @@ from scorer._settings import Settings
 from scorer._trusted import trusted
 from scorer.backends import Backend, backend_for
 from scorer.engine._cache import Claimed, ResultCache, cache_keys
-from scorer.engine._fan_out import async_iter, fan_out
+from scorer.engine._fan_out import async_iter, fan_out, fan_out_batches
 from scorer.engine._lru import LRU
 from scorer.engine._panel import Panel
 from scorer.engine._panel_spec import PanelSpec, panel_spec_for
@@ -48,7 +49,7 @@ from scorer.methods._spec import MethodSpec
 from scorer.prompt._messages import PromptTemplate
 from scorer.prompt._paper_limits import bounded_paper
 
-__all__ = ["PaperLike", "Scorer", "to_paper"]
+__all__ = ["NOTHING_SPENT", "PaperLike", "Scorer", "to_paper"]
 
 PaperLike = Paper | Mapping[str, Any]
 
@@ -59,10 +60,16 @@ _Tag = TypeVar("_Tag")
 # Polling for another process's answer: soon at first (answers take about a
 # second), then at most once a second.
 _FIRST_POLL_S = 0.05
-_NOTHING_SPENT = Usage()  # what a cached answer cost (frozen: one for all)
+NOTHING_SPENT = Usage()
+"""What a cached answer cost: one frozen ``Usage`` for all of them."""
 # The fields of a result that _scored names (the rest keep their defaults).
 _SCORED_GIVEN = frozenset(ScoredPaper.model_fields) - {"error", "reviews", "needs_human"}
 _LAST_POLL_S = 1.0
+# A cached Score's JSON validated as Score.model_validate_json does, the fields left in
+# a dict instead of set on a Score made per hit: the model schema's own fields schema.
+_SCORE_FIELDS = SchemaValidator(
+    Score.__pydantic_core_schema__["schema"], Score.__pydantic_core_schema__.get("config")
+)
 
 
 class _RubricParts(NamedTuple):
@@ -255,8 +262,7 @@ class Scorer:
         if not found:
             return results
         dimensions = {d.name for d in rubric.dimensions}
-        # What Score.model_validate_json calls, without its Python layer (a call per hit).
-        validate = Score.__pydantic_validator__.validate_json
+        validate = _SCORE_FIELDS.validate_json
         latency_s = round(time.perf_counter() - started, 4)  # one look-up answered them all
         result, parts = self._result, _RubricParts.of(rubric)
         for i, key in wanted.items():
@@ -264,12 +270,14 @@ class Scorer:
             if raw is None:
                 continue
             try:
-                score = validate(raw)
+                field = validate(raw)[0]  # (fields, extra, fields set)
             except ValueError:  # ValidationError too: ascore() drops it and says so once
                 continue
-            if score.__dict__["scores"].keys() == dimensions:
-                # Only Papers were looked up (wanted): no isinstance() again.
-                results[i] = result(papers[i], parts, score, True, latency_s)  # type: ignore[arg-type]
+            scores = field["scores"]
+            if scores.keys() == dimensions:
+                # Only Papers were looked up (wanted): no isinstance() again. The fields were
+                # made here and are dropped: the result takes their scores without a copy.
+                results[i] = result(papers[i], parts, field, scores, True, latency_s)  # type: ignore[arg-type]
         return results
 
     def _mode_for(self, method: ScoringMethod) -> str | None:
@@ -297,28 +305,36 @@ class Scorer:
     ) -> ScoredPaper:
         """The result for ``paper``: the same whether the answer was asked or cached."""
         latency_s = round(time.perf_counter() - started, 4)
-        return self._result(paper, _RubricParts.of(rubric), score, cached, latency_s)
+        scores = dict(score.__dict__["scores"])  # the Score may be shared (single-flight)
+        parts = _RubricParts.of(rubric)
+        return self._result(paper, parts, score.__dict__, scores, cached, latency_s)
 
     @staticmethod
     def _result(
-        paper: Paper, parts: _RubricParts, score: Score, cached: bool, latency_s: float
+        paper: Paper,
+        parts: _RubricParts,
+        field: dict[str, Any],
+        scores: dict[str, int],
+        cached: bool,
+        latency_s: float,
     ) -> ScoredPaper:
-        """See :meth:`_scored`; ``parts`` what the result takes from the rubric."""
+        """See :meth:`_scored`; ``parts`` what the result takes from the rubric.
+
+        ``field`` are a Score's fields (its ``__dict__``, or what :data:`_SCORE_FIELDS`
+        read), ``scores`` its ``scores`` as the result's own: a dict nothing else holds.
+        """
         # Both parts were validated already (the Paper when read, the Score when it was
         # answered or read from the cache): a cached re-run makes 100,000 of these.
-        # The Score's fields from its __dict__, not through pydantic's __getattr__ hook.
-        field = score.__dict__
-        scores = field["scores"]
         values = {
             "paper": paper,
             "rubric": parts.name,
             "rubric_fingerprint": parts.fingerprint,
             "model": field["model"],
-            "scores": dict(scores),
+            "scores": scores,
             "justification": field["justification"],
             "passed": scores[parts.primary] >= parts.threshold,
             "cached": cached,
-            "usage": _NOTHING_SPENT if cached else field["usage"],
+            "usage": NOTHING_SPENT if cached else field["usage"],
             "latency_s": latency_s,
             "error": None,
             "certainty": field["certainty"],
@@ -377,6 +393,36 @@ class Scorer:
         The tag is the caller's way back to where the paper came from (input
         positions, a label), so nothing has to be matched by object identity.
         """
+        source, start, window, slots, cached = self._fanned(items, rubric, concurrency)
+        return fan_out(source, start, window=window, slots=slots, ready=cached)
+
+    def ascore_tagged_batches(
+        self,
+        items: Iterable[tuple[_Tag, PaperLike]] | AsyncIterable[tuple[_Tag, PaperLike]],
+        rubric: Rubric,
+        *,
+        concurrency: int = 8,
+    ) -> AsyncGenerator[list[tuple[_Tag, ScoredPaper]], None]:
+        """:meth:`ascore_tagged`, its results in lists: a run of cache hits is one step.
+
+        See :func:`scorer.engine._fan_out.fan_out_batches`.
+        """
+        source, start, window, slots, cached = self._fanned(items, rubric, concurrency)
+        return fan_out_batches(source, start, window=window, slots=slots, ready=cached)
+
+    def _fanned(
+        self,
+        items: Iterable[tuple[_Tag, PaperLike]] | AsyncIterable[tuple[_Tag, PaperLike]],
+        rubric: Rubric,
+        concurrency: int,
+    ) -> tuple[
+        Iterable[tuple[_Tag, PaperLike]] | AsyncIterable[tuple[_Tag, PaperLike]],
+        Callable[[PaperLike], Coroutine[Any, Any, ScoredPaper]],
+        int,
+        RequestSlots,
+        Callable[[Sequence[PaperLike]], list[ScoredPaper | None]],
+    ]:
+        """What :func:`fan_out` takes to score ``items`` under ``rubric``."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._connections = max(self._connections or 0, concurrency)
@@ -397,7 +443,7 @@ class Scorer:
         def cached(papers: Sequence[PaperLike]) -> list[ScoredPaper | None]:
             return self.cached_results(papers, rubric)
 
-        return fan_out(items, start, window=2 * concurrency, slots=slots, ready=cached)
+        return items, start, 2 * concurrency, slots, cached
 
     async def _single_flight(
         self, key: str, paper: Paper, rubric: Rubric, method: ScoringMethod
