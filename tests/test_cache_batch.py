@@ -254,19 +254,24 @@ def test_cached_papers_read_before_an_invalid_one_are_answered_before_its_error(
         "[]",
     ],
 )
-def test_a_cached_entry_is_read_as_score_validation_reads_it(raw: str) -> None:
+@pytest.mark.parametrize("layout", ["pydantic's own", "another"])
+def test_a_cached_entry_is_read_as_score_validation_reads_it(raw: str, layout: str) -> None:
     # The hit path validates a cached Score's fields without making the Score:
-    # the same entries must pass (with the same values) and fail.
+    # the same entries must pass (with the same values) and fail. A schema laid out
+    # otherwise (a pydantic upgrade) falls back to Score's own validator.
     from pydantic import ValidationError
 
-    from scorer.engine._scorer import _SCORE_FIELDS
+    from scorer.engine._scorer import _SCORE_FIELDS, _score_fields_validator
 
+    validate = _SCORE_FIELDS
+    if layout == "another":
+        validate = _score_fields_validator({"type": "definitions"})
     try:
         expected: dict[str, Any] | None = Score.model_validate_json(raw).__dict__
     except ValidationError:
         expected = None
     try:
-        got: dict[str, Any] | None = _SCORE_FIELDS.validate_json(raw)[0]
+        got: dict[str, Any] | None = validate(raw)[0]
     except ValidationError:
         got = None
     assert got == expected

@@ -65,11 +65,33 @@ NOTHING_SPENT = Usage()
 # The fields of a result that _scored names (the rest keep their defaults).
 _SCORED_GIVEN = frozenset(ScoredPaper.model_fields) - {"error", "reviews", "needs_human"}
 _LAST_POLL_S = 1.0
+
+
 # A cached Score's JSON validated as Score.model_validate_json does, the fields left in
 # a dict instead of set on a Score made per hit: the model schema's own fields schema.
-_SCORE_FIELDS = SchemaValidator(
-    Score.__pydantic_core_schema__["schema"], Score.__pydantic_core_schema__.get("config")
-)
+def _score_fields_validator(
+    schema: Any = Score.__pydantic_core_schema__,
+) -> Callable[[str], tuple[dict[str, Any], Any, Any]]:
+    """``validate_json`` giving a cached Score's (fields, extra, fields set), as Score reads it.
+
+    Made from the model schema's own fields schema when pydantic lays the
+    schema out as it does now (a ``model`` around ``model-fields``); any other
+    layout (a pydantic upgrade) falls back to Score's validator, slower but right.
+    """
+    if schema.get("type") == "model" and schema["schema"].get("type") == "model-fields":
+        return SchemaValidator(schema["schema"], schema.get("config")).validate_json
+    validate = Score.__pydantic_validator__.validate_json
+
+    def fields_of(raw: str) -> tuple[dict[str, Any], Any, Any]:
+        score = validate(raw)
+        return score.__dict__, None, score.model_fields_set
+
+    return fields_of
+
+
+# A cached Score's JSON validated as Score.model_validate_json does, the fields left in
+# a dict instead of set on a Score made per hit.
+_SCORE_FIELDS = _score_fields_validator()
 
 
 class _RubricParts(NamedTuple):
@@ -262,7 +284,7 @@ class Scorer:
         if not found:
             return results
         dimensions = {d.name for d in rubric.dimensions}
-        validate = _SCORE_FIELDS.validate_json
+        validate = _SCORE_FIELDS
         latency_s = round(time.perf_counter() - started, 4)  # one look-up answered them all
         result, parts = self._result, _RubricParts.of(rubric)
         for i, key in wanted.items():
