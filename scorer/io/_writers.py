@@ -52,7 +52,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import itertools
 import json
 import operator
 import re
@@ -99,7 +98,6 @@ PAPER_FORMATS = (".csv", ".jsonl", ".ndjson", ".ris", ".bib", ".xlsx")
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")
 _FORMULA_STARTS = frozenset("'=+-@\t\r")
 _first_char = operator.itemgetter(slice(0, 1))  # "" for an empty cell
-_BLANKS = itertools.repeat("")  # the cell of a dimension a result has no score for
 _NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
 # json.dumps(value, ensure_ascii=False, default=str), without a new encoder per call (a row each).
 _to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
@@ -290,18 +288,39 @@ class CsvWriter:
         # through its __getattr__ hook, a few times a dict look-up's cost (a row per paper).
         field = result.__dict__
         paper = field["paper"]
-        cells, unannounced = plan.paper_cells(paper)
+        own = paper.__dict__
+        published = own["published"]
+        # Every cell as text, not yet neutralised (see the guard below): the paper's first,
+        # as input_row has them.
+        cells = [
+            own["id"] or "",
+            own["title"],
+            own["abstract"],
+            "; ".join(own["authors"]),
+            published.isoformat() if published else "",
+            own["url"] or "",
+            own["pdf_url"] or "",
+        ]
+        extra = paper.__pydantic_extra__
+        if plan.extras:
+            cells += plan.extra_cells(own, extra)
+        unannounced = None
+        if (own["categories"] and not plan.categories) or (
+            extra and not extra.keys() <= plan.announced
+        ):
+            unannounced = plan.unannounced(own["categories"], extra or {})
         if plan.plain_results:
-            # Each cell as text, as _text makes it of an int or a bool.
+            # What _text makes of each value, inline: most results are one model's.
             scores, error = field["scores"], field["error"]
-            cells += map(str, map(scores.get, plan.dimensions, _BLANKS))
+            cells += [str(scores.get(name, "")) for name in plan.dimensions]
+            usage = field["usage"].__dict__  # Usage.total_tokens, without the property
             cells += (
                 field["justification"],
                 str(field["passed"]),
                 "failed" if error is not None else "cached" if field["cached"] else "scored",
                 error or "",
                 field["model"],
-                str(field["usage"].total_tokens),
+                str(usage["prompt_tokens"] + usage["completion_tokens"]),
             )
         else:
             values = _result_values(result, self._rubric)
@@ -310,8 +329,8 @@ class CsvWriter:
             cells.append(_to_json(unannounced) if unannounced else "")
         elif unannounced:
             raise ValueError(f"columns not announced in input_columns: {', '.join(unannounced)}")
-        # Every cell is text now. Most rows have no cell that may start a formula: one pass
-        # in C over the first characters says so, and only the rest are looked at one by one.
+        # Most rows have no cell that may start a formula: one pass in C over the first
+        # characters says so (a third of a listcomp's cost); only the rest go cell by cell.
         if not _FORMULA_STARTS.isdisjoint(map(_first_char, cells)):
             cells = [neutralise_cell(cell) for cell in cells]
         self._rows.write(csv_record(cells))
@@ -360,46 +379,26 @@ class _CsvPlan:
         # The result columns are one model's (no certainty, no panel): filled inline.
         self.plain_results = plain_results
         self.overflow = overflow
-        self._extras = inputs[len(PAPER_COLUMNS) :]  # the input's own columns after the batch ones
-        self._announced = frozenset(inputs)
-        self._categories = "categories" in self._announced
+        self.extras = inputs[len(PAPER_COLUMNS) :]  # the input's own columns after the batch ones
+        self.announced = frozenset(inputs)
+        self.categories = "categories" in self.announced
 
-    def paper_cells(self, paper: Paper) -> tuple[list[str], dict[str, Any] | None]:
-        """The paper's cells as text (as :func:`input_row` has them, not yet neutralised),
-        and its fields the header lacks (None when there are none)."""
-        # The fields from the model's __dict__: a pydantic model's attributes are read
-        # through its __getattr__ hook, a few times a dict look-up's cost (a row per paper).
-        field = paper.__dict__
-        published = field["published"]
-        cells = [
-            field["id"] or "",
-            field["title"],
-            field["abstract"],
-            "; ".join(field["authors"]),
-            published.isoformat() if published else "",
-            field["url"] or "",
-            field["pdf_url"] or "",
+    def extra_cells(self, own: Mapping[str, Any], extra: Mapping[str, Any] | None) -> list[str]:
+        """The cells of :attr:`extras` as text (``own``: the fields, ``extra``: the others)."""
+        categories = "; ".join(own["categories"])
+        got = extra or {}
+        return [
+            categories if column == "categories" else _text(got.get(column, ""))
+            for column in self.extras
         ]
-        extra = paper.__pydantic_extra__
-        if self._extras:
-            categories = "; ".join(field["categories"])
-            got = extra or {}
-            cells += [
-                categories if column == "categories" else _text(got.get(column, ""))
-                for column in self._extras
-            ]
-        if (field["categories"] and not self._categories) or (
-            extra and not extra.keys() <= self._announced
-        ):
-            return cells, self._unannounced(field["categories"], extra or {})
-        return cells, None
 
-    def _unannounced(self, categories: list[str], extra: dict[str, Any]) -> dict[str, Any]:
-        unannounced: dict[str, Any] = {}
-        if categories and not self._categories:
-            unannounced["categories"] = "; ".join(categories)
-        unannounced.update((k, v) for k, v in extra.items() if k not in self._announced)
-        return unannounced
+    def unannounced(self, categories: list[str], extra: Mapping[str, Any]) -> dict[str, Any]:
+        """A paper's fields the header lacks (it has ``categories`` and ``extra``)."""
+        found: dict[str, Any] = {}
+        if categories and not self.categories:
+            found["categories"] = "; ".join(categories)
+        found.update((k, v) for k, v in extra.items() if k not in self.announced)
+        return found
 
 
 class _Rows:
