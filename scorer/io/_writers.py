@@ -53,6 +53,7 @@ import asyncio
 import contextlib
 import csv
 import json
+import operator
 import re
 import sys
 from collections.abc import Collection, Iterable, Mapping
@@ -96,6 +97,7 @@ PAPER_FORMATS = (".csv", ".jsonl", ".ndjson", ".ris", ".bib", ".xlsx")
 
 _FORMULA = re.compile(r"'*[=+\-@\t\r]")
 _FORMULA_STARTS = frozenset("'=+-@\t\r")
+_first_char = operator.itemgetter(slice(0, 1))  # "" for an empty cell
 _NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")
 # json.dumps(value, ensure_ascii=False, default=str), without a new encoder per call (a row each).
 _to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
@@ -279,39 +281,59 @@ class CsvWriter:
         self.renamed: set[str] = set()
 
     def write(self, result: ScoredPaper) -> None:
-        if self._plan is None:
-            self._plan = self._start(input_row(result.paper), result)
         plan = self._plan
-        paper = result.paper
-        cells, unannounced = plan.paper_cells(paper)
+        if plan is None:
+            plan = self._plan = self._start(input_row(result.paper), result)
+        # The fields from the models' __dict__: a pydantic model's attributes are read
+        # through its __getattr__ hook, a few times a dict look-up's cost (a row per paper).
+        field = result.__dict__
+        paper = field["paper"]
+        own = paper.__dict__
+        published = own["published"]
+        # Every cell as text, not yet neutralised (see the guard below): the paper's first,
+        # as input_row has them.
+        cells = [
+            own["id"] or "",
+            own["title"],
+            own["abstract"],
+            "; ".join(own["authors"]),
+            published.isoformat() if published else "",
+            own["url"] or "",
+            own["pdf_url"] or "",
+        ]
+        extra = paper.__pydantic_extra__
+        if plan.extras:
+            cells += plan.extra_cells(own, extra)
+        unannounced = None
+        if (own["categories"] and not plan.categories) or (
+            extra and not extra.keys() <= plan.announced
+        ):
+            unannounced = plan.unannounced(own["categories"], extra or {})
         if plan.plain_results:
-            # As text already (what _cell makes of an int or a bool); the guard below still
-            # looks at each cell's first character. Fields from __dict__ (see paper_cells).
-            field = result.__dict__
-            scores, error, usage = field["scores"], field["error"], field["usage"]
+            # What _text makes of each value, inline: most results are one model's.
+            scores, error = field["scores"], field["error"]
             cells += [str(scores.get(name, "")) for name in plan.dimensions]
-            cells += [
+            usage = field["usage"].__dict__  # Usage.total_tokens, without the property
+            cells += (
                 field["justification"],
                 str(field["passed"]),
                 "failed" if error is not None else "cached" if field["cached"] else "scored",
                 error or "",
                 field["model"],
-                str(usage.total_tokens),
-            ]
+                str(usage["prompt_tokens"] + usage["completion_tokens"]),
+            )
         else:
             values = _result_values(result, self._rubric)
-            cells += [values[name] for name in plan.results]
+            cells += [_text(values[name]) for name in plan.results]
         if plan.overflow is not None:
             cells.append(_to_json(unannounced) if unannounced else "")
         elif unannounced:
             raise ValueError(f"columns not announced in input_columns: {', '.join(unannounced)}")
-        starts = _FORMULA_STARTS
-        self._rows.write(
-            csv_record(
-                # Plain text that cannot start a formula, inline: most cells of most rows.
-                [v if type(v) is str and (not v or v[0] not in starts) else _cell(v) for v in cells]
-            )
-        )
+        # Most rows have no cell that may start a formula: one pass in C over the first
+        # characters says so (a third of a listcomp's cost); only the rest go cell by cell.
+        if not _FORMULA_STARTS.isdisjoint(map(_first_char, cells)):
+            cells = [neutralise_cell(cell) for cell in cells]
+        self._rows.write(csv_record(cells))
 
     def finish(self) -> None:
         """Write the rows still held (a staged output holds a few dozen; see :class:`_Rows`)."""
@@ -357,38 +379,26 @@ class _CsvPlan:
         # The result columns are one model's (no certainty, no panel): filled inline.
         self.plain_results = plain_results
         self.overflow = overflow
-        self._extras = inputs[len(PAPER_COLUMNS) :]  # the input's own columns after the batch ones
-        self._announced = frozenset(inputs)
-        self._categories = "categories" in self._announced
+        self.extras = inputs[len(PAPER_COLUMNS) :]  # the input's own columns after the batch ones
+        self.announced = frozenset(inputs)
+        self.categories = "categories" in self.announced
 
-    def paper_cells(self, paper: Paper) -> tuple[list[Any], dict[str, Any]]:
-        """The paper's cells (as :func:`input_row` has them), and its fields the header lacks."""
-        # The fields from the model's __dict__: a pydantic model's attributes are read
-        # through its __getattr__ hook, a few times a dict look-up's cost (a row per paper).
-        field = paper.__dict__
-        published = field["published"]
-        extra = paper.__pydantic_extra__ or {}
-        cells: list[Any] = [
-            field["id"] or "",
-            field["title"],
-            field["abstract"],
-            "; ".join(field["authors"]),
-            published.isoformat() if published else "",
-            field["url"] or "",
-            field["pdf_url"] or "",
+    def extra_cells(self, own: Mapping[str, Any], extra: Mapping[str, Any] | None) -> list[str]:
+        """The cells of :attr:`extras` as text (``own``: the fields, ``extra``: the others)."""
+        categories = "; ".join(own["categories"])
+        got = extra or {}
+        return [
+            categories if column == "categories" else _text(got.get(column, ""))
+            for column in self.extras
         ]
-        if self._extras:
-            categories = "; ".join(field["categories"])
-            cells += [
-                categories if column == "categories" else extra.get(column, "")
-                for column in self._extras
-            ]
-        unannounced: dict[str, Any] = {}
-        if paper.categories and not self._categories:
-            unannounced["categories"] = "; ".join(paper.categories)
-        if extra and not extra.keys() <= self._announced:
-            unannounced.update((k, v) for k, v in extra.items() if k not in self._announced)
-        return cells, unannounced
+
+    def unannounced(self, categories: list[str], extra: Mapping[str, Any]) -> dict[str, Any]:
+        """A paper's fields the header lacks (it has ``categories`` and ``extra``)."""
+        found: dict[str, Any] = {}
+        if categories and not self.categories:
+            found["categories"] = "; ".join(categories)
+        found.update((k, v) for k, v in extra.items() if k not in self.announced)
+        return found
 
 
 class _Rows:
@@ -453,15 +463,20 @@ class _Rows:
 def _cell(value: Any) -> str:
     if type(value) is str:  # most cells: no type dispatch, and no regex unless it may be a formula
         return value if not value or value[0] not in _FORMULA_STARTS else neutralise_cell(value)
+    return neutralise_cell(_text(value))
+
+
+def _text(value: Any) -> str:
+    """A cell's text before :func:`neutralise_cell`: lists and objects as JSON."""
+    if type(value) is str:
+        return value
     if value is None:
-        text = ""
-    elif isinstance(value, str):
-        text = value
-    elif isinstance(value, list | dict):
-        text = _to_json(value)
-    else:
-        text = str(value)
-    return neutralise_cell(text)
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list | dict):
+        return _to_json(value)
+    return str(value)
 
 
 def _paper_file_row(paper: Paper) -> dict[str, str]:
