@@ -313,14 +313,13 @@ class CsvWriter:
             # What _text makes of each value, inline: most results are one model's.
             scores, error = field["scores"], field["error"]
             cells += [str(scores.get(name, "")) for name in plan.dimensions]
-            usage = field["usage"].__dict__  # Usage.total_tokens, without the property
             cells += (
                 field["justification"],
                 str(field["passed"]),
                 "failed" if error is not None else "cached" if field["cached"] else "scored",
                 error or "",
                 field["model"],
-                str(usage["prompt_tokens"] + usage["completion_tokens"]),
+                str(field["usage"].total_tokens),
             )
         else:
             values = _result_values(result, self._rubric)
