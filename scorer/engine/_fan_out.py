@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 from scorer.backends._stop import STOP
 from scorer.engine._request_slots import REQUEST_SLOTS, RequestSlots
 
-__all__ = ["async_iter", "fan_out", "fan_out_batches"]
+__all__ = ["async_iter", "fan_out_batches", "one_by_one"]
 
 _T = TypeVar("_T")
 _Tag = TypeVar("_Tag")
@@ -35,20 +35,15 @@ _In = TypeVar("_In")
 _Out = TypeVar("_Out")
 
 
-async def fan_out(
-    items: Iterable[tuple[_Tag, _In]] | AsyncIterable[tuple[_Tag, _In]],
-    start: Callable[[_In], Coroutine[Any, Any, _Out]],
-    *,
-    window: int,
-    slots: RequestSlots,
-    ready: Callable[[Sequence[_In]], Sequence[_Out | None]] | None = None,
-) -> AsyncGenerator[tuple[_Tag, _Out], None]:
-    """:func:`fan_out_batches`, one ``(tag, result)`` at a time."""
-    batches = fan_out_batches(items, start, window=window, slots=slots, ready=ready)
-    async with aclosing(batches):  # closed with this generator: its tasks are cancelled
+async def one_by_one(batches: AsyncGenerator[list[_T], None]) -> AsyncGenerator[_T, None]:
+    """The items of ``batches``' lists, one at a time (e.g. :func:`fan_out_batches`'s results).
+
+    Closing it closes ``batches``, so a consumer that stops early cancels their tasks.
+    """
+    async with aclosing(batches):
         async for batch in batches:
-            for pair in batch:
-                yield pair
+            for item in batch:
+                yield item
 
 
 async def fan_out_batches(

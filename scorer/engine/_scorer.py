@@ -39,7 +39,7 @@ from scorer._settings import Settings
 from scorer._trusted import trusted
 from scorer.backends import Backend, backend_for
 from scorer.engine._cache import Claimed, ResultCache, cache_keys
-from scorer.engine._fan_out import async_iter, fan_out, fan_out_batches
+from scorer.engine._fan_out import async_iter, fan_out_batches, one_by_one
 from scorer.engine._lru import LRU
 from scorer.engine._panel import Panel
 from scorer.engine._panel_spec import PanelSpec, panel_spec_for
@@ -256,7 +256,7 @@ class Scorer:
     ) -> list[ScoredPaper | None]:
         """What :meth:`ascore` would answer from the cache for each of ``papers``, in one look-up.
 
-        The hit path of a cached re-run (see :func:`scorer.engine._fan_out.fan_out`):
+        The hit path of a cached re-run (see :func:`scorer.engine._fan_out.fan_out_batches`):
         keys made from one layout per rubric, one SQLite query for a few
         hundred papers, no task per paper. None where it cannot tell (a miss,
         another process's claim, a stale or corrupt entry, a paper cut to the
@@ -415,8 +415,7 @@ class Scorer:
         The tag is the caller's way back to where the paper came from (input
         positions, a label), so nothing has to be matched by object identity.
         """
-        source, start, window, slots, cached = self._fanned(items, rubric, concurrency)
-        return fan_out(source, start, window=window, slots=slots, ready=cached)
+        return one_by_one(self.ascore_tagged_batches(items, rubric, concurrency=concurrency))
 
     def ascore_tagged_batches(
         self,
@@ -429,22 +428,6 @@ class Scorer:
 
         See :func:`scorer.engine._fan_out.fan_out_batches`.
         """
-        source, start, window, slots, cached = self._fanned(items, rubric, concurrency)
-        return fan_out_batches(source, start, window=window, slots=slots, ready=cached)
-
-    def _fanned(
-        self,
-        items: Iterable[tuple[_Tag, PaperLike]] | AsyncIterable[tuple[_Tag, PaperLike]],
-        rubric: Rubric,
-        concurrency: int,
-    ) -> tuple[
-        Iterable[tuple[_Tag, PaperLike]] | AsyncIterable[tuple[_Tag, PaperLike]],
-        Callable[[PaperLike], Coroutine[Any, Any, ScoredPaper]],
-        int,
-        RequestSlots,
-        Callable[[Sequence[PaperLike]], list[ScoredPaper | None]],
-    ]:
-        """What :func:`fan_out` takes to score ``items`` under ``rubric``."""
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self._connections = max(self._connections or 0, concurrency)
@@ -465,7 +448,7 @@ class Scorer:
         def cached(papers: Sequence[PaperLike]) -> list[ScoredPaper | None]:
             return self.cached_results(papers, rubric)
 
-        return items, start, 2 * concurrency, slots, cached
+        return fan_out_batches(items, start, window=2 * concurrency, slots=slots, ready=cached)
 
     async def _single_flight(
         self, key: str, paper: Paper, rubric: Rubric, method: ScoringMethod
